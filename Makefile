@@ -1,0 +1,38 @@
+# Two commands: `make run` and `make test`. Each sets up what is missing first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint setup bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.installed
+
+static/build/.built: node_modules/.installed $(wildcard static/src/*.js) static/build.mjs
+	node static/build.mjs
+	touch static/build/.built
+
+setup: $(STAMP) static/build/.built
+
+run: setup
+	$(PY) run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: setup lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m engine.bench
+
+clean:
+	rm -rf $(VENV) node_modules static/build var
