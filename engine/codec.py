@@ -1,0 +1,306 @@
+"""The wire codec: the one Python module that knows the format of docs/protocol.md.
+
+Every message is a msgpack array `[type, field, ...]`. `decode*` take untrusted bytes
+and raise nothing but `DecodeError`, whose `code` is the close code to answer with.
+State is a map `entity id -> tuple of fields`; `make_delta`/`apply_delta` turn two
+states into the change between them and back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+DEFAULT_MAX_SIZE = 1024  # bytes of msgpack accepted from a client (docs/protocol.md, limits)
+
+# Entity kinds and the index of their fields (the kind is field 0).
+PLAYER, PROJECTILE, PICKUP = 1, 2, 3
+P_X, P_Y, P_AIM, P_HP, P_SCORE, P_KILLS, P_DEATHS, P_FLAGS, P_ACK, P_NAME = range(1, 11)
+PR_X0, PR_Y0, PR_VX, PR_VY, PR_BORN, PR_OWNER = range(1, 7)
+PK_X, PK_Y, PK_SORT = range(1, 4)
+FLAG_ALIVE, FLAG_BOT, FLAG_CONNECTED = 1, 2, 4
+POSITION_SCALE = 10  # wire positions are world units * 10
+
+# Event types.
+EV_HIT, EV_KILL, EV_PICKUP, EV_RESPAWN, EV_JOINED, EV_LEFT, EV_MATCH_END = range(1, 8)
+
+BUTTON_FIRE = 1
+
+
+class DecodeError(Exception):
+    """Untrusted bytes that are not a valid message. `code` is the close code to use."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(f"{code} {reason}")
+        self.code = code
+        self.reason = reason
+
+
+# --- field checks ---------------------------------------------------------------------
+
+def _int(v: Any) -> bool:
+    return type(v) is int
+
+
+def _u32(v: Any) -> bool:
+    return type(v) is int and 0 <= v < 1 << 32
+
+
+def _u16(v: Any) -> bool:
+    return type(v) is int and 0 <= v < 1 << 16
+
+
+def _str(limit: int):
+    def check(v: Any) -> bool:
+        return type(v) is str and len(v) <= limit
+    return check
+
+
+def _array(v: Any) -> bool:
+    return type(v) is list
+
+
+def _map(v: Any) -> bool:
+    return type(v) is dict
+
+
+def _scalar_fields(v: Any) -> bool:
+    return type(v) is list and all(type(x) in (int, str) for x in v)
+
+
+def _entities(v: Any) -> bool:
+    return type(v) is dict and all(
+        _u16(k) and _scalar_fields(f) and f and type(f[0]) is int for k, f in v.items())
+
+
+def _updated(v: Any) -> bool:
+    return type(v) is dict and all(
+        _u16(k) and _scalar_fields(f) and len(f) % 2 == 0 for k, f in v.items())
+
+
+def _ids(v: Any) -> bool:
+    return type(v) is list and all(_u16(x) for x in v)
+
+
+def _events(v: Any) -> bool:
+    return type(v) is list and all(type(e) is list and e and _int(e[0]) for e in v)
+
+
+# --- messages ---------------------------------------------------------------------------
+
+class Message:
+    TYPE: ClassVar[int]
+    CHECKS: ClassVar[tuple]
+
+
+@dataclass(frozen=True, slots=True)
+class Join(Message):
+    TYPE = 1
+    CHECKS = (_str(2048),)
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(Message):
+    TYPE = 2
+    CHECKS = (_str(256),)
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Input(Message):
+    """Range rules (clamping, wrapping) are the game's; the codec only checks types."""
+
+    TYPE = 3
+    CHECKS = (_int, _int, _int, _int, _int)
+    seq: int
+    mx: int
+    my: int
+    aim: int
+    buttons: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Message):
+    TYPE = 4
+    CHECKS = (_u32,)
+    t: int
+
+
+@dataclass(frozen=True, slots=True)
+class Leave(Message):
+    TYPE = 5
+    CHECKS = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome(Message):
+    TYPE = 10
+    CHECKS = (_u16, _str(256), _str(256), _u32, _map)
+    player_id: int
+    match_id: str
+    resume_token: str
+    tick: int
+    config: dict
+
+
+@dataclass(frozen=True, slots=True)
+class Keyframe(Message):
+    TYPE = 11
+    CHECKS = (_u32, _u32, _entities, _events)
+    tick: int
+    clock: int
+    entities: dict
+    events: list
+
+
+@dataclass(frozen=True, slots=True)
+class Delta(Message):
+    TYPE = 12
+    CHECKS = (_u32, _u32, _u32, _entities, _ids, _updated, _events)
+    tick: int
+    base: int
+    clock: int
+    added: dict
+    removed: list
+    updated: dict
+    events: list
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Message):
+    TYPE = 13
+    CHECKS = (_u32, _events)
+    tick: int
+    events: list
+
+
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    TYPE = 14
+    CHECKS = (_u16, _str(256))
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(Message):
+    TYPE = 15
+    CHECKS = (_u32, _u32)
+    t: int
+    tick: int
+
+
+MESSAGES: dict[int, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (Join, Resume, Input, Ping, Leave, Welcome, Keyframe, Delta, Event, Error, Pong)
+}
+CLIENT_MESSAGES = frozenset({Join, Resume, Input, Ping, Leave})
+_FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in MESSAGES.values()}
+
+
+# --- encoding ----------------------------------------------------------------------------
+
+def encode(msg: Message) -> bytes:
+    """msgpack bytes of one message (entity tuples become arrays)."""
+    cls = type(msg)
+    return msgpack.packb([cls.TYPE, *(getattr(msg, name) for name in _FIELD_NAMES[cls])])
+
+
+def to_text(payload: bytes) -> str:
+    """The base64 form carried by SockJS's text-only framing."""
+    return base64.b64encode(payload).decode("ascii")
+
+
+def decode(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Message:
+    if len(data) > max_size:
+        raise DecodeError(4002, "Message too large")
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception:  # msgpack raises many types for garbage; all mean the same here
+        raise DecodeError(4001, "Bad message") from None
+    if type(obj) is not list or not obj or type(obj[0]) is not int:
+        raise DecodeError(4001, "Bad message")
+    cls = MESSAGES.get(obj[0])
+    if cls is None:
+        raise DecodeError(4003, "Unknown message type")
+    checks = cls.CHECKS
+    values = obj[1:1 + len(checks)]
+    if len(values) < len(checks) or not all(check(v) for check, v in zip(checks, values, strict=True)):
+        raise DecodeError(4001, "Bad message")
+    if cls is Keyframe:
+        values[2] = {k: tuple(v) for k, v in values[2].items()}
+    elif cls is Delta:
+        values[3] = {k: tuple(v) for k, v in values[3].items()}
+    return cls(*values)
+
+
+def decode_text(text: str, max_size: int = DEFAULT_MAX_SIZE) -> Message:
+    if len(text) > (max_size + 2) // 3 * 4:
+        raise DecodeError(4002, "Message too large")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise DecodeError(4001, "Bad message") from None
+    return decode(data, max_size)
+
+
+def decode_any(data: bytes | str, max_size: int = DEFAULT_MAX_SIZE) -> Message:
+    """A binary frame is msgpack; a text message is base64 msgpack."""
+    if isinstance(data, str):
+        return decode_text(data, max_size)
+    return decode(bytes(data), max_size)
+
+
+# --- state deltas ----------------------------------------------------------------------------
+
+def make_delta(prev: dict[int, tuple], cur: dict[int, tuple]) -> tuple[dict, list, dict]:
+    """(added, removed, updated) that turn `prev` into `cur` (docs/protocol.md, "Delta")."""
+    added: dict[int, tuple] = {}
+    updated: dict[int, list] = {}
+    for eid, new in cur.items():
+        old = prev.get(eid)
+        if old is None:
+            added[eid] = new
+        elif old != new:
+            if len(old) != len(new) or old[0] != new[0]:
+                added[eid] = new  # another kind of entity under the same id: send it whole
+                continue
+            changes = []
+            for i, value in enumerate(new):
+                if value != old[i]:
+                    changes += (i, value)
+            updated[eid] = changes
+    removed = [eid for eid in prev if eid not in cur]
+    return added, removed, updated
+
+
+def apply_delta(entities: dict[int, tuple], added: dict, removed: list, updated: dict) -> dict[int, tuple]:
+    """A new state: `entities` with the delta applied. Raises DecodeError if it does not fit."""
+    out = dict(entities)
+    for eid in removed:
+        out.pop(eid, None)
+    for eid, new in added.items():
+        out[eid] = tuple(new)
+    for eid, changes in updated.items():
+        old = out.get(eid)
+        if old is None:
+            raise DecodeError(4001, "Delta does not apply")
+        fields_ = list(old)
+        for i in range(0, len(changes), 2):
+            index = changes[i]
+            if type(index) is not int or not 0 < index < len(fields_):
+                raise DecodeError(4001, "Delta does not apply")
+            fields_[index] = changes[i + 1]
+        out[eid] = tuple(fields_)
+    return out
+
+
+def delta_message(tick: int, base: int, clock: int, prev: dict, cur: dict, events: list) -> Delta:
+    added, removed, updated = make_delta(prev, cur)
+    return Delta(tick, base, clock, added, removed, updated, events)
