@@ -28,8 +28,12 @@ run: setup
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+
 test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider
+	@echo "--- lobby tests again on PostgreSQL ($(PG_URL))"
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest -q -p no:cacheprovider tests/lobby
 
 bench: $(STAMP)
 	$(PY) -m engine.bench
