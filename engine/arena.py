@@ -1,0 +1,674 @@
+"""The Arena: a top-down shooter for 2 to 16 players, deterministic and pure.
+
+Rules in docs/engine.md. All positions are ints in 1/10 world units (the wire's
+quantization), so the state the simulation keeps is exactly the state it ships. Floats
+appear only in geometry tests and direction vectors, always computed in the same order,
+so a seed plus the input log reproduce a match bit for bit (engine/replay.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from engine.bots import BotBrain
+from engine.clock import patch_every
+from engine.game import Entities, Event, Game, GameFull, PlayerInput, PlayerResult
+from engine.rng import Rng
+
+Q = 10  # internal / wire units per world unit
+
+KIND_PLAYER, KIND_PROJECTILE, KIND_PICKUP = 1, 2, 3
+FLAG_ALIVE, FLAG_BOT, FLAG_CONNECTED = 1, 2, 4
+EV_HIT, EV_KILL, EV_PICKUP, EV_RESPAWN, EV_JOINED, EV_LEFT, EV_MATCH_END = range(1, 8)
+PICKUP_SCORE, PICKUP_HEAL = 1, 2
+
+AIM_MAX = 3142  # milliradians; aim is kept in [-AIM_MAX, AIM_MAX]
+AIM_PERIOD = 6283  # 2*pi in milliradians, rounded
+SEQ_MAX = (1 << 32) - 1
+NAME_MAX = 24
+PLAYER_ID_MAX = 999  # player ids are 1..999; projectiles and pickups use 1000..65535
+OBJECT_ID_MIN, OBJECT_ID_MAX = 1000, 65535
+
+Rect = tuple[int, int, int, int]  # x, y, w, h in world units
+
+DEFAULT_WALLS: tuple[Rect, ...] = (
+    (740, 440, 120, 120),   # centre block
+    (300, 200, 240, 40), (1060, 200, 240, 40),   # upper bars
+    (300, 760, 240, 40), (1060, 760, 240, 40),   # lower bars
+    (200, 420, 40, 160), (1360, 420, 40, 160),   # side pillars
+    (560, 460, 40, 80), (1000, 460, 40, 80),     # inner posts
+)
+DEFAULT_SPAWNS: tuple[tuple[int, int], ...] = (
+    (80, 80), (1520, 80), (80, 920), (1520, 920), (800, 80), (800, 920),
+    (80, 500), (1520, 500), (420, 500), (1180, 500), (420, 320), (1180, 680),
+    (420, 680), (1180, 320), (620, 120), (980, 880),
+)
+DEFAULT_PICKUPS: tuple[tuple[int, int, int], ...] = (  # x, y, sort
+    (800, 300, PICKUP_SCORE), (800, 700, PICKUP_SCORE),
+    (480, 500, PICKUP_SCORE), (1120, 500, PICKUP_SCORE),
+    (150, 150, PICKUP_HEAL), (1450, 850, PICKUP_HEAL),
+    (1450, 150, PICKUP_HEAL), (150, 850, PICKUP_HEAL),
+)
+
+
+@dataclass(frozen=True)
+class ArenaConfig:
+    """Every tunable of a match. Distances in world units, durations in seconds."""
+
+    mode: str = "arena"
+    sim_hz: int = 30
+    patch_hz: int = 20
+    width: int = 1600
+    height: int = 1000
+    walls: tuple[Rect, ...] = DEFAULT_WALLS
+    spawns: tuple[tuple[int, int], ...] = DEFAULT_SPAWNS
+    pickups: tuple[tuple[int, int, int], ...] = DEFAULT_PICKUPS
+    max_players: int = 16
+    player_radius: int = 16
+    player_speed: int = 240          # world units per second
+    max_hp: int = 100
+    respawn_delay: float = 2.0
+    projectile_speed: int = 700      # world units per second
+    projectile_radius: int = 4
+    projectile_lifetime: float = 1.0
+    projectile_damage: int = 20
+    fire_cooldown: float = 0.25
+    pickup_radius: int = 14
+    pickup_respawn: float = 8.0
+    pickup_score: int = 1
+    pickup_heal: int = 40
+    kill_score: int = 2
+    score_limit: int = 40
+    time_limit: int = 180            # seconds
+    max_queued_inputs: int = 8
+    # Bot tuning: a bot re-plans every `bot_think_ticks` ticks (staggered across bots).
+    bot_think_ticks: int = 3
+    bot_aim_error: int = 90          # milliradians, uniform +-
+    bot_fire_range: int = 600        # world units
+    # What the node enforces; copied into welcome.config so clients can show them.
+    reconnect_window: int = 20
+    max_input_rate: int = 60
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise ValueError(f"ArenaConfig: {what}")
+
+        need(self.sim_hz > 0 and self.patch_hz > 0, "rates must be positive")
+        need(2 <= self.max_players <= 16, "max_players must be in 2..16")
+        need(self.width > 0 and self.height > 0 and self.width * Q < 65536
+             and self.height * Q < 65536, "world must fit u16 after quantization")
+        need(self.player_radius > 0 and self.projectile_radius >= 0, "radii")
+        need(self.time_limit > 0 and self.score_limit > 0, "limits must be positive")
+        need(self.max_queued_inputs >= 1, "max_queued_inputs >= 1")
+        need(self.max_hp > 0 and self.projectile_damage > 0, "hp and damage")
+        need(len(self.spawns) > 0, "at least one spawn point")
+        step = self.player_speed * Q / self.sim_hz
+        for x, y, w, h in self.walls:
+            need(w > 0 and h > 0, f"wall {x, y, w, h} has no area")
+            # thick enough that a player cannot cross a wall's middle in one tick
+            need(min(w, h) * Q / 2 + self.player_radius * Q > step, f"wall {x, y, w, h} too thin")
+        r = self.player_radius
+        for sx, sy in self.spawns:
+            need(r <= sx <= self.width - r and r <= sy <= self.height - r, "spawn off world")
+            need(not any(_circle_hits_rect(sx * Q, sy * Q, r * Q, (wx * Q, wy * Q, ww * Q, wh * Q))
+                         for wx, wy, ww, wh in self.walls), f"spawn {sx, sy} inside a wall")
+        for _, _, sort in self.pickups:
+            need(sort in (PICKUP_SCORE, PICKUP_HEAL), "pickup sort must be 1 or 2")
+
+    def ticks(self, seconds: float) -> int:
+        return max(1, round(seconds * self.sim_hz))
+
+    def replace(self, **changes) -> ArenaConfig:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return ArenaConfig(**values)
+
+
+# --- geometry (ints in, bool/float out) ---------------------------------------------------
+
+def _circle_hits_rect(cx: int, cy: int, r: int, rect: tuple[int, int, int, int]) -> bool:
+    x, y, w, h = rect
+    qx = x if cx < x else (x + w if cx > x + w else cx)
+    qy = y if cy < y else (y + h if cy > y + h else cy)
+    dx, dy = cx - qx, cy - qy
+    return dx * dx + dy * dy < r * r
+
+
+def segment_rect(ax: float, ay: float, dx: float, dy: float,
+                 x0: int, y0: int, x1: int, y1: int) -> float:
+    """Entry fraction in [0, 1] of the segment a + t*d into the box, or 2.0 if it misses."""
+    t0, t1 = 0.0, 1.0
+    if dx == 0:
+        if ax < x0 or ax > x1:
+            return 2.0
+    else:
+        inv = 1.0 / dx
+        ta, tb = (x0 - ax) * inv, (x1 - ax) * inv
+        if ta > tb:
+            ta, tb = tb, ta
+        if ta > t0:
+            t0 = ta
+        if tb < t1:
+            t1 = tb
+        if t0 > t1:
+            return 2.0
+    if dy == 0:
+        if ay < y0 or ay > y1:
+            return 2.0
+    else:
+        inv = 1.0 / dy
+        ta, tb = (y0 - ay) * inv, (y1 - ay) * inv
+        if ta > tb:
+            ta, tb = tb, ta
+        if ta > t0:
+            t0 = ta
+        if tb < t1:
+            t1 = tb
+        if t0 > t1:
+            return 2.0
+    return t0
+
+
+def wrap_aim(aim: int) -> int:
+    """Wrap milliradians into [-3142, 3142] (values already inside are kept)."""
+    if -AIM_MAX <= aim <= AIM_MAX:
+        return aim
+    return (aim + AIM_MAX) % AIM_PERIOD - AIM_MAX
+
+
+def clamp_move(mx: int, my: int) -> tuple[int, int]:
+    """Clamp each axis to [-100, 100], then scale a vector longer than 100 down to 100."""
+    mx = -100 if mx < -100 else (100 if mx > 100 else mx)
+    my = -100 if my < -100 else (100 if my > 100 else my)
+    n2 = mx * mx + my * my
+    if n2 > 10000:
+        n = math.isqrt(n2)
+        mx = int(mx * 100 / n)
+        my = int(my * 100 / n)
+    return mx, my
+
+
+MODES: dict[str, ArenaConfig] = {
+    "arena": ArenaConfig(),
+    "sprint": ArenaConfig(mode="sprint", time_limit=20, score_limit=8, respawn_delay=1.0),
+    "duel": ArenaConfig(mode="duel", max_players=2, time_limit=120, score_limit=15),
+}
+
+
+# --- state ---------------------------------------------------------------------------
+
+class _Player:
+    __slots__ = ("pid", "user_id", "name", "bot", "x", "y", "aim", "hp", "score", "kills",
+                 "deaths", "alive", "connected", "ack", "last_seq", "mx", "my", "fire",
+                 "pending", "pending_fire", "pending_n", "next_fire", "respawn_at", "brain",
+                 "gone")
+
+    def __init__(self, pid: int, user_id: int, name: str, bot: bool) -> None:
+        self.pid = pid
+        self.user_id = user_id
+        self.name = name
+        self.bot = bot
+        self.x = self.y = self.aim = 0
+        self.hp = 0
+        self.score = self.kills = self.deaths = 0
+        self.alive = False
+        self.connected = True
+        self.ack = 0          # seq of the last applied input (stays 0 for bots)
+        self.last_seq = 0     # seq of the last accepted input (applied or queued)
+        self.mx = self.my = 0
+        self.fire = False
+        self.pending: PlayerInput | None = None  # the queue, coalesced (see _queue)
+        self.pending_fire = False
+        self.pending_n = 0
+        self.next_fire = 0    # first tick at which this player may fire again
+        self.respawn_at = 0
+        self.brain: BotBrain | None = None
+        self.gone = False
+
+    def entity(self) -> tuple:
+        flags = ((FLAG_ALIVE if self.alive else 0) | (FLAG_BOT if self.bot else 0)
+                 | (FLAG_CONNECTED if self.connected else 0))
+        return (KIND_PLAYER, self.x, self.y, self.aim, self.hp, self.score, self.kills,
+                self.deaths, flags, self.ack, self.name)
+
+
+class _Shot:
+    __slots__ = ("eid", "x0", "y0", "vx", "vy", "born", "owner", "die_at")
+
+    def __init__(self, eid: int, x0: int, y0: int, vx: int, vy: int, born: int, owner: int,
+                 die_at: int) -> None:
+        self.eid, self.x0, self.y0, self.vx, self.vy = eid, x0, y0, vx, vy
+        self.born, self.owner, self.die_at = born, owner, die_at
+
+
+class _Spot:
+    """A pickup location: holds a pickup entity (eid > 0) or waits to respawn one."""
+
+    __slots__ = ("x", "y", "sort", "eid", "respawn_at")
+
+    def __init__(self, x: int, y: int, sort: int) -> None:
+        self.x, self.y, self.sort = x, y, sort
+        self.eid = 0
+        self.respawn_at = 0
+
+
+class Arena(Game):
+    """One match of the Arena game. See engine/game.py for the contract."""
+
+    def __init__(self, config: ArenaConfig | None = None, seed: int = 0) -> None:
+        c = self.config = config or ArenaConfig()
+        self.seed = seed
+        self.rng = Rng(seed)
+        self.tick = 0
+        self._events: list[Event] = []
+        self._players: dict[int, _Player] = {}
+        self._gone: list[_Player] = []   # players who left: kept for the results
+        self._shots: list[_Shot] = []
+        self._objects: Entities = {}     # projectile and pickup entities (immutable tuples)
+        self._next_pid = 1
+        self._next_oid = OBJECT_ID_MIN
+        self._over = False
+        self._end_reason = ""
+        # derived constants, all ints in 1/10 units and ticks
+        self.radius = c.player_radius * Q
+        self.step_len = round(c.player_speed * Q / c.sim_hz)
+        self.shot_speed = round(c.projectile_speed * Q / c.sim_hz)
+        self.shot_life = c.ticks(c.projectile_lifetime)
+        self.cooldown = c.ticks(c.fire_cooldown)
+        self.respawn_ticks = c.ticks(c.respawn_delay)
+        self.pickup_ticks = c.ticks(c.pickup_respawn)
+        self.time_ticks = c.time_limit * c.sim_hz
+        self.patch_every = patch_every(c.sim_hz, c.patch_hz)
+        self.width, self.height = c.width * Q, c.height * Q
+        self.walls: list[tuple[int, int, int, int]] = [
+            (x * Q, y * Q, w * Q, h * Q) for x, y, w, h in c.walls]
+        pr = c.projectile_radius * Q
+        # walls grown by the projectile radius, as (x0, y0, x1, y1), for segment tests
+        self.shot_boxes = [(x - pr, y - pr, x + w + pr, y + h + pr) for x, y, w, h in self.walls]
+        self.sight_boxes = [(x, y, x + w, y + h) for x, y, w, h in self.walls]
+        self.hit_r = self.radius + pr
+        self.pick_r2 = (self.radius + c.pickup_radius * Q) ** 2
+        self.spawn_points = [(x * Q, y * Q) for x, y in c.spawns]
+        self._spots = [_Spot(x * Q, y * Q, s) for x, y, s in c.pickups]
+        for spot in self._spots:
+            self._spawn_pickup(spot)
+
+    # --- players -------------------------------------------------------------------------
+
+    def join(self, user_id: int, name: str, *, bot: bool = False) -> int:
+        if self._over:
+            raise GameFull("match is over")
+        if len(self._players) >= self.config.max_players:
+            raise GameFull(f"{self.config.max_players} players already")
+        pid = self._next_pid
+        if pid > PLAYER_ID_MAX:   # a very long match with many joins: reuse a free id
+            used = set(self._players) | {p.pid for p in self._gone}
+            pid = next((i for i in range(1, PLAYER_ID_MAX + 1) if i not in used),
+                       min(i for i in range(1, PLAYER_ID_MAX + 1) if i not in self._players))
+        else:
+            self._next_pid += 1
+        name = str(name)[:NAME_MAX]
+        p = _Player(pid, 0 if bot else int(user_id), name, bot)
+        if bot:
+            p.brain = BotBrain(pid)
+        self._players[pid] = p
+        self._events.append([EV_JOINED, pid, name])
+        self._spawn(p)
+        return pid
+
+    def leave(self, player_id: int) -> None:
+        p = self._players.pop(player_id, None)
+        if p is None:
+            return
+        p.gone = True
+        self._gone.append(p)
+        self._events.append([EV_LEFT, player_id])
+
+    def set_connected(self, player_id: int, connected: bool) -> None:
+        p = self._players.get(player_id)
+        if p is None:
+            return
+        p.connected = bool(connected)
+        if not p.connected:   # stands still until it comes back
+            p.mx = p.my = 0
+            p.fire = False
+            p.pending = None
+            p.pending_fire = False
+            p.pending_n = 0
+
+    def submit(self, player_id: int, raw: PlayerInput) -> bool:
+        p = self._players.get(player_id)
+        if p is None or p.bot or not p.alive or not p.connected or self._over:
+            return False
+        return self._queue(p, raw)
+
+    def _queue(self, p: _Player, raw: PlayerInput) -> bool:
+        """Validate one input and add it to the player's queue.
+
+        The queue is stored coalesced: the last input (movement, aim, seq) plus the OR of
+        every fire bit. That is exactly what applying a queue of up to `max_queued_inputs`
+        with drop-oldest-but-keep-fire gives, without keeping the list.
+        """
+        try:
+            seq, mx, my, aim, buttons = raw.seq, raw.mx, raw.my, raw.aim, raw.buttons
+        except AttributeError:
+            return False
+        if not (type(seq) is int and type(mx) is int and type(my) is int
+                and type(aim) is int and type(buttons) is int):
+            return False   # bools, floats, None...: malformed
+        if seq <= p.last_seq or seq > SEQ_MAX:
+            return False
+        mx, my = clamp_move(mx, my)
+        p.last_seq = seq
+        p.pending = PlayerInput(seq, mx, my, wrap_aim(aim), buttons & 1)
+        if buttons & 1:
+            p.pending_fire = True
+        if p.pending_n < self.config.max_queued_inputs:
+            p.pending_n += 1
+        return True
+
+    def queued(self, player_id: int) -> int:
+        """How many inputs wait for the next tick (at most `max_queued_inputs`)."""
+        p = self._players.get(player_id)
+        return p.pending_n if p else 0
+
+    # --- the tick ------------------------------------------------------------------------
+
+    def step(self) -> None:
+        if self._over:
+            return
+        self.tick = t = self.tick + 1
+        players = list(self._players.values())
+        for p in players:
+            if not p.alive and p.respawn_at <= t:
+                self._spawn(p)
+                self._events.append([EV_RESPAWN, p.pid])
+        think = self.config.bot_think_ticks
+        for p in players:
+            if p.brain is not None and p.alive and (t + p.pid) % think == 0:
+                self._queue(p, p.brain.think(self, p))
+            click = False
+            if p.pending is not None:
+                inp = p.pending
+                p.mx, p.my, p.aim = inp.mx, inp.my, inp.aim
+                p.fire = inp.buttons == 1     # held from now on, until an input says not
+                click = p.pending_fire        # any fire bit since the last tick
+                if not p.bot:
+                    p.ack = inp.seq
+                p.pending = None
+                p.pending_fire = False
+                p.pending_n = 0
+            if p.alive and p.connected:
+                if p.mx or p.my:
+                    self._move(p)
+                if (p.fire or click) and p.next_fire <= t:
+                    self._fire(p, t)
+        self._move_shots(t)
+        self._pickups(players, t)
+        self._check_end(t)
+
+    def _move(self, p: _Player) -> None:
+        s = self.step_len
+        x = p.x + int(p.mx * s / 100)
+        y = p.y + int(p.my * s / 100)
+        r = self.radius
+        # world bounds
+        x = r if x < r else (self.width - r if x > self.width - r else x)
+        y = r if y < r else (self.height - r if y > self.height - r else y)
+        r2 = r * r
+        for _ in range(2):   # two passes settle corners where two walls meet
+            moved = False
+            for wx, wy, ww, wh in self.walls:
+                if x + r <= wx or x - r >= wx + ww or y + r <= wy or y - r >= wy + wh:
+                    continue
+                qx = wx if x < wx else (wx + ww if x > wx + ww else x)
+                qy = wy if y < wy else (wy + wh if y > wy + wh else y)
+                dx, dy = x - qx, y - qy
+                d2 = dx * dx + dy * dy
+                if d2 >= r2:
+                    continue
+                moved = True
+                if d2 == 0:   # centre on or inside the rectangle: leave by the nearest side
+                    left, right, up, down = x - wx, wx + ww - x, y - wy, wy + wh - y
+                    m = min(left, right, up, down)
+                    if m == left:
+                        x = wx - r
+                    elif m == right:
+                        x = wx + ww + r
+                    elif m == up:
+                        y = wy - r
+                    else:
+                        y = wy + wh + r
+                else:         # push out along the normal, rounding away from the wall
+                    d = math.sqrt(d2)
+                    x = qx + math.ceil(dx * r / d) if dx > 0 else qx + math.floor(dx * r / d)
+                    y = qy + math.ceil(dy * r / d) if dy > 0 else qy + math.floor(dy * r / d)
+            if not moved:
+                break
+        p.x = r if x < r else (self.width - r if x > self.width - r else x)
+        p.y = r if y < r else (self.height - r if y > self.height - r else y)
+
+    def _fire(self, p: _Player, t: int) -> None:
+        p.next_fire = t + self.cooldown
+        a = p.aim / 1000
+        vx = round(math.cos(a) * self.shot_speed)
+        vy = round(math.sin(a) * self.shot_speed)
+        eid = self._new_oid()
+        shot = _Shot(eid, p.x, p.y, vx, vy, t, p.pid, t + self.shot_life)
+        self._shots.append(shot)
+        self._objects[eid] = (KIND_PROJECTILE, p.x, p.y, vx, vy, t, p.pid)
+
+    def _move_shots(self, t: int) -> None:
+        if not self._shots:
+            return
+        keep: list[_Shot] = []
+        boxes = self.shot_boxes
+        targets = [p for p in self._players.values() if p.alive]
+        hr = self.hit_r
+        hr2 = hr * hr
+        w, h = self.width, self.height
+        for s in self._shots:
+            n = t - s.born
+            vx, vy = s.vx, s.vy
+            ax = s.x0 + vx * (n - 1)
+            ay = s.y0 + vy * (n - 1)
+            bx, by = ax + vx, ay + vy
+            best = 1.5   # fraction of the segment at the first contact (> 1: none)
+            lx, hx = (ax, bx) if ax < bx else (bx, ax)
+            ly, hy = (ay, by) if ay < by else (by, ay)
+            for x0, y0, x1, y1 in boxes:
+                if hx < x0 or lx > x1 or hy < y0 or ly > y1:
+                    continue
+                f = segment_rect(ax, ay, vx, vy, x0, y0, x1, y1)
+                if f < best:
+                    best = f
+            victim = None
+            lx -= hr
+            hx += hr
+            ly -= hr
+            hy += hr
+            for p in targets:
+                px, py = p.x, p.y
+                if px < lx or px > hx or py < ly or py > hy or p.pid == s.owner:
+                    continue
+                # closest approach of the segment to the player's centre
+                f = ((px - ax) * vx + (py - ay) * vy) / (vx * vx + vy * vy or 1)
+                f = 0.0 if f < 0 else (1.0 if f > 1 else f)
+                cx, cy = ax + vx * f - px, ay + vy * f - py
+                if cx * cx + cy * cy <= hr2 and f < best:
+                    best, victim = f, p
+            if victim is not None:
+                self._hit(victim, s.owner, t)
+            elif best > 1 and t < s.die_at and 0 <= bx <= w and 0 <= by <= h:
+                keep.append(s)
+                continue
+            del self._objects[s.eid]
+        self._shots = keep
+
+    def _hit(self, p: _Player, attacker: int, t: int) -> None:
+        dmg = min(self.config.projectile_damage, p.hp)
+        p.hp -= dmg
+        self._events.append([EV_HIT, p.pid, attacker, dmg])
+        if p.hp > 0:
+            return
+        p.alive = False
+        p.deaths += 1
+        p.mx = p.my = 0
+        p.fire = False
+        p.pending = None
+        p.pending_fire = False
+        p.pending_n = 0
+        p.respawn_at = t + self.respawn_ticks
+        self._events.append([EV_KILL, p.pid, attacker])
+        killer = self._players.get(attacker)
+        if killer is not None:
+            killer.kills += 1
+            killer.score += self.config.kill_score
+
+    def _pickups(self, players: list[_Player], t: int) -> None:
+        r2 = self.pick_r2
+        c = self.config
+        for spot in self._spots:
+            if spot.eid == 0:
+                if spot.respawn_at <= t:
+                    self._spawn_pickup(spot)
+                continue
+            for p in players:
+                if not p.alive:
+                    continue
+                dx, dy = p.x - spot.x, p.y - spot.y
+                if dx * dx + dy * dy >= r2:
+                    continue
+                if spot.sort == PICKUP_HEAL:
+                    if p.hp >= c.max_hp:
+                        continue
+                    p.hp = min(c.max_hp, p.hp + c.pickup_heal)
+                else:
+                    p.score += c.pickup_score
+                self._events.append([EV_PICKUP, p.pid, spot.sort])
+                del self._objects[spot.eid]
+                spot.eid = 0
+                spot.respawn_at = t + self.pickup_ticks
+                break
+
+    def _spawn_pickup(self, spot: _Spot) -> None:
+        spot.eid = self._new_oid()
+        self._objects[spot.eid] = (KIND_PICKUP, spot.x, spot.y, spot.sort)
+
+    def _spawn(self, p: _Player) -> None:
+        """Place `p` at a spawn point far from the living: by lot among the (at most three)
+        points farthest from anyone alive, keeping only those at least half as far as the
+        best one."""
+        others = [(o.x, o.y) for o in self._players.values() if o.alive and o is not p]
+        ranked = []
+        for i, (sx, sy) in enumerate(self.spawn_points):
+            near = min(((sx - ox) ** 2 + (sy - oy) ** 2 for ox, oy in others), default=1 << 62)
+            ranked.append((-near, i))
+        ranked.sort()
+        best = -ranked[0][0]
+        good = [i for near, i in ranked[:3] if -near * 4 >= best]   # squared: half as far
+        pick = good[self.rng.below(len(good))]
+        p.x, p.y = self.spawn_points[pick]
+        p.alive = True
+        p.hp = self.config.max_hp
+        p.mx = p.my = 0
+        p.fire = False
+
+    def _new_oid(self) -> int:
+        oid = self._next_oid
+        while oid in self._objects:
+            oid = oid + 1 if oid < OBJECT_ID_MAX else OBJECT_ID_MIN
+        self._next_oid = oid + 1 if oid < OBJECT_ID_MAX else OBJECT_ID_MIN
+        return oid
+
+    def _check_end(self, t: int) -> None:
+        if any(p.score >= self.config.score_limit for p in self._players.values()):
+            self._end("score")
+        elif t >= self.time_ticks:
+            self._end("time")
+
+    def _end(self, reason: str) -> None:
+        self._over = True
+        self._end_reason = reason
+        self._events.append([EV_MATCH_END, reason, [r.row() for r in self.results()]])
+
+    # --- queries used by bots ----------------------------------------------------------------
+
+    def line_clear(self, ax: int, ay: int, bx: int, by: int) -> bool:
+        """True if no wall cuts the segment a-b (line of sight)."""
+        dx, dy = bx - ax, by - ay
+        lx, hx = (ax, bx) if ax < bx else (bx, ax)
+        ly, hy = (ay, by) if ay < by else (by, ay)
+        for x0, y0, x1, y1 in self.sight_boxes:
+            if hx < x0 or lx > x1 or hy < y0 or ly > y1:
+                continue
+            if segment_rect(ax, ay, dx, dy, x0, y0, x1, y1) <= 1:
+                return False
+        return True
+
+    def players_view(self) -> list[_Player]:
+        return list(self._players.values())
+
+    def pickups_view(self) -> list[_Spot]:
+        return [s for s in self._spots if s.eid]
+
+    # --- output --------------------------------------------------------------------------
+
+    def entities(self) -> Entities:
+        out = {pid: p.entity() for pid, p in self._players.items()}
+        out.update(self._objects)
+        return out
+
+    def drain_events(self) -> list[Event]:
+        ev, self._events = self._events, []
+        return ev
+
+    @property
+    def clock(self) -> int:
+        return max(0, self.time_ticks - self.tick)
+
+    @property
+    def over(self) -> bool:
+        return self._over
+
+    @property
+    def end_reason(self) -> str:
+        return self._end_reason
+
+    def results(self) -> list[PlayerResult]:
+        """Everyone who played, leavers included (with the score they had), by placement.
+
+        Placement is by score; equal scores share a placement ("1, 2, 2, 4"). Within a tie
+        rows are ordered by kills, then fewer deaths, then player id.
+        """
+        everyone = list(self._players.values()) + self._gone
+        everyone.sort(key=lambda p: (-p.score, -p.kills, p.deaths, p.pid))
+        rows: list[PlayerResult] = []
+        place = 0
+        for i, p in enumerate(everyone):
+            if i == 0 or p.score != everyone[i - 1].score:
+                place = i + 1
+            rows.append(PlayerResult(p.pid, p.user_id, p.name, p.score, p.kills, p.deaths,
+                                     place, p.bot))
+        return rows
+
+    def client_config(self) -> dict:
+        c = self.config
+        return {
+            "sim_hz": c.sim_hz, "patch_hz": c.patch_hz, "width": c.width, "height": c.height,
+            "walls": [list(w) for w in c.walls], "player_radius": c.player_radius,
+            "player_speed": c.player_speed, "projectile_radius": c.projectile_radius,
+            "projectile_speed": c.projectile_speed, "pickup_radius": c.pickup_radius,
+            "max_hp": c.max_hp, "time_limit": c.time_limit, "score_limit": c.score_limit,
+            "mode": c.mode, "reconnect_window": c.reconnect_window,
+            "max_input_rate": c.max_input_rate, "max_players": c.max_players,
+            "respawn_ticks": self.respawn_ticks, "fire_cooldown_ticks": self.cooldown,
+            "projectile_lifetime_ticks": self.shot_life, "player_step": self.step_len,
+            "projectile_step": self.shot_speed, "kill_score": c.kill_score,
+            "pickup_score": c.pickup_score, "pickup_heal": c.pickup_heal,
+        }
+
+
+__all__ = ["MODES", "Arena", "ArenaConfig", "GameFull", "clamp_move", "wrap_aim"]
