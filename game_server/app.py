@@ -1,0 +1,111 @@
+"""Build a node's aiohttp `Application` from `NodeSettings`.
+
+Routes: `/play/websocket` (raw binary websocket, registered before SockJS so that it
+wins), `/play/...` (SockJS, every transport), `/health`, `/metrics`. Startup starts the
+outbox sender and the lobby heartbeats; shutdown (SIGTERM) stops seating, closes every
+client with 4030, aborts the rooms (their results go to the outbox) and flushes the
+outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from .lobby_client import LobbyClient
+from .metrics import Metrics
+from .node import Node
+from .outbox import Outbox
+from .settings import NodeSettings
+from .websocket import websocket_route
+
+__all__ = ["NodeSettings", "build_app", "NODE_KEY", "OUTBOX_KEY", "METRICS_KEY"]
+
+log = logging.getLogger(__name__)
+
+NODE_KEY = web.AppKey("node", Node)
+OUTBOX_KEY = web.AppKey("outbox", Outbox)
+METRICS_KEY = web.AppKey("metrics", Metrics)
+LOBBY_KEY = web.AppKey("lobby", LobbyClient)
+SETTINGS_KEY = web.AppKey("settings", NodeSettings)
+
+CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+
+
+def build_app(settings: NodeSettings) -> web.Application:
+    app = web.Application()
+    metrics = Metrics()
+    outbox = Outbox(settings.outbox_path, node_id=settings.node_id,
+                    node_secret=settings.node_secret, lobby_url=settings.lobby_url,
+                    retry_min=settings.outbox_retry_min, retry_max=settings.outbox_retry_max)
+    node = Node(settings, metrics=metrics, record_result=outbox.add)
+
+    def status() -> dict:
+        return {"url": settings.public_url, "capacity": settings.max_players,
+                "rooms": len(node.rooms), "players": node.seat_count(),
+                "draining": node.draining}
+
+    lobby = LobbyClient(settings.lobby_url, node_id=settings.node_id,
+                        node_secret=settings.node_secret, status=status,
+                        interval=settings.heartbeat_interval)
+    app[SETTINGS_KEY] = settings
+    app[NODE_KEY] = node
+    app[OUTBOX_KEY] = outbox
+    app[METRICS_KEY] = metrics
+    app[LOBBY_KEY] = lobby
+
+    async def health(request: web.Request) -> web.Response:
+        body = {"ok": not node.draining, "node_id": settings.node_id, "draining": node.draining,
+                **status(), "outbox_pending": outbox.pending_count()}
+        return web.json_response(body, status=503 if node.draining else 200, headers=CORS)
+
+    def gauges() -> dict:
+        return {**node.gauges(), "outbox_pending": outbox.pending_count()}
+
+    async def metrics_view(request: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(gauges), headers=CORS,
+                            content_type="text/plain", charset="utf-8")
+
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/play/websocket", websocket_route(
+        node, max_send_queue=settings.max_send_queue,
+        max_message_bytes=settings.max_message_bytes,
+        socket_send_buffer=settings.socket_send_buffer))
+    _add_sockjs(app, node, settings)
+
+    async def on_startup(app: web.Application) -> None:
+        outbox.start()
+        lobby.start()
+
+    async def on_shutdown(app: web.Application) -> None:
+        log.info("node %s shutting down", settings.node_id)
+        node.shutdown()
+        await asyncio.sleep(0.05)  # let the close frames go out
+        if not await outbox.flush(settings.shutdown_flush_timeout):
+            log.warning("outbox: %d results still pending; delivered at next start",
+                        outbox.pending_count())
+        await lobby.close(final=True)
+
+    async def on_cleanup(app: web.Application) -> None:
+        await outbox.close()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def _add_sockjs(app: web.Application, node: Node, settings: NodeSettings) -> None:
+    try:
+        from .sockjs_transport import add_sockjs_routes
+    except ImportError:  # the SockJS layer is optional for the raw websocket path
+        log.warning("game_server.sockjs_transport missing: SockJS transports disabled")
+        return
+    add_sockjs_routes(app, node, prefix="/play", disconnect_delay=settings.sockjs_disconnect_delay,
+                      max_send_queue=settings.max_send_queue)
+    if settings.sockjs_test_endpoints:
+        from .conformance import add_conformance_routes  # type: ignore[attr-defined]
+        add_conformance_routes(app)

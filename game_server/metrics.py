@@ -1,0 +1,116 @@
+"""Node metrics: plain counters and one histogram, rendered in the Prometheus text format.
+
+Counters are attributes incremented on the hot path (no locks, no labels lookups per
+frame); gauges (rooms, players) are read from the node when `/metrics` is scraped.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+#: Tick duration buckets, seconds (upper bounds; +Inf is implicit).
+TICK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+class Histogram:
+    __slots__ = ("bounds", "counts", "total", "count")
+
+    def __init__(self, bounds: Iterable[float] = TICK_BUCKETS):
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def quantile(self, q: float) -> float:
+        """Upper bound of the bucket holding quantile `q` (coarse; for logs and the bench)."""
+        if not self.count:
+            return 0.0
+        rank = q * self.count
+        seen = 0
+        for i, n in enumerate(self.counts):
+            seen += n
+            if seen >= rank:
+                return self.bounds[i] if i < len(self.bounds) else float("inf")
+        return float("inf")
+
+
+class Metrics:
+    """Everything the node counts. One instance per node."""
+
+    def __init__(self) -> None:
+        self.tick_seconds = Histogram()
+        self.ticks = 0
+        self.overruns = 0
+        self.patches = 0
+        self.frames_out = 0          # state frames written (one per client per patch)
+        self.bytes_out = 0           # msgpack payload bytes of those frames
+        self.queue_drops = 0         # state frames not written: the client's backlog was full
+        self.inputs = 0
+        self.rejected_inputs = 0
+        self.connections = 0
+        self.closed_by_code: Counter[int] = Counter()
+        self.rooms_created = 0
+        self.rooms_disposed = 0
+        self.matches_finished = 0
+        self.matches_aborted = 0
+
+    def render(self, gauges: Callable[[], dict]) -> str:
+        """The Prometheus text exposition (version 0.0.4)."""
+        g = gauges()
+        out: list[str] = []
+
+        def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+            out.append(f"# HELP {name} {help_}")
+            out.append(f"# TYPE {name} {kind}")
+            for labels, value in samples:
+                out.append(f"{name}{labels} {value}")
+
+        metric("arena_rooms", "gauge", "Rooms on this node.", [("", g["rooms"])])
+        metric("arena_players", "gauge", "Connected clients by transport (players and spectators).",
+               [(f'{{transport="{t}"}}', n) for t, n in sorted(g["players_by_transport"].items())]
+               or [('{transport="websocket"}', 0)])
+        metric("arena_seats", "gauge", "Seats held, connected or within the reconnect window.",
+               [("", g["seats"])])
+        metric("arena_draining", "gauge", "1 while the node shuts down.", [("", int(g["draining"]))])
+        metric("arena_outbox_pending", "gauge", "Results not yet acknowledged by the lobby.",
+               [("", g["outbox_pending"])])
+        h = self.tick_seconds
+        samples = []
+        cumulative = 0
+        for bound, n in zip((*h.bounds, float("inf")), h.counts, strict=True):
+            cumulative += n
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            samples.append((f'_bucket{{le="{le}"}}', cumulative))
+        samples += [("_sum", h.total), ("_count", h.count)]
+        out.append("# HELP arena_tick_seconds Duration of one tick (simulation step and patch).")
+        out.append("# TYPE arena_tick_seconds histogram")
+        out += [f"arena_tick_seconds{suffix} {value}" for suffix, value in samples]
+        for name, help_, value in (
+            ("arena_ticks_total", "Simulation ticks run.", self.ticks),
+            ("arena_tick_overruns_total", "Ticks skipped because a room fell behind.", self.overruns),
+            ("arena_patches_total", "State patches built.", self.patches),
+            ("arena_frames_out_total", "State frames written to clients.", self.frames_out),
+            ("arena_bytes_out_total", "Payload bytes of state frames written.", self.bytes_out),
+            ("arena_queue_drops_total", "State frames dropped: client backlog full.", self.queue_drops),
+            ("arena_inputs_total", "Input messages received.", self.inputs),
+            ("arena_rejected_inputs_total", "Inputs ignored (stale seq, dead, spectator...).",
+             self.rejected_inputs),
+            ("arena_connections_total", "Connections accepted.", self.connections),
+            ("arena_rooms_created_total", "Rooms created.", self.rooms_created),
+            ("arena_rooms_disposed_total", "Rooms disposed.", self.rooms_disposed),
+            ("arena_matches_finished_total", "Matches played to the end.", self.matches_finished),
+            ("arena_matches_aborted_total", "Matches aborted (shutdown, abandoned).",
+             self.matches_aborted),
+        ):
+            metric(name, "counter", help_, [("", value)])
+        metric("arena_connections_closed_total", "counter", "Connections closed by the node, by close code.",
+               [(f'{{code="{c}"}}', n) for c, n in sorted(self.closed_by_code.items())]
+               or [('{code="1000"}', 0)])
+        return "\n".join(out) + "\n"

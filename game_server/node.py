@@ -1,0 +1,289 @@
+"""The node's `ConnectionHandler`: seats connections in rooms and enforces the protocol.
+
+Every transport calls `connection_made`, `message_received` and `connection_lost`; the
+node never raises back into a transport. Each refusal is an `error` message followed by
+a close with the same code (docs/protocol.md, "Close codes and limits"), and touches
+nothing but the offending connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+
+from engine.arena import MODES
+from engine.auth import SeatClaims, TokenError, verify_seat_token
+from engine.codec import (
+    DecodeError,
+    Error,
+    Input,
+    Join,
+    Leave,
+    Ping,
+    Pong,
+    Resume,
+    decode_any,
+    encode,
+)
+from engine.game import GameFull
+
+from .connection import Connection, Frame
+from .metrics import Metrics
+from .room import Room, Seat
+from .settings import NodeSettings
+
+log = logging.getLogger(__name__)
+
+ENDED_MATCHES_KEPT = 10_000   # match ids remembered to answer a late `join` with 4040
+
+
+class Client:
+    """Per-connection state (`Connection.state`)."""
+
+    __slots__ = ("seat", "timer", "tokens", "stamp", "other_tokens", "other_stamp")
+
+    def __init__(self, now: float, burst: float, other_burst: float):
+        self.seat: Seat | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.tokens = burst
+        self.stamp = now
+        self.other_tokens = other_burst
+        self.other_stamp = now
+
+
+class Node:
+    def __init__(self, settings: NodeSettings, *, metrics: Metrics | None = None,
+                 record_result: Callable[[dict], None] | None = None,
+                 wall_clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self._record = record_result
+        self.now = wall_clock
+        self.rooms: dict[str, Room] = {}
+        self.ended: OrderedDict[str, None] = OrderedDict()
+        self.used_jti: dict[str, int] = {}      # jti -> token expiry (forgotten after it)
+        self._jti_purged = 0.0
+        self.resume_tokens: dict[str, Seat] = {}
+        self.connections: set[Connection] = set()
+        self.draining = False
+        self._rate = float(settings.max_input_rate)
+        self._burst = 2.0 * settings.max_input_rate
+        self._other_rate = float(settings.max_other_rate)
+        self._other_burst = 2.0 * settings.max_other_rate
+
+    # --- results ----------------------------------------------------------------------------
+
+    def record_result(self, result: dict) -> None:
+        if self._record is None:
+            log.warning("no outbox: result of %s dropped", result["match_id"])
+        else:
+            self._record(result)
+
+    def room_disposed(self, room: Room) -> None:
+        if self.rooms.get(room.match_id) is room:
+            del self.rooms[room.match_id]
+        self.ended[room.match_id] = None
+        while len(self.ended) > ENDED_MATCHES_KEPT:
+            self.ended.popitem(last=False)
+
+    # --- gauges -----------------------------------------------------------------------------
+
+    def seat_count(self) -> int:
+        return sum(room.seat_count() for room in self.rooms.values())
+
+    def gauges(self) -> dict:
+        by_transport: Counter[str] = Counter(c.transport for c in self.connections)
+        return {"rooms": len(self.rooms), "players_by_transport": dict(by_transport),
+                "seats": self.seat_count(), "draining": self.draining}
+
+    # --- closing ----------------------------------------------------------------------------
+
+    def reject(self, conn: Connection, code: int, reason: str) -> None:
+        """`error(code, reason)`, then close with the same code."""
+        if conn.closed:
+            return
+        conn.send(Frame(encode(Error(code, reason))))
+        self.close(conn, code, reason)
+
+    def close(self, conn: Connection, code: int, reason: str) -> None:
+        if conn.closed:
+            return
+        self.metrics.closed_by_code[code] += 1
+        st: Client | None = conn.state
+        if st is not None and st.timer is not None:
+            st.timer.cancel()
+            st.timer = None
+        conn.close(code, reason)
+
+    # --- ConnectionHandler ----------------------------------------------------------------
+
+    def connection_made(self, conn: Connection) -> None:
+        loop = asyncio.get_running_loop()
+        self.metrics.connections += 1
+        st = conn.state = Client(loop.time(), self._burst, self._other_burst)
+        self.connections.add(conn)
+        if self.draining:
+            self.reject(conn, 4030, "Node shutting down")
+            return
+        st.timer = loop.call_later(self.settings.join_timeout, self._join_timeout, conn)
+
+    def _join_timeout(self, conn: Connection) -> None:
+        st: Client = conn.state
+        st.timer = None
+        if st.seat is None:
+            self.reject(conn, 4005, "Join timeout")
+
+    def connection_lost(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        st: Client | None = conn.state
+        if st is None:
+            return
+        if st.timer is not None:
+            st.timer.cancel()
+            st.timer = None
+        seat = st.seat
+        if seat is not None:
+            st.seat = None
+            seat.room.connection_lost(seat, conn)
+
+    def message_received(self, conn: Connection, data: bytes | str) -> None:
+        if conn.closed:
+            return
+        try:
+            self._message(conn, data)
+        except Exception:  # a bug must cost one connection, never the node
+            log.exception("message from %s", conn.remote)
+            self.reject(conn, 4001, "Bad message")
+
+    def _message(self, conn: Connection, data: bytes | str) -> None:
+        try:
+            msg = decode_any(data, self.settings.max_message_bytes)
+        except DecodeError as e:
+            self.reject(conn, e.code, e.reason)
+            return
+        st: Client = conn.state
+        seat = st.seat
+        kind = type(msg)
+        if kind is Input:
+            if seat is None:
+                self.reject(conn, 4006, "Protocol violation")
+                return
+            now = asyncio.get_running_loop().time()
+            tokens = min(self._burst, st.tokens + (now - st.stamp) * self._rate)
+            st.stamp = now
+            if tokens < 1.0:
+                self.reject(conn, 4004, "Input flood")
+                return
+            st.tokens = tokens - 1.0
+            self.metrics.inputs += 1
+            if not seat.room.submit(seat, msg):
+                self.metrics.rejected_inputs += 1
+            return
+        # Everything else is rare: its own bucket.
+        now = asyncio.get_running_loop().time()
+        tokens = min(self._other_burst, st.other_tokens + (now - st.other_stamp) * self._other_rate)
+        st.other_stamp = now
+        if tokens < 1.0:
+            self.reject(conn, 4004, "Input flood")
+            return
+        st.other_tokens = tokens - 1.0
+        if kind is Ping:
+            tick = seat.room.game.tick if seat is not None else 0
+            conn.send(Frame(encode(Pong(msg.t, tick))))
+        elif kind is Join or kind is Resume:
+            if seat is not None:
+                self.reject(conn, 4006, "Protocol violation")
+            elif kind is Join:
+                self._join(conn, msg.token)
+            else:
+                self._resume(conn, msg.token)
+        elif kind is Leave:
+            if seat is None:
+                self.reject(conn, 4006, "Protocol violation")
+                return
+            st.seat = None
+            seat.room.remove(seat)
+            self.close(conn, 1000, "Normal closure")
+        else:  # a server-to-client type sent by a client
+            self.reject(conn, 4003, "Unknown message type")
+
+    # --- seating ----------------------------------------------------------------------------
+
+    def _join(self, conn: Connection, token: str) -> None:
+        s = self.settings
+        now = self.now()
+        try:
+            claims = verify_seat_token(s.seat_secret, token, node_id=s.node_id, now=now)
+        except TokenError as e:
+            self.reject(conn, e.code, e.reason)
+            return
+        self._purge_jti(now)
+        if claims.jti in self.used_jti:
+            self.reject(conn, 4012, "Token already used")
+            return
+        self.used_jti[claims.jti] = claims.exp
+        if claims.mode not in MODES:
+            self.reject(conn, 4010, "Invalid token")
+            return
+        if self.draining:
+            self.reject(conn, 4030, "Node shutting down")
+            return
+        if claims.m in self.ended:
+            self.reject(conn, 4040, "Match over")
+            return
+        room = self.rooms.get(claims.m)
+        if self.seat_count() >= s.max_players:
+            self.reject(conn, 4014, "Node full")
+            return
+        if room is None:
+            if len(self.rooms) >= s.max_rooms:
+                self.reject(conn, 4014, "Node full")
+                return
+            room = self.rooms[claims.m] = self._create_room(claims)
+        try:
+            room.join(conn, claims)
+        except GameFull:
+            self.reject(conn, 4014, "Node full")
+            return
+        self._seated(conn)
+
+    def _create_room(self, claims: SeatClaims) -> Room:
+        return Room(self, claims.m, claims)
+
+    def _resume(self, conn: Connection, token: str) -> None:
+        if self.draining:
+            self.reject(conn, 4030, "Node shutting down")
+            return
+        seat = self.resume_tokens.get(token)
+        if seat is None or seat.room.closed:
+            self.reject(conn, 4015, "Resume failed")
+            return
+        seat.room.resume(seat, conn)
+        self._seated(conn)
+
+    def _seated(self, conn: Connection) -> None:
+        st: Client = conn.state
+        if st.timer is not None:
+            st.timer.cancel()
+            st.timer = None
+
+    def _purge_jti(self, now: float) -> None:
+        if now - self._jti_purged < 10.0:
+            return
+        self._jti_purged = now
+        expired = [jti for jti, exp in self.used_jti.items() if exp < now - 1]
+        for jti in expired:
+            del self.used_jti[jti]
+
+    # --- shutdown ---------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop seating; abort every room (clients get 4030, results go to the outbox)."""
+        self.draining = True
+        for room in list(self.rooms.values()):
+            room.finish("aborted", "aborted", close=(4030, "Node shutting down"))
+        for conn in list(self.connections):
+            self.reject(conn, 4030, "Node shutting down")

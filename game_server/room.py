@@ -1,0 +1,329 @@
+"""A room: one match, one asyncio task ticking its `Arena` on a drift-free schedule.
+
+Per patch the room encodes the state once as a keyframe and once as a delta against the
+previous patch, and writes the same `Frame` to every client in step; a newcomer or a
+client whose last frame was refused (backlog full) gets the keyframe instead, so the
+latest state always wins. A client refused for `max_send_queue` patches in a row is
+closed with 4020.
+
+Seats: a player's seat outlives its connection for the reconnect window (resume token);
+a spectator's does not. When no client and no seat is left the room waits
+`empty_room_timeout`, then disposes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from engine.arena import MODES, Arena
+from engine.auth import SeatClaims
+from engine.clock import FixedStep, patch_every
+from engine.codec import EV_MATCH_END, Delta, Event, Keyframe, Welcome, encode, make_delta
+from engine.game import PlayerInput
+
+from .connection import Connection, Frame
+
+if TYPE_CHECKING:
+    from .node import Node
+
+log = logging.getLogger(__name__)
+
+
+class Seat:
+    """A player's (or spectator's) place in a room, independent of its connection."""
+
+    __slots__ = ("room", "player_id", "user_id", "name", "spectator", "conn", "resume_token",
+                 "needs_key", "stalls", "expiry")
+
+    def __init__(self, room: Room, player_id: int, user_id: int, name: str, spectator: bool):
+        self.room = room
+        self.player_id = player_id
+        self.user_id = user_id
+        self.name = name
+        self.spectator = spectator
+        self.conn: Connection | None = None
+        self.resume_token = "" if spectator else secrets.token_urlsafe(18)
+        self.needs_key = True
+        self.stalls = 0
+        self.expiry: asyncio.TimerHandle | None = None
+
+
+class Room:
+    def __init__(self, node: Node, match_id: str, claims: SeatClaims, seed: int | None = None):
+        self.node = node
+        s = node.settings
+        self.match_id = match_id
+        self.mode = claims.mode
+        self.seed = secrets.randbits(32) if seed is None else seed
+        config = MODES[claims.mode].replace(
+            reconnect_window=max(1, math.ceil(s.reconnect_window)),
+            max_input_rate=s.max_input_rate, **s.game_overrides)
+        self.game = Arena(config, self.seed)
+        self.patch_every = patch_every(config.sim_hz, config.patch_hz)
+        self.dt = 1.0 / (config.sim_hz * s.time_scale)
+        self.max_send_queue = s.max_send_queue
+        self.clients: list[Seat] = []            # seats with a live connection, in send order
+        self.players: dict[int, Seat] = {}       # player seats (connected or in the window)
+        self.by_user: dict[int, Seat] = {}
+        self.spectators: set[Seat] = set()
+        self.prev_entities: dict = {}
+        self.prev_tick = 0
+        self.closed = False
+        self.loop = asyncio.get_running_loop()
+        self.empty_since: float | None = self.loop.time()
+        self.task: asyncio.Task | None = None
+        self._config_map = {**self.game.client_config(),
+                            "reconnect_window": config.reconnect_window,
+                            "match_id": match_id}
+        self.on_create(claims)
+
+    # --- lifecycle hooks --------------------------------------------------------------------
+
+    def on_create(self, claims: SeatClaims) -> None:
+        """Add the bots the lobby asked for, then start ticking."""
+        bots = max(0, min(claims.bots, self.game.config.max_players - 1))
+        for i in range(bots):
+            self.game.join(0, f"Bot {i + 1}", bot=True)
+        self.node.metrics.rooms_created += 1
+        self.task = self.loop.create_task(self._run(), name=f"room-{self.match_id}")
+        log.info("room %s created: mode=%s seed=%d bots=%d", self.match_id, self.mode, self.seed, bots)
+
+    def on_join(self, seat: Seat) -> None:
+        log.info("room %s: %s %r joined (player %d)", self.match_id,
+                 "spectator" if seat.spectator else "player", seat.name, seat.player_id)
+
+    def on_leave(self, seat: Seat) -> None:
+        log.info("room %s: player %d left", self.match_id, seat.player_id)
+
+    def on_dispose(self) -> None:
+        self.node.room_disposed(self)
+        self.node.metrics.rooms_disposed += 1
+        log.info("room %s disposed at tick %d", self.match_id, self.game.tick)
+
+    # --- seats ------------------------------------------------------------------------------
+
+    def seat_count(self) -> int:
+        return len(self.players) + len(self.spectators)
+
+    def join(self, conn: Connection, claims: SeatClaims) -> Seat:
+        """Seat a new connection. Raises `GameFull` (the node answers 4014)."""
+        if claims.role == "spectator":
+            seat = Seat(self, 0, claims.u, claims.n, spectator=True)
+            self.spectators.add(seat)
+        else:
+            existing = self.by_user.get(claims.u) if claims.u else None
+            if existing is not None:  # a fresh token for a seat the user holds: same seat
+                self.resume(existing, conn)
+                return existing
+            pid = self.game.join(claims.u, claims.n)
+            seat = Seat(self, pid, claims.u, claims.n, spectator=False)
+            self.players[pid] = seat
+            if claims.u:
+                self.by_user[claims.u] = seat
+            self.node.resume_tokens[seat.resume_token] = seat
+        self._attach(seat, conn)
+        self.on_join(seat)
+        return seat
+
+    def resume(self, seat: Seat, conn: Connection) -> None:
+        if seat.expiry is not None:
+            seat.expiry.cancel()
+            seat.expiry = None
+        old = seat.conn
+        if old is not None:
+            self._detach(seat)
+            self.node.reject(old, 4016, "Replaced")
+        self._attach(seat, conn)
+
+    def _attach(self, seat: Seat, conn: Connection) -> None:
+        seat.conn = conn
+        seat.needs_key = True   # the keyframe of the next patch
+        seat.stalls = 0
+        conn.state.seat = seat
+        self.clients.append(seat)
+        self.empty_since = None
+        if not seat.spectator:
+            self.game.set_connected(seat.player_id, True)
+        conn.send(Frame(encode(Welcome(seat.player_id, self.match_id, seat.resume_token,
+                                       self.game.tick, self._config_map))))
+
+    def _detach(self, seat: Seat) -> None:
+        if seat.conn is not None:
+            self.clients.remove(seat)
+            seat.conn = None
+        self._check_empty()
+
+    def connection_lost(self, seat: Seat, conn: Connection) -> None:
+        if seat.conn is not conn:  # replaced or already left
+            return
+        self._detach(seat)
+        if seat.spectator:
+            self.spectators.discard(seat)
+            self._check_empty()
+        elif not self.closed:
+            self.game.set_connected(seat.player_id, False)
+            seat.expiry = self.loop.call_later(self.node.settings.reconnect_window,
+                                               self._expire, seat)
+
+    def _expire(self, seat: Seat) -> None:
+        seat.expiry = None
+        self.remove(seat)
+
+    def remove(self, seat: Seat) -> None:
+        """The seat is gone for good: a `leave` message, or the reconnect window ran out."""
+        if seat.expiry is not None:
+            seat.expiry.cancel()
+            seat.expiry = None
+        self._detach(seat)
+        if seat.spectator:
+            self.spectators.discard(seat)
+        elif self.players.pop(seat.player_id, None) is not None:
+            if self.by_user.get(seat.user_id) is seat:
+                del self.by_user[seat.user_id]
+            self.node.resume_tokens.pop(seat.resume_token, None)
+            if not self.closed:
+                self.game.leave(seat.player_id)
+            self.on_leave(seat)
+        self._check_empty()
+
+    def _check_empty(self) -> None:
+        if (self.empty_since is None and not self.clients and not self.players
+                and not self.spectators):
+            self.empty_since = self.loop.time()
+
+    def submit(self, seat: Seat, msg) -> bool:
+        if seat.spectator or self.closed:
+            return False
+        return self.game.submit(seat.player_id, PlayerInput(msg.seq, msg.mx, msg.my, msg.aim,
+                                                            msg.buttons))
+
+    # --- the tick ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        game, metrics, every, loop = self.game, self.node.metrics, self.patch_every, self.loop
+        clock = FixedStep(loop.time(), self.dt)
+        perf = time.perf_counter
+        observe = metrics.tick_seconds.observe
+        overruns = 0
+        timeout = self.node.settings.empty_room_timeout
+        try:
+            while not self.closed:
+                for _ in range(clock.due(loop.time())):
+                    t0 = perf()
+                    game.step()
+                    clock.advance()
+                    if game.tick % every == 0 or game.over:
+                        self._patch()
+                    observe(perf() - t0)
+                    metrics.ticks += 1
+                    if game.over:
+                        break
+                if clock.overruns != overruns:
+                    metrics.overruns += clock.overruns - overruns
+                    overruns = clock.overruns
+                if game.over:
+                    self.finish("finished", game.end_reason)
+                    return
+                if self.empty_since is not None and loop.time() - self.empty_since >= timeout:
+                    log.info("room %s empty for %.0f s", self.match_id, timeout)
+                    self.finish("aborted", "aborted")
+                    return
+                await asyncio.sleep(max(0.0, clock.next_deadline() - loop.time()))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("room %s crashed at tick %d", self.match_id, game.tick)
+            self.finish("aborted", "aborted", close=(1011, "Internal error"))
+
+    def _patch(self) -> None:
+        game = self.game
+        entities = game.entities()
+        events = game.drain_events()
+        if events:  # match_end goes out on its own, as an `event` message (finish)
+            events = [e for e in events if e[0] != EV_MATCH_END]
+        tick, clock = game.tick, game.clock
+        added, removed, updated = make_delta(self.prev_entities, entities)
+        delta = Frame(encode(Delta(tick, self.prev_tick, clock, added, removed, updated, events)))
+        key: Frame | None = None
+        n_delta = n_key = drops = 0
+        for seat in tuple(self.clients):
+            conn = seat.conn
+            if seat.needs_key:
+                if key is None:
+                    key = Frame(encode(Keyframe(tick, clock, entities, events)))
+                ok = conn.send(key)
+                if ok:
+                    seat.needs_key = False
+                    n_key += 1
+            else:
+                ok = conn.send(delta)
+                n_delta += 1 if ok else 0
+            if ok:
+                seat.stalls = 0
+            else:
+                drops += 1
+                seat.needs_key = True
+                seat.stalls += 1
+                if seat.stalls >= self.max_send_queue:
+                    self.node.reject(conn, 4020, "Slow consumer")
+        self.prev_entities = entities
+        self.prev_tick = tick
+        m = self.node.metrics
+        m.patches += 1
+        m.frames_out += n_delta + n_key
+        m.bytes_out += n_delta * len(delta.payload) + (n_key * len(key.payload) if key else 0)
+        m.queue_drops += drops
+
+    def keyframe_now(self) -> Frame:
+        """A keyframe of the state at the last patch (for tools and tests)."""
+        return Frame(encode(Keyframe(self.prev_tick, self.game.clock, self.prev_entities, [])))
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def finish(self, status: str, reason: str, *, close: tuple[int, str] = (1000, "Normal closure")
+               ) -> None:
+        """End the match: `match_end` to every client, close them, result to the outbox."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+        game = self.game
+        results = game.results()
+        end = Frame(encode(Event(game.tick, [[EV_MATCH_END, reason, [r.row() for r in results]]])))
+        code, why = close
+        for seat in tuple(self.clients):
+            conn = seat.conn
+            conn.send(end)
+            if code == 1000:
+                self.node.close(conn, 1000, why)
+            else:
+                self.node.reject(conn, code, why)
+        for seat in list(self.players.values()):
+            if seat.expiry is not None:
+                seat.expiry.cancel()
+                seat.expiry = None
+            self.node.resume_tokens.pop(seat.resume_token, None)
+        self.clients.clear()
+        metrics = self.node.metrics
+        if status == "finished":
+            metrics.matches_finished += 1
+        else:
+            metrics.matches_aborted += 1
+        self.node.record_result({
+            "match_id": self.match_id,
+            "node_id": self.node.settings.node_id,
+            "status": status,
+            "reason": reason,
+            "ticks": game.tick,
+            "players": [{"user_id": r.user_id, "name": r.name, "score": r.score, "kills": r.kills,
+                         "deaths": r.deaths, "placement": r.placement, "bot": r.bot}
+                        for r in results],
+        })
+        log.info("room %s %s (%s) at tick %d", self.match_id, status, reason, game.tick)
+        self.on_dispose()

@@ -1,0 +1,170 @@
+"""Fixtures for the node tests: a real node on 127.0.0.1 and real websocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestServer
+
+from engine import codec
+from engine.auth import issue_seat_token
+from game_server.app import NODE_KEY, OUTBOX_KEY, build_app
+from game_server.settings import DEV_SEAT_SECRET, NodeSettings
+
+NODE_ID = "node-1"
+#: Node settings that keep the tests fast (every limit still applies).
+FAST = {"game_overrides": {"patch_hz": 30}, "join_timeout": 2.0, "reconnect_window": 2.0,
+        "empty_room_timeout": 5.0}
+
+
+def token(match: str = "m1", user: int = 1, name: str = "Ann", *, node: str = NODE_ID,
+          mode: str = "sprint", bots: int = 0, role: str = "player", ttl: int = 30,
+          secret: str = DEV_SEAT_SECRET, now: float | None = None, jti: str | None = None) -> str:
+    return issue_seat_token(secret, user_id=user, name=name, match_id=match, node_id=node,
+                            now=time.time() if now is None else now, ttl=ttl, role=role,
+                            mode=mode, bots=bots, jti=jti)
+
+
+class Closed(Exception):
+    def __init__(self, code: int | None, error: codec.Error | None):
+        super().__init__(f"closed {code} {error}")
+        self.code = code
+        self.error = error
+
+
+class Client:
+    """A websocket game client speaking the binary protocol."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse):
+        self.ws = ws
+        self.error: codec.Error | None = None
+        self.entities: dict = {}
+        self.tick = -1
+        self.seq = 0
+        self.welcome: codec.Welcome | None = None
+
+    async def send(self, msg: codec.Message) -> None:
+        await self.ws.send_bytes(codec.encode(msg))
+
+    async def send_raw(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            await self.ws.send_str(data)
+        else:
+            await self.ws.send_bytes(data)
+
+    async def input(self, mx: int = 0, my: int = 0, aim: int = 0, buttons: int = 0) -> int:
+        self.seq += 1
+        await self.send(codec.Input(self.seq, mx, my, aim, buttons))
+        return self.seq
+
+    async def recv(self, timeout: float = 3.0) -> codec.Message:
+        msg = await self.ws.receive(timeout)
+        if msg.type in (WSMsgType.BINARY, WSMsgType.TEXT):
+            data = msg.data
+            m = codec.decode_any(data, max_size=1 << 22)
+            if isinstance(m, codec.Error):
+                self.error = m
+            elif isinstance(m, codec.Welcome):
+                self.welcome = m
+            elif isinstance(m, codec.Keyframe):
+                self.entities, self.tick = dict(m.entities), m.tick
+            elif isinstance(m, codec.Delta) and m.base == self.tick:
+                self.entities = codec.apply_delta(self.entities, m.added, m.removed, m.updated)
+                self.tick = m.tick
+            return m
+        raise Closed(self.ws.close_code, self.error)
+
+    async def expect(self, kind: type, timeout: float = 3.0) -> codec.Message:
+        """Read until a message of `kind` (others are applied and skipped)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"no {kind.__name__} within {timeout} s")
+            m = await self.recv(left)
+            if isinstance(m, kind):
+                return m
+
+    async def closed(self, timeout: float = 3.0) -> int | None:
+        """Read until the node closes; the close code (the `error` is in self.error)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            while True:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    raise TimeoutError("still open")
+                await self.recv(left)
+        except Closed as c:
+            return c.code
+
+    async def join(self, tok: str) -> codec.Welcome:
+        await self.send(codec.Join(tok))
+        w = await self.expect(codec.Welcome)
+        await self.expect(codec.Keyframe)
+        return w
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class LiveNode:
+    """A running node: its aiohttp app, URL and a client factory."""
+
+    def __init__(self, app: web.Application, server: TestServer, session: aiohttp.ClientSession):
+        self.app = app
+        self.server = server
+        self.session = session
+        self.node = app[NODE_KEY]
+        self.outbox = app[OUTBOX_KEY]
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url(""))
+
+    async def connect(self, path: str = "/play/websocket") -> Client:
+        ws = await self.session.ws_connect(self.server.make_url(path), autoclose=False,
+                                           max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=2))
+        return Client(ws)
+
+    async def player(self, tok: str) -> Client:
+        c = await self.connect()
+        await c.join(tok)
+        return c
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with self.session.get(self.server.make_url(path)) as r:
+            return r.status, await r.text()
+
+
+NodeFactory = Callable[..., Awaitable[LiveNode]]
+
+
+@pytest.fixture
+async def make_node(tmp_path) -> NodeFactory:
+    started: list[tuple[TestServer, aiohttp.ClientSession]] = []
+
+    async def factory(**overrides) -> LiveNode:
+        values = {**FAST, "node_id": NODE_ID,
+                  "outbox_path": str(tmp_path / f"outbox-{len(started)}.sqlite3"), **overrides}
+        settings = NodeSettings(**values)
+        app = build_app(settings)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        started.append((server, session))
+        return LiveNode(app, server, session)
+
+    yield factory
+    for server, session in reversed(started):
+        await session.close()
+        await server.close()
+
+
+@pytest.fixture
+async def node(make_node) -> LiveNode:
+    return await make_node()
