@@ -1,0 +1,179 @@
+"""Accounts: guests, sign-up, rate-limited login, guest claim, profile, and their JSON API."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView, PasswordChangeView
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_POST
+
+from lobby.api import api_view
+
+from . import ratelimit
+from .forms import ClaimForm, SignUpForm
+from .models import Profile
+
+User = get_user_model()
+
+
+def create_guest() -> User:
+    """A new guest: random name, no usable password (it can be claimed later)."""
+    for _ in range(5):
+        user = User(username=f"guest-{secrets.token_hex(4)}")
+        user.set_unusable_password()
+        user._arena_guest = True  # read by signals.create_profile
+        try:
+            with transaction.atomic():
+                user.save()
+            return user
+        except IntegrityError:  # name collision: draw again
+            continue
+    raise RuntimeError("could not draw a free guest name")
+
+
+def sign_in_guest(request: HttpRequest) -> User:
+    """The signed-in user if any, else a new guest signed in on this session."""
+    if request.user.is_authenticated:
+        return request.user
+    user = create_guest()
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return user
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    from lobby.matchmaking.services import queue_state
+
+    state = queue_state(request.user) if request.user.is_authenticated else None
+    top = (Profile.objects.filter(games__gt=0).select_related("user")
+           .order_by("-rating", "user_id")[:5])
+    return render(request, "accounts/home.html", {"state": state, "top": top})
+
+
+@require_POST
+def guest_play(request: HttpRequest) -> HttpResponse:
+    """The "Play as guest" button: sign in a guest and put them in the queue."""
+    from lobby.matchmaking.services import QueueError, join_queue
+
+    user = sign_in_guest(request)
+    try:
+        join_queue(user, None)
+    except QueueError as exc:
+        messages.info(request, str(exc))
+    return redirect("queue")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.user.profile.guest:
+        return redirect("claim")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome to the arena, {user.username}!")
+        return redirect("home")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+class ArenaLoginView(LoginView):
+    """Django's login view with the rate limit of accounts/ratelimit.py (429 when hit)."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def _keys(self) -> list[str]:
+        return ratelimit.login_keys(self.request, str(self.request.POST.get("username", "")))
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if ratelimit.is_blocked(self._keys()):
+            context = self.get_context_data(form=self.form_class(request), rate_limited=True)
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form) -> HttpResponse:
+        ratelimit.record_failure(self._keys())
+        return super().form_invalid(form)
+
+    def form_valid(self, form) -> HttpResponse:
+        ratelimit.clear_account(self._keys())
+        return super().form_valid(form)
+
+
+class ArenaPasswordChangeView(PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("home")
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated and request.user.profile.guest:
+            return redirect("claim")  # a guest has no password yet: claim first
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form) -> HttpResponse:
+        messages.success(self.request, "Password changed.")
+        return super().form_valid(form)
+
+
+@login_required
+def claim(request: HttpRequest) -> HttpResponse:
+    """Turn the signed-in guest into a regular account, keeping rating and history."""
+    if not request.user.profile.guest:
+        return redirect("profile", username=request.user.username)
+    form = ClaimForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        update_session_auth_hash(request, user)
+        messages.success(request, f"Account saved: you are now {user.username}.")
+        return redirect("profile", username=user.username)
+    return render(request, "accounts/claim.html", {"form": form})
+
+
+def profile(request: HttpRequest, username: str) -> HttpResponse:
+    from lobby.matchmaking.models import Match, MatchPlayer
+
+    user = get_object_or_404(User.objects.select_related("profile"), username=username)
+    prof = user.profile
+    rank = None
+    if prof.games:
+        rank = Profile.objects.filter(games__gt=0, rating__gt=prof.rating).count() + 1
+    finished = MatchPlayer.objects.filter(user=user, match__status=Match.FINISHED)
+    totals = finished.aggregate(score=Sum("score"), kills=Sum("kills"), deaths=Sum("deaths"),
+                                played=Count("id"), wins=Count("id", filter=Q(placement=1)))
+    recent = (MatchPlayer.objects.filter(user=user).select_related("match")
+              .order_by("-match__created_at")[:20])
+    return render(request, "accounts/profile.html", {
+        "player": user, "prof": prof, "rank": rank, "totals": totals, "recent": recent,
+        "is_me": request.user == user,
+    })
+
+
+# --- JSON API -----------------------------------------------------------------------
+
+@ensure_csrf_cookie
+@api_view(("GET",))
+def api_csrf(request: HttpRequest) -> JsonResponse:
+    from django.middleware.csrf import get_token
+
+    return JsonResponse({"csrf": get_token(request)})
+
+
+@api_view(("POST",))
+def api_guest(request: HttpRequest) -> JsonResponse:
+    """Sign in a new guest (a session already signed in answers its own user)."""
+    user = sign_in_guest(request)
+    return JsonResponse({"user_id": user.id, "username": user.username})
+
+
+@api_view(("GET",), login=True)
+def api_me(request: HttpRequest) -> JsonResponse:
+    prof = request.user.profile
+    return JsonResponse({"user_id": request.user.id, "username": request.user.username,
+                         "rating": round(prof.rating, 1), "guest": prof.guest,
+                         "games": prof.games, "wins": prof.wins})

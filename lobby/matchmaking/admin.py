@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from .models import Match, MatcherState, MatchPlayer, Node, SeenNonce, Ticket
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin):
+    list_display = ("node_id", "url", "alive", "draining", "capacity", "rooms", "players",
+                    "pending", "last_seen")
+    list_filter = ("alive", "draining")
+    search_fields = ("node_id", "url")
+
+
+class MatchPlayerInline(admin.TabularInline):
+    model = MatchPlayer
+    extra = 0
+    raw_id_fields = ("user", "ticket")
+    readonly_fields = ("rating_before", "rating_after")
+
+
+@admin.register(Match)
+class MatchAdmin(admin.ModelAdmin):
+    list_display = ("match_id", "mode", "status", "node", "seats", "bots", "created_at",
+                    "ended_at", "reason")
+    list_filter = ("status", "mode")
+    search_fields = ("match_id",)
+    date_hierarchy = "created_at"
+    inlines = [MatchPlayerInline]
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "mode", "rating", "status", "created_at", "closed_at")
+    list_filter = ("status", "mode")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(MatchPlayer)
+class MatchPlayerAdmin(admin.ModelAdmin):
+    list_display = ("match", "user", "active", "placement", "score", "kills", "deaths",
+                    "rating_before", "rating_after")
+    list_filter = ("active",)
+    search_fields = ("user__username", "match__match_id")
+    raw_id_fields = ("user", "match", "ticket")
+
+
+admin.site.register(SeenNonce)
+admin.site.register(MatcherState)

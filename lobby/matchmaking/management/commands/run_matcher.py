@@ -1,0 +1,25 @@
+"""`manage.py run_matcher`: the matcher loop for production (web requests also run passes)."""
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from lobby.matchmaking.services import run_pass
+
+
+class Command(BaseCommand):
+    help = "Run matcher passes (expire nodes and matches, form matches) every --interval s."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--interval", type=float, default=0.5)
+        parser.add_argument("--once", action="store_true", help="one pass, then exit")
+
+    def handle(self, *args, interval: float, once: bool, **options) -> None:
+        while True:
+            figures = run_pass(force=True)
+            if figures and (figures.get("matches") or figures.get("nodes_dropped")
+                            or figures.get("matches_aborted")):
+                self.stdout.write(str(figures))
+            if once:
+                return
+            time.sleep(interval)

@@ -1,0 +1,132 @@
+"""Game nodes, queue tickets, matches and seats, and the nonces of signed node requests.
+
+The one-ticket / one-match rules are database constraints (partial unique indexes), so
+they hold whichever worker process serves the request.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Node(models.Model):
+    """A game node, as its last heartbeat described it."""
+
+    node_id = models.CharField(max_length=64, unique=True)
+    url = models.CharField(max_length=300, help_text="public base URL; clients use url + /play")
+    capacity = models.PositiveIntegerField(default=0, help_text="rooms it accepts")
+    rooms = models.PositiveIntegerField(default=0)
+    players = models.PositiveIntegerField(default=0)
+    draining = models.BooleanField(default=False)
+    alive = models.BooleanField(default=True)
+    pending = models.PositiveIntegerField(
+        default=0, help_text="matches assigned since the last heartbeat (not yet in rooms)")
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.node_id} ({self.url})"
+
+    @property
+    def load(self) -> float:
+        return (self.rooms + self.pending) / max(self.capacity, 1)
+
+
+class Match(models.Model):
+    ACTIVE, FINISHED, ABORTED = "active", "finished", "aborted"
+    STATUSES = [(ACTIVE, "active"), (FINISHED, "finished"), (ABORTED, "aborted")]
+
+    match_id = models.CharField(max_length=32, primary_key=True)
+    mode = models.CharField(max_length=16)
+    node = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, related_name="matches")
+    status = models.CharField(max_length=10, choices=STATUSES, default=ACTIVE, db_index=True)
+    seats = models.PositiveSmallIntegerField(help_text="human seats")
+    bots = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    reason = models.CharField(max_length=32, blank=True)
+    ticks = models.PositiveIntegerField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="players as the node reported")
+
+    class Meta:
+        verbose_name_plural = "matches"
+
+    def __str__(self) -> str:
+        return f"{self.match_id} [{self.status}]"
+
+
+class Ticket(models.Model):
+    WAITING, MATCHED, CANCELLED = "waiting", "matched", "cancelled"
+    STATUSES = [(WAITING, "waiting"), (MATCHED, "matched"), (CANCELLED, "cancelled")]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="tickets")
+    mode = models.CharField(max_length=16)
+    rating = models.FloatField(help_text="the player's rating when queued")
+    status = models.CharField(max_length=10, choices=STATUSES, default=WAITING)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=Q(status="waiting"),
+                                    name="one_waiting_ticket_per_user"),
+        ]
+        indexes = [models.Index(fields=["status", "mode"], name="ticket_status_mode")]
+
+    def __str__(self) -> str:
+        return f"ticket {self.pk} {self.user_id} [{self.status}]"
+
+
+class MatchPlayer(models.Model):
+    """A human seat in a match and, once the result is in, that player's line of history."""
+
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="players")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="seats")
+    ticket = models.OneToOneField(Ticket, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="seat")
+    active = models.BooleanField(default=True, help_text="the match is still running")
+    score = models.IntegerField(null=True, blank=True)
+    kills = models.PositiveIntegerField(null=True, blank=True)
+    deaths = models.PositiveIntegerField(null=True, blank=True)
+    placement = models.PositiveSmallIntegerField(null=True, blank=True)
+    points = models.PositiveIntegerField(default=0, help_text="weekly leaderboard points")
+    rating_before = models.FloatField(null=True, blank=True)
+    rating_after = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["match", "user"], name="one_seat_per_match"),
+            models.UniqueConstraint(fields=["user"], condition=Q(active=True),
+                                    name="one_active_match_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.match_id}"
+
+    @property
+    def rating_change(self) -> float | None:
+        if self.rating_before is None or self.rating_after is None:
+            return None
+        return self.rating_after - self.rating_before
+
+
+class SeenNonce(models.Model):
+    """Nonces of signed node requests seen within the replay window."""
+
+    node_id = models.CharField(max_length=64)
+    nonce = models.CharField(max_length=64)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["node_id", "nonce"], name="nonce_once")]
+
+
+class MatcherState(models.Model):
+    """A single row: its lock serializes matcher passes across worker processes."""
+
+    last_run = models.FloatField(default=0.0, help_text="Unix time of the last pass")

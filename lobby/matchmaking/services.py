@@ -1,0 +1,229 @@
+"""Queue operations and the matcher pass, on the database.
+
+Concurrency (several worker processes): a player's single waiting ticket and single
+active seat are partial unique indexes; a matcher pass holds the `MatcherState` row lock
+(PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite serializes write transactions with
+`BEGIN IMMEDIATE`) and locks the waiting tickets it reads, so a cancel either lands before
+the pass or finds its ticket matched.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+
+from engine.auth import issue_seat_token
+from lobby.accounts.models import Profile
+
+from .matcher import Rules, Waiting, form_groups
+from .models import Match, MatcherState, MatchPlayer, Node, Ticket
+
+log = logging.getLogger("lobby.matchmaking")
+CHUNK = 500  # ids per IN (...) clause: well under SQLite's variable limit
+NO_NODE = "no game node available"
+
+
+class QueueError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def to_dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def rules() -> Rules:
+    return Rules(size=settings.MATCH_SIZE, max_wait=settings.MATCH_MAX_WAIT,
+                 window_base=settings.RATING_WINDOW_BASE,
+                 window_growth=settings.RATING_WINDOW_GROWTH,
+                 window_max=settings.RATING_WINDOW_MAX)
+
+
+def live_nodes(now: float | None = None) -> QuerySet[Node]:
+    cutoff = to_dt((now or time.time()) - settings.NODE_TIMEOUT)
+    return Node.objects.filter(alive=True, draining=False, last_seen__gte=cutoff)
+
+
+# --- the player's side ----------------------------------------------------------------
+
+def join_queue(user, mode: Any) -> Ticket:
+    """Queue a ticket; QueueError 400 (bad mode) or 409 (already queued / in a match)."""
+    mode = settings.MATCH_MODE if mode is None else mode
+    if not isinstance(mode, str) or mode not in settings.MATCH_MODES:
+        raise QueueError(400, f"unknown mode; one of {', '.join(settings.MATCH_MODES)}")
+    with transaction.atomic():
+        # Row lock on the profile: one queue operation per player at a time (PostgreSQL).
+        rating = (Profile.objects.select_for_update().filter(user=user)
+                  .values_list("rating", flat=True).first())
+        if MatchPlayer.objects.filter(user=user, active=True).exists():
+            raise QueueError(409, "already in a match")
+        try:
+            with transaction.atomic():
+                return Ticket.objects.create(user=user, mode=mode,
+                                             rating=rating or settings.RATING_START)
+        except IntegrityError:  # one_waiting_ticket_per_user
+            raise QueueError(409, "already queued") from None
+
+
+def cancel_queue(user) -> str:
+    """Cancel the waiting ticket: "cancelled", or "none" if there was none."""
+    now = time.time()
+    with transaction.atomic():
+        n = Ticket.objects.filter(user=user, status=Ticket.WAITING).update(
+            status=Ticket.CANCELLED, closed_at=to_dt(now))
+        if n:
+            return "cancelled"
+        if MatchPlayer.objects.filter(user=user, active=True).exists():
+            raise QueueError(409, "already matched: join the match or wait for its end")
+    return "none"
+
+
+def seat_token(user, match: Match, now: float) -> str:
+    return issue_seat_token(
+        settings.SEAT_SECRET, user_id=user.id, name=user.username, match_id=match.match_id,
+        node_id=match.node.node_id, now=now, ttl=settings.SEAT_TOKEN_TTL, mode=match.mode,
+        seats=match.seats, bots=match.bots)
+
+
+def queue_state(user, now: float | None = None) -> dict[str, Any]:
+    """What GET /api/queue answers. A token is only ever issued to its own user."""
+    now = now or time.time()
+    seat = (MatchPlayer.objects.filter(user=user, active=True)
+            .select_related("match__node", "ticket").first())
+    if seat is not None and seat.match.node is not None:
+        match = seat.match
+        waited = (match.created_at - seat.ticket.created_at).total_seconds() if seat.ticket else 0
+        return {"status": "matched", "waited": round(waited, 1), "match_id": match.match_id,
+                "node_url": match.node.url, "token": seat_token(user, match, now),
+                "mode": match.mode, "seats": match.seats, "bots": match.bots}
+    ticket = Ticket.objects.filter(user=user, status=Ticket.WAITING).first()
+    if ticket is None:
+        return {"status": "none"}
+    state: dict[str, Any] = {"status": "waiting", "ticket_id": ticket.id, "mode": ticket.mode,
+                             "waited": round(now - ticket.created_at.timestamp(), 1)}
+    if not live_nodes(now).exists():
+        state["error"] = NO_NODE
+    return state
+
+
+# --- expiry ---------------------------------------------------------------------------
+
+def abort_matches(match_ids: Iterable[str], reason: str, now: float) -> int:
+    ids = list(match_ids)
+    for part in chunks(ids):
+        MatchPlayer.objects.filter(match_id__in=part, active=True).update(active=False)
+        Match.objects.filter(pk__in=part, status=Match.ACTIVE).update(
+            status=Match.ABORTED, reason=reason, ended_at=to_dt(now))
+    return len(ids)
+
+
+def expire(now: float) -> dict[str, int]:
+    """Drop nodes silent for NODE_TIMEOUT, abort their matches and matches never reported."""
+    dead = list(Node.objects.filter(alive=True, last_seen__lt=to_dt(now - settings.NODE_TIMEOUT))
+                .values_list("id", flat=True))
+    aborted = 0
+    if dead:
+        Node.objects.filter(id__in=dead).update(alive=False, pending=0)
+        aborted += abort_matches(Match.objects.filter(node_id__in=dead, status=Match.ACTIVE)
+                                 .values_list("pk", flat=True), "node lost", now)
+        log.warning("nodes dropped (no heartbeat for %ss): %s", settings.NODE_TIMEOUT, dead)
+    stale = Match.objects.filter(status=Match.ACTIVE).filter(
+        Q(created_at__lt=to_dt(now - settings.MATCH_MAX_DURATION)) | Q(node__isnull=True))
+    aborted += abort_matches(stale.values_list("pk", flat=True), "never reported", now)
+    return {"nodes_dropped": len(dead), "matches_aborted": aborted}
+
+
+# --- the matcher pass -----------------------------------------------------------------
+
+def _lock_state() -> MatcherState | None:
+    """The pass lock, or None if another process holds it."""
+    lock = MatcherState.objects.select_for_update(skip_locked=True).filter(pk=1)
+    state = lock.first()
+    if state is None and not MatcherState.objects.filter(pk=1).exists():
+        try:
+            with transaction.atomic():
+                MatcherState.objects.create(pk=1)
+        except IntegrityError:
+            pass
+        state = lock.first()
+    return state
+
+
+def maybe_run_pass(now: float | None = None) -> dict[str, Any] | None:
+    """Run a pass unless one ran within MATCHER_INTERVAL (a cheap read decides first)."""
+    now = now or time.time()
+    last = MatcherState.objects.filter(pk=1).values_list("last_run", flat=True).first() or 0.0
+    if now - last < settings.MATCHER_INTERVAL:
+        return None
+    return run_pass(now)
+
+
+def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any] | None:
+    """One matcher pass: expire, group the waiting tickets, create matches, bulk write.
+
+    Returns figures, or None when another process is running a pass (or ran one within
+    MATCHER_INTERVAL and `force` is false).
+    """
+    now = now or time.time()
+    started = time.perf_counter()
+    with transaction.atomic():
+        state = _lock_state()
+        if state is None or (not force and now - state.last_run < settings.MATCHER_INTERVAL):
+            return None
+        figures: dict[str, Any] = expire(now)
+        # A ticket whose player got a seat meanwhile is void (the constraint is the backstop).
+        Ticket.objects.filter(status=Ticket.WAITING, user_id__in=MatchPlayer.objects.filter(
+            active=True).values("user_id")).update(status=Ticket.CANCELLED, closed_at=to_dt(now))
+        rows = list(Ticket.objects.select_for_update().filter(status=Ticket.WAITING)
+                    .values_list("id", "user_id", "rating", "created_at", "mode"))
+        waiting = [Waiting(tid, uid, rating, now - created.timestamp(), mode)
+                   for tid, uid, rating, created, mode in rows]
+        r = rules()
+        groups = form_groups(waiting, r)
+        nodes = [n for n in live_nodes(now) if n.rooms + n.pending < n.capacity]
+        figures.update(tickets=len(waiting), groups=len(groups), nodes=len(nodes))
+        matches, seats, matched_ids = [], [], []
+        used: Counter[int] = Counter()
+        for group in groups:
+            if not nodes:
+                break
+            node = min(nodes, key=lambda n: (n.load, n.id))
+            node.pending += 1
+            used[node.id] += 1
+            if node.rooms + node.pending >= node.capacity:
+                nodes.remove(node)
+            match = Match(match_id=secrets.token_hex(8), mode=group[0].mode, node=node,
+                          seats=len(group), bots=r.size - len(group), created_at=to_dt(now))
+            matches.append(match)
+            for t in group:
+                seats.append(MatchPlayer(match=match, user_id=t.user_id, ticket_id=t.ticket_id))
+                matched_ids.append(t.ticket_id)
+        Match.objects.bulk_create(matches, batch_size=CHUNK)
+        MatchPlayer.objects.bulk_create(seats, batch_size=CHUNK)
+        for part in chunks(matched_ids):
+            Ticket.objects.filter(id__in=part).update(status=Ticket.MATCHED, closed_at=to_dt(now))
+        for node_id, k in used.items():
+            Node.objects.filter(id=node_id).update(pending=F("pending") + k)
+        state.last_run = now
+        state.save(update_fields=["last_run"])
+    figures.update(matches=len(matches), seats=len(seats),
+                   bots=sum(m.bots for m in matches),
+                   seconds=round(time.perf_counter() - started, 4))
+    if not nodes and len(matches) < len(groups):
+        figures["error"] = NO_NODE
+    return figures

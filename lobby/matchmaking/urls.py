@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("queue/", views.queue_page, name="queue"),
+    path("queue/join/", views.queue_join, name="queue_join"),
+    path("queue/cancel/", views.queue_cancel, name="queue_cancel"),
+    path("game/", views.game_page, name="game"),
+    path("api/queue", views.api_queue, name="api_queue"),
+    path("api/internal/nodes/heartbeat", views.heartbeat, name="node_heartbeat"),
+]

@@ -1,0 +1,93 @@
+"""Queue API and pages, game page, node heartbeat."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from lobby.api import api_view, error, json_body
+
+from . import services
+from .internal import signed_node_view
+from .models import Node
+from .services import QueueError, to_dt
+from .validate import NODE_ID_RE, URL_RE, boolean, integer, string
+
+
+@api_view(("GET", "POST", "DELETE"), login=True)
+def api_queue(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        data = json_body(request)
+        try:
+            ticket = services.join_queue(request.user, data.get("mode"))
+        except QueueError as exc:
+            return error(exc.status, str(exc))
+        return JsonResponse({"ticket_id": ticket.id, "status": "waiting", "mode": ticket.mode})
+    if request.method == "DELETE":
+        try:
+            return JsonResponse({"status": services.cancel_queue(request.user)})
+        except QueueError as exc:
+            return error(exc.status, str(exc), status="matched")
+    services.maybe_run_pass()
+    return JsonResponse(services.queue_state(request.user))
+
+
+@login_required
+def queue_page(request: HttpRequest) -> HttpResponse:
+    """Queue status; refreshes itself (meta refresh) while waiting, no JS needed."""
+    services.maybe_run_pass()
+    state = services.queue_state(request.user)
+    if state["status"] == "matched":
+        return redirect("game")
+    return render(request, "matchmaking/queue.html", {
+        "state": state, "refresh": 2 if state["status"] == "waiting" else None,
+        "max_wait": settings.MATCH_MAX_WAIT, "modes": settings.MATCH_MODES})
+
+
+@login_required
+@require_POST
+def queue_join(request: HttpRequest) -> HttpResponse:
+    try:
+        services.join_queue(request.user, request.POST.get("mode") or None)
+    except QueueError as exc:
+        messages.info(request, str(exc))
+    return redirect("queue")
+
+
+@login_required
+@require_POST
+def queue_cancel(request: HttpRequest) -> HttpResponse:
+    try:
+        if services.cancel_queue(request.user) == "cancelled":
+            messages.info(request, "Left the queue.")
+    except QueueError as exc:
+        messages.info(request, str(exc))
+    return redirect("home")
+
+
+def game_page(request: HttpRequest) -> HttpResponse:
+    """Loads the browser client; it asks /api/queue for its seat and connects to the node."""
+    return render(request, "matchmaking/game.html")
+
+
+@signed_node_view
+def heartbeat(request: HttpRequest, data: dict, node_id: str) -> JsonResponse:
+    body_node = string(data, "node_id", 64, NODE_ID_RE)
+    if body_node != node_id:
+        return error(403, "node_id differs from the signed X-Arena-Node")
+    fields = {
+        "url": string(data, "url", 300, URL_RE).rstrip("/"),
+        "capacity": integer(data, "capacity", 0, 1_000_000),
+        "rooms": integer(data, "rooms", 0, 1_000_000),
+        "players": integer(data, "players", 0, 10_000_000),
+        "draining": boolean(data, "draining", False),
+        "alive": True, "pending": 0, "last_seen": to_dt(time.time()),
+    }
+    Node.objects.update_or_create(node_id=node_id, defaults=fields)
+    return JsonResponse({"ok": True})

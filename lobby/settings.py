@@ -1,0 +1,156 @@
+"""Lobby settings: everything comes from the environment, with defaults for `make run`.
+
+See docs/lobby.md ("Settings") for the full list.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent  # the repository root
+VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-lobby-secret-key-change-me")
+DEBUG = env_bool("DEBUG", True)
+ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "lobby.accounts",
+    "lobby.matchmaking",
+    "lobby.ratings",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lobby.urls"
+WSGI_APPLICATION = "lobby.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "lobby" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ------------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lobby.sqlite3'}"), conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # BEGIN IMMEDIATE: write transactions are serialized up front, so the matcher pass
+    # and a queue join never interleave (SQLite has no row locks). WAL lets reads go on.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not :memory:, so that test worker processes (gunicorn) share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-lobby.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- static files: whitenoise serves them, straight from the finders ------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static" / "build", BASE_DIR / "lobby" / "static"]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+CSRF_FAILURE_VIEW = "lobby.views.csrf_failure"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"lobby": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")}},
+}
+
+# --- the game: secrets shared with the nodes (engine/auth.py) --------------------------
+SEAT_SECRET = env_str("SEAT_SECRET", "dev-seat-secret")
+NODE_SECRET = env_str("NODE_SECRET", "dev-node-secret")
+SEAT_TOKEN_TTL = env_int("SEAT_TOKEN_TTL", 30)  # seconds
+NODE_TIMEOUT = env_int("NODE_TIMEOUT", 15)  # seconds without heartbeat before a node drops
+
+# --- matchmaking --------------------------------------------------------------------
+MATCH_SIZE = env_int("MATCH_SIZE", 4)  # seats per match (humans + bots)
+MATCH_MODE = env_str("MATCH_MODE", "arena")  # default mode of a ticket
+MATCH_MODES = [m for m in env_str("MATCH_MODES", "arena,sprint").split(",") if m]
+MATCH_MAX_WAIT = env_float("MATCH_MAX_WAIT", 10)  # seconds before a match starts with bots
+MATCH_MAX_DURATION = env_int("MATCH_MAX_DURATION", 900)  # unreported match -> aborted
+MATCHER_INTERVAL = env_float("MATCHER_INTERVAL", 0.5)  # min seconds between matcher passes
+RATING_WINDOW_BASE = env_float("RATING_WINDOW_BASE", 100)  # rating points at wait 0
+RATING_WINDOW_GROWTH = env_float("RATING_WINDOW_GROWTH", 50)  # points added per second
+RATING_WINDOW_MAX = env_float("RATING_WINDOW_MAX", 1000)
+
+# --- ratings ------------------------------------------------------------------------
+RATING_START = env_float("RATING_START", 1200)
+RATING_K = env_float("RATING_K", 32)
+
+# --- login rate limit ---------------------------------------------------------------
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)  # per account and per address
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 300)  # seconds
