@@ -1,0 +1,579 @@
+"""SockJS transports of a game node, on the `sockjs` 0.13 package with its faults fixed.
+
+`add_sockjs_routes` serves `/play/info`, `/play/iframe*.html` and
+`/play/{server}/{session}/{transport}` (websocket, xhr-streaming, xhr polling + xhr_send,
+eventsource, htmlfile, jsonp + jsonp_send) and wraps each SockJS session in a
+`SockJSConnection` for the node's `ConnectionHandler`. It never registers
+`{prefix}/websocket`: that path is the node's binary raw websocket.
+
+The package is used through its extension points only (subclassed session, manager, route
+and transports); docs/sockjs.md lists each fault it has, the fix and the test proving it:
+
+1. CORS: `_on_response_prepare` + `_preflight` (info, xhr, xhr_send, xhr_streaming).
+2. Concurrent/aborted polls: `_FixedStreaming.handle_session`, `SockJSEndpoint.handler`.
+3. Abandoned sessions: `_Session.release` restarts the expiry clock; `SockJSManager` sweeps.
+4. Unbounded queue: `_Session.send` refuses beyond `max_send_queue`.
+5. Binary client frames: `_WebSocket.client` delivers them (`bytes`) to the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import functools
+import json
+import logging
+import struct
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
+from sockjs import Session, SessionManager, SessionState
+from sockjs.protocol import Frame as SockjsFrame
+from sockjs.protocol import MsgType, SockjsMessage, close_frame, loads
+from sockjs.route import SockJSRoute
+from sockjs.transports import (
+    EventsourceTransport,
+    HTMLFileTransport,
+    JSONPolling,
+    JSONPollingSend,
+    WebSocketTransport,
+    XHRSendTransport,
+    XHRStreamingTransport,
+    XHRTransport,
+)
+from sockjs.transports.base import HTTPClientClosedConnection
+from sockjs.transports.utils import cancel_tasks, session_cookie
+
+from engine.codec import to_text
+
+from .connection import Connection, ConnectionHandler, Frame
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SockJSConnection", "SockJSManager", "add_sockjs_routes", "sockjs_text", "sockjs_ws_frame"]
+
+SOCKJS_TEXT = "sockjs-text"  # Frame.rendered key: base64 msgpack (one SockJS message)
+SOCKJS_WS = "sockjs-ws"  # Frame.rendered key: websocket text frame carrying `a["<base64>"]`
+DEFAULT_SOCKJS_URL = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js"
+ONE_YEAR = 365 * 24 * 3600
+#: Transports whose responses carry CORS headers and that answer OPTIONS preflights
+#: (SockJS 0.3: the XHR family and /info; the others work cross-origin via an iframe
+#: or a script tag).
+CORS_TRANSPORTS = {"xhr": "OPTIONS, POST", "xhr_send": "OPTIONS, POST",
+                   "xhr_streaming": "OPTIONS, POST"}
+#: Our `Connection.transport` name for each package transport name.
+TRANSPORT_NAMES = {
+    "websocket": "sockjs-websocket",
+    "xhr-streaming": "xhr-streaming",
+    "xhr-polling": "xhr-polling",
+    "eventsource": "eventsource",
+    "htmlfile": "htmlfile",
+    "jsonp-polling": "jsonp",
+}
+_SOCKJS_REQUEST = web.RequestKey("arena_sockjs", tuple)  # (cors, cookie_needed)
+_TRANSPORT_NAME = web.RequestKey("arena_sockjs_transport", str)
+
+
+def sockjs_text(frame: Frame) -> str:
+    """The frame as one SockJS message: base64 of its msgpack, rendered once per Frame."""
+    return frame.rendered(SOCKJS_TEXT, to_text)
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """One final, unmasked text websocket frame (RFC 6455 5.2) carrying `payload`."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
+
+
+def sockjs_ws_frame(frame: Frame) -> bytes:
+    """The complete websocket frame of the SockJS message frame `a["<base64>"]`, built once
+    per Frame. Base64 needs no JSON escaping, so the quoting is exact."""
+    return frame.rendered(
+        SOCKJS_WS, lambda _p: ws_text_frame(b'a["' + sockjs_text(frame).encode() + b'"]'))
+
+
+# --------------------------------------------------------------------------- connection
+
+
+class SockJSConnection(Connection):
+    """One SockJS session seen by the node.
+
+    Frames are queued in the session (bounded: `max_send_queue` messages), except on the
+    websocket transport when nothing is queued: there the pre-rendered websocket frame is
+    written as is to the socket (ordering is kept: a non-empty queue means "queue too").
+    """
+
+    __slots__ = ("session", "_tr", "_max", "_last_len", "_lost")
+
+    def __init__(self, session: _Session, transport: str, remote: str, max_send_queue: int):
+        self.session = session
+        self.transport = transport
+        self.remote = remote
+        self.state = None
+        self._tr: asyncio.Transport | None = None  # set while a SockJS websocket is open
+        self._max = max_send_queue
+        self._last_len = 64
+        self._lost = False
+
+    def send(self, frame: Frame) -> bool:
+        tr = self._tr
+        session = self.session
+        if tr is not None and not session._queue:
+            if session.state is not SessionState.OPEN or tr.is_closing():
+                return False
+            data = sockjs_ws_frame(frame)
+            n = self._last_len = len(data)
+            # The limit is in frames: the bytes still buffered, counted in frames of this size.
+            if tr.get_write_buffer_size() >= self._max * n:
+                return False
+            tr.write(data)
+            return True
+        return session.send(sockjs_text(frame))
+
+    def send_text(self, text: str) -> bool:
+        """Queue one raw SockJS text message (protocol-test endpoints; the game sends
+        Frames). Same bound as `send`."""
+        return self.session.send(text)
+
+    def backlog(self) -> int:
+        queued = self.session.backlog()
+        tr = self._tr
+        if tr is not None and not tr.is_closing():
+            queued += tr.get_write_buffer_size() // self._last_len
+        return queued
+
+    @property
+    def closed(self) -> bool:
+        return self._lost or self.session.state in (SessionState.CLOSING, SessionState.CLOSED)
+
+    def close(self, code: int, reason: str) -> None:
+        """The client gets `c[code,"reason"]` (a SockJS close frame), then the session ends."""
+        try:
+            self.session.close(code, reason)
+        except Exception:  # never raise from close
+            log.debug("close of %s failed", self.remote, exc_info=True)
+
+    def __repr__(self) -> str:
+        return f"<SockJSConnection {self.transport} {self.session.id} {self.remote}>"
+
+
+# --------------------------------------------------------------------------- session
+
+
+class _Session(Session):
+    conn: SockJSConnection | None = None
+
+    def __init__(self, session_id: str, *, max_send_queue: int, **kwargs: Any):
+        super().__init__(session_id, **kwargs)
+        self.max_send_queue = max_send_queue
+
+    def backlog(self) -> int:
+        """Messages queued and not yet handed to a transport."""
+        return sum(len(p) for f, p in self._queue if f is SockjsFrame.MESSAGE)
+
+    def send(self, msg: str) -> bool:
+        """Fault 4: the package's queue is unbounded; refuse (False) at `max_send_queue`."""
+        if self.state is not SessionState.OPEN or self.backlog() >= self.max_send_queue:
+            return False
+        self.feed(SockjsFrame.MESSAGE, msg)
+        return True
+
+    def release(self) -> None:
+        """Fault 3: `acquire` clears `expires` and the package never sets it again, so a
+        session nobody polls any more never expires. Restart the clock on release."""
+        super().release()
+        self.expires = datetime.now() + timedelta(seconds=self.disconnect_delay)
+
+
+def _alive(request: web.Request | None) -> bool:
+    tr = request.transport if request is not None else None
+    return tr is not None and not tr.is_closing()
+
+
+# --------------------------------------------------------------------------- manager
+
+
+class SockJSManager(SessionManager):
+    """The package's manager, adapted to a `ConnectionHandler`, with a cheap, frequent
+    expiry sweep that also notices requests whose client went away (fault 2 and 3)."""
+
+    def __init__(self, name: str, app: web.Application, handler: ConnectionHandler, *,
+                 heartbeat_delay: float, disconnect_delay: float, max_send_queue: int):
+        super().__init__(name, app, self._dispatch, heartbeat_delay, disconnect_delay)
+        self.factory = functools.partial(_Session, max_send_queue=max_send_queue)
+        self.connection_handler = handler
+        self.max_send_queue = max_send_queue
+        #: Seconds between two sweeps (the package sweeps every max(delay, 5) s).
+        self.sweep_interval = min(1.0, max(0.05, disconnect_delay / 4))
+
+    # -- events from the package ------------------------------------------------------
+
+    async def _dispatch(self, _manager: SessionManager, session: _Session,
+                        msg: SockjsMessage) -> None:
+        kind = msg.type
+        if kind is MsgType.MESSAGE:
+            conn = session.conn
+            if conn is None or conn._lost or session.state is not SessionState.OPEN:
+                return
+            data = msg.data
+            if not isinstance(data, str | bytes):  # a JSON value that is not a string
+                data = json.dumps(data)
+            self.connection_handler.message_received(conn, data)
+        elif kind is MsgType.OPEN:
+            request = session.request
+            name = TRANSPORT_NAMES.get(request.get(_TRANSPORT_NAME, ""), "") if request else ""
+            conn = SockJSConnection(session, name, (request.remote or "") if request else "",
+                                    self.max_send_queue)
+            session.conn = conn
+            self.connection_handler.connection_made(conn)
+        else:  # CLOSE (closing started) or CLOSED
+            self._lost(session)
+
+    def _lost(self, session: _Session) -> None:
+        conn = session.conn
+        if conn is not None and not conn._lost:
+            conn._lost = True
+            conn._tr = None
+            self.connection_handler.connection_lost(conn)
+
+    async def remote_closed(self, session: Session) -> None:
+        """The package defers its CLOSED event by `disconnect_delay` (or forever, fault 3);
+        the handler hears of the end at once (the session still answers `c[...]`)."""
+        await super().remote_closed(session)
+        self._lost(session)  # type: ignore[arg-type]
+
+    async def interrupt(self, session: Session, exc: BaseException) -> None:
+        """The client of the request holding `session` is gone: close the session as
+        interrupted (later requests get `c[1002,...]`) and wake that request so it ends."""
+        waiter = session._waiter
+        await self.remote_close(session, exc=exc)
+        await self.remote_closed(session)
+        session._waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    # -- expiry ---------------------------------------------------------------------------
+
+    async def _gc_sessions_task(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self._gc_expired_sessions()
+            except Exception:
+                log.exception("SockJS session sweep failed")
+
+    async def _gc_expired_sessions(self) -> None:
+        """One pass, no task per session (the package gathers one coroutine per session)."""
+        now = datetime.now()
+        for session in list(self.sessions.values()):
+            if session.acquired and session.state is SessionState.OPEN \
+                    and not _alive(session.request) and session._waiter is not None:
+                await self.interrupt(session, ConnectionResetError("client went away"))
+            expires = session.expires
+            if expires is not None and expires <= now:
+                await self._check_expiration(session)
+                self.sessions.pop(session.id, None)
+
+
+# --------------------------------------------------------------------------- transports
+
+
+class _FixedStreaming:
+    """`StreamingTransport.handle_session` with fault 2 fixed: a second request on a held
+    session is refused without touching it, unless the holder's client is gone, in which
+    case the session is closed as interrupted and this request gets `c[1002,...]`."""
+
+    session: _Session
+    manager: SockJSManager
+    request: web.Request
+    _send: Any  # the transport's framing writer
+
+    async def handle_session(self) -> None:
+        session, manager = self.session, self.manager
+        if session.state is SessionState.OPEN and manager.is_acquired(session):
+            if _alive(session.request):
+                await self._send(close_frame(2010, "Another connection still open"))
+                return
+            await manager.interrupt(session, ConnectionResetError("previous request aborted"))
+        await super().handle_session()  # type: ignore[misc]
+
+
+class _XHR(_FixedStreaming, XHRTransport):
+    pass
+
+
+class _XHRStreaming(_FixedStreaming, XHRStreamingTransport):
+    pass
+
+
+class _Eventsource(_FixedStreaming, EventsourceTransport):
+    pass
+
+
+class _HTMLFile(_FixedStreaming, HTMLFileTransport):
+    pass
+
+
+class _JSONP(_FixedStreaming, JSONPolling):
+    pass
+
+
+class _JSONPSend(_FixedStreaming, JSONPollingSend):
+    pass
+
+
+class _WebSocket(WebSocketTransport):
+    """The SockJS websocket transport: uncompressed, bounded frames, binary frames
+    delivered (fault 5), pre-rendered frames written directly (see SockJSConnection)."""
+
+    max_frame_bytes = 64 * 1024
+    close_timeout = 2.0
+
+    async def process(self) -> web.StreamResponse:
+        request, session, manager = self.request, self.session, self.manager
+        if request.method != hdrs.METH_GET:
+            raise web.HTTPMethodNotAllowed(request.method, [hdrs.METH_GET], body=b"",
+                                           content_type="")
+        ws = web.WebSocketResponse(autoping=False, compress=False,
+                                   max_msg_size=self.max_frame_bytes, timeout=self.close_timeout)
+        await ws.prepare(request)
+        if session.interrupted:
+            await ws.send_str(close_frame(1002, "Connection interrupted"))
+            await ws.close()
+            return ws
+        if session.state is not SessionState.NEW:
+            await ws.send_str(close_frame(3000, "Go away!"))
+            await ws.close()
+            return ws
+        await manager.acquire(session, request)
+        conn = session.conn
+        if conn is not None and session.state is SessionState.OPEN:
+            conn._tr = request.transport
+        server = asyncio.ensure_future(self.server(ws))
+        client = asyncio.ensure_future(self.client(ws))
+        try:
+            await asyncio.wait((server, client), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if conn is not None:
+                conn._tr = None
+            # The connection ended: the handler hears it now, not after disconnect_delay.
+            await manager.remote_close(session)
+            await manager.remote_closed(session)
+            session.expire()
+            await manager.release(session)
+            await cancel_tasks(server, client, self._wait_pong_task)
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    async def client(self, ws: web.WebSocketResponse) -> None:
+        manager, session = self.manager, self.session
+        while True:
+            msg = await ws.receive()
+            if self._wait_pong_task is not None:
+                self._pong_event.set()
+            kind = msg.type
+            if kind is WSMsgType.TEXT:
+                if not msg.data:
+                    continue  # SockJS: empty frames are ignored
+                try:
+                    value = loads(msg.data)
+                except ValueError as exc:
+                    await manager.remote_close(session, exc)
+                    await manager.remote_closed(session)
+                    await ws.close(code=WSCloseCode.PROTOCOL_ERROR, message=b"Broken JSON encoding")
+                    break
+                if isinstance(value, list):
+                    await manager.remote_messages(session, value)
+                else:
+                    await manager.remote_message(session, value)
+            elif kind is WSMsgType.BINARY:
+                # Fault 5: the package drops these silently. SockJS framing has no binary
+                # messages; a binary frame is taken as one msgpack message, as on the raw
+                # websocket, and reaches the handler as `bytes`.
+                await manager.remote_message(session, msg.data)
+            elif kind is WSMsgType.PONG:
+                session.tick()
+            elif kind is WSMsgType.PING:
+                await ws.pong(msg.data)
+                session.tick()
+            elif kind is WSMsgType.CLOSE:
+                await manager.remote_close(session)
+            else:  # CLOSING, CLOSED, ERROR (e.g. a frame above max_frame_bytes: 1009)
+                await manager.remote_closed(session)
+                break
+
+
+TRANSPORTS: dict[str, type] = {
+    "websocket": _WebSocket,
+    "xhr": _XHR,
+    "xhr_send": XHRSendTransport,
+    "xhr_streaming": _XHRStreaming,
+    "jsonp": _JSONP,
+    "jsonp_send": _JSONPSend,
+    "htmlfile": _HTMLFile,
+    "eventsource": _Eventsource,
+}
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _cors_headers(request: web.Request) -> list[tuple[str, str]]:
+    origin = request.headers.get(hdrs.ORIGIN)
+    if not origin or origin == "null":
+        origin = "*"  # a file:// page sends "null"; echoing it would be a refusal
+    headers = [(hdrs.ACCESS_CONTROL_ALLOW_ORIGIN, origin),
+               (hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")]
+    asked = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS)
+    if asked:
+        headers.append((hdrs.ACCESS_CONTROL_ALLOW_HEADERS, asked))
+    return headers
+
+
+async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Fault 1 (CORS) and the JSESSIONID cookie, applied to every response of a SockJS
+    route, including streaming ones and errors, just before its headers go out."""
+    flags = request.get(_SOCKJS_REQUEST)
+    if flags is None:
+        return
+    cors, cookie_needed = flags
+    headers = response.headers
+    if not cookie_needed:  # the package sets JSESSIONID always; SockJS only when asked
+        headers.popall(hdrs.SET_COOKIE, None)
+    if cors:
+        for key, value in _cors_headers(request):
+            headers[key] = value
+        if hdrs.VARY not in headers:
+            headers[hdrs.VARY] = "Origin"
+
+
+class SockJSEndpoint(SockJSRoute):
+    """The package's route with the transport dispatch fixed (faults 1, 2)."""
+
+    def __init__(self, name: str, manager: SockJSManager, sockjs_url: str,
+                 disable_transports: Iterable[str], cookie_needed: bool, *,
+                 response_limit: int, max_frame_bytes: int):
+        super().__init__(name, manager, sockjs_url, TRANSPORTS, disable_transports,
+                         cookie_needed)
+        self.response_limit = response_limit
+        self.max_frame_bytes = max_frame_bytes
+
+    def _preflight(self, request: web.Request, methods: str) -> web.Response:
+        headers = [
+            (hdrs.ACCESS_CONTROL_ALLOW_METHODS, methods),
+            (hdrs.ACCESS_CONTROL_MAX_AGE, str(ONE_YEAR)),
+            (hdrs.CACHE_CONTROL, f"public, max-age={ONE_YEAR}"),
+            (hdrs.EXPIRES, email.utils.formatdate(time.time() + ONE_YEAR, usegmt=True)),
+        ]
+        if self.cookie_needed:
+            headers.extend(session_cookie(request))
+        request[_SOCKJS_REQUEST] = (True, self.cookie_needed)
+        return web.Response(status=204, headers=headers)
+
+    async def info(self, request: web.Request) -> web.StreamResponse:
+        request[_SOCKJS_REQUEST] = (True, self.cookie_needed)
+        if request.method == hdrs.METH_OPTIONS:
+            return self._preflight(request, "OPTIONS, GET")
+        return await super().info(request)
+
+    async def handler(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        t_id = info["transport"]
+        transport_class = self.handlers.get(t_id)
+        if transport_class is None or transport_class.name in self.disable_transports:
+            raise web.HTTPNotFound()
+        request[_SOCKJS_REQUEST] = (t_id in CORS_TRANSPORTS, self.cookie_needed)
+        if request.method == hdrs.METH_OPTIONS:
+            if t_id in CORS_TRANSPORTS:
+                return self._preflight(request, CORS_TRANSPORTS[t_id])
+            raise web.HTTPMethodNotAllowed(hdrs.METH_OPTIONS, [hdrs.METH_GET, hdrs.METH_POST])
+
+        manager = self.manager
+        if not manager.started:
+            manager.start()
+        sid = info["session"]
+        if not sid or "." in sid or "." in info["server"]:
+            raise web.HTTPNotFound()
+        try:
+            session = transport_class.get_session(manager, sid)
+        except KeyError:
+            raise web.HTTPNotFound(headers=session_cookie(request)) from None
+
+        request[_TRANSPORT_NAME] = transport_class.name
+        transport = transport_class(manager, session, request)
+        if getattr(transport, "maxsize", 0):
+            transport.maxsize = self.response_limit  # streaming: close after this many bytes
+        if isinstance(transport, _WebSocket):
+            transport.max_frame_bytes = self.max_frame_bytes
+        # Fault 2: the package's handler closed the session in a `finally` whenever it was
+        # acquired, even by *another* request (the one a 2010 refusal protects). A transport
+        # releases what it acquired itself, so nothing is done to the session here.
+        try:
+            return await transport.process()
+        except (ConnectionError, HTTPClientClosedConnection):
+            response = getattr(transport, "response", None)
+            if response is not None:  # the client went away mid-response
+                return response
+            raise
+        except (asyncio.CancelledError, web.HTTPException):
+            raise
+        except Exception:
+            log.exception("SockJS transport %s failed", t_id)
+            raise web.HTTPInternalServerError() from None
+
+
+def add_sockjs_routes(
+    app: web.Application,
+    handler: ConnectionHandler,
+    *,
+    prefix: str = "/play",
+    name: str = "play",
+    disconnect_delay: float = 5.0,
+    heartbeat_delay: float = 25.0,
+    max_send_queue: int = 32,
+    response_limit: int = 128 * 1024,
+    cookie_needed: bool = False,
+    disable_transports: tuple[str, ...] = (),
+    sockjs_url: str | None = None,
+    max_frame_bytes: int = 64 * 1024,
+) -> SockJSManager:
+    """Serve SockJS under `prefix` for `handler`; returns the session manager.
+
+    - `disconnect_delay`: seconds a session lives without a receiving request (then the
+      handler gets `connection_lost`); `heartbeat_delay`: seconds between `h` frames
+      (websocket: pings).
+    - `max_send_queue`: messages queued per session before `send` returns False.
+    - `response_limit`: bytes after which a streaming response is ended (the client
+      reopens it; this frees its memory).
+    - `disable_transports`: package transport names ("websocket", "xhr-streaming", ...).
+    - `max_frame_bytes`: largest websocket frame accepted from a client (above: close 1009).
+      HTTP bodies (xhr_send, jsonp_send) are bounded by the app's `client_max_size`.
+    """
+    manager = SockJSManager(name, app, handler, heartbeat_delay=heartbeat_delay,
+                            disconnect_delay=disconnect_delay, max_send_queue=max_send_queue)
+    route = SockJSEndpoint(name, manager, sockjs_url or DEFAULT_SOCKJS_URL, disable_transports,
+                           cookie_needed, response_limit=response_limit,
+                           max_frame_bytes=max_frame_bytes)
+    prefix = prefix.rstrip("/")
+    router = app.router
+    router.add_get(prefix, route.greeting)
+    router.add_get(prefix + "/", route.greeting)
+    router.add_route(hdrs.METH_GET, prefix + "/info", route.info)
+    router.add_route(hdrs.METH_OPTIONS, prefix + "/info", route.info)
+    router.add_get(prefix + "/iframe.html", route.iframe)
+    router.add_get(prefix + "/iframe{version}.html", route.iframe)
+    router.add_route("*", prefix + "/{server}/{session}/{transport}", route.handler)
+    app.on_cleanup.append(manager.stop)
+    if _on_response_prepare not in app.on_response_prepare:
+        app.on_response_prepare.append(_on_response_prepare)
+    return manager
