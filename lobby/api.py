@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 MAX_JSON_BODY = 64 * 1024  # bytes; a player API body is a few dozen
 
 
-def error(status: int, message: str, **extra: Any) -> JsonResponse:
+def error(status: int, message: str, /, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
