@@ -105,7 +105,12 @@ class Node:
         """`error(code, reason)`, then close with the same code."""
         if conn.closed:
             return
-        conn.send(Frame(encode(Error(code, reason))))
+        frame = Frame(encode(Error(code, reason)))
+        urgent = getattr(conn, "send_urgent", None)  # past a full backlog, where supported
+        if urgent is not None:
+            urgent(frame)
+        else:
+            conn.send(frame)
         self.close(conn, code, reason)
 
     def close(self, conn: Connection, code: int, reason: str) -> None:

@@ -154,8 +154,8 @@ class Room:
 
     def _detach(self, seat: Seat) -> None:
         if seat.conn is not None:
-            self.clients.remove(seat)
             seat.conn = None
+            self.clients.remove(seat)
         self._check_empty()
 
     def connection_lost(self, seat: Seat, conn: Connection) -> None:
@@ -299,6 +299,7 @@ class Room:
         code, why = close
         for seat in tuple(self.clients):
             conn = seat.conn
+            seat.conn = None
             conn.send(end)
             if code == 1000:
                 self.node.close(conn, 1000, why)

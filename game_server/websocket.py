@@ -67,6 +67,11 @@ class WebSocketConnection(Connection):
         tr.write(data)
         return True
 
+    def send_urgent(self, frame: Frame) -> None:
+        """Write past the backlog limit: the final `error` before a close."""
+        if not (self._closed or self._transport.is_closing()):
+            self._transport.write(frame.rendered(WS_BINARY, ws_binary_frame))
+
     def backlog(self) -> int:
         tr = self._transport
         if tr.is_closing():

@@ -168,3 +168,76 @@ async def make_node(tmp_path) -> NodeFactory:
 @pytest.fixture
 async def node(make_node) -> LiveNode:
     return await make_node()
+
+
+async def assert_unaffected(c: Client) -> None:
+    """A bystander still plays: its state keeps flowing and it still gets answers."""
+    before = c.tick
+    await c.expect(codec.Delta)
+    await c.expect(codec.Delta)
+    assert c.tick > before
+    await c.send(codec.Ping(1))
+    await c.expect(codec.Pong)
+    assert not c.ws.closed
+
+
+def ws_frame(payload: bytes, opcode: int = 0x2) -> bytes:
+    """A masked client websocket frame (RFC 6455), for raw-socket clients."""
+    import os
+    import struct
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def raw_websocket(host: str, port: int, path: str = "/play/websocket",
+                        rcvbuf: int | None = None
+                        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A websocket opened over a plain socket (so that the test controls its buffers)."""
+    import base64
+    import os
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+def parse_server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of each complete unmasked frame in `data`."""
+    import struct
+    out = []
+    i = 0
+    while i + 2 <= len(data):
+        op, n = data[i] & 0x0F, data[i + 1] & 0x7F
+        i += 2
+        if n == 126:
+            if i + 2 > len(data):
+                break
+            (n,) = struct.unpack_from("!H", data, i)
+            i += 2
+        elif n == 127:
+            if i + 8 > len(data):
+                break
+            (n,) = struct.unpack_from("!Q", data, i)
+            i += 8
+        if i + n > len(data):
+            break
+        out.append((op, data[i:i + n]))
+        i += n
+    return out
