@@ -330,6 +330,8 @@ class Arena(Game):
         p = self._players.get(player_id)
         if p is None:
             return
+        if connected and not p.connected:
+            p.last_seq = 0    # a new connection numbers its inputs afresh (page reload)
         p.connected = bool(connected)
         if not p.connected:   # stands still until it comes back
             p.mx = p.my = 0

@@ -6,6 +6,8 @@ import math
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.arena import (
     AIM_MAX,
@@ -319,6 +321,24 @@ def test_malformed_inputs_are_rejected_without_effect(bad) -> None:
     assert game.entities() == before
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(*[st.integers()] * 5), max_size=40))
+def test_any_integers_as_input_never_break_the_game(values: list) -> None:
+    game = Arena(MODES["sprint"], 1)
+    p = game.join(1, "a")
+    game.join(0, "b", bot=True)
+    for i, v in enumerate(values):
+        game.submit(p, PlayerInput(*v))
+        if i % 3 == 0:
+            game.step()
+    game.step()
+    for f in game.entities().values():
+        if f[0] == 1:
+            assert game.radius <= f[X] <= game.width - game.radius
+            assert game.radius <= f[Y] <= game.height - game.radius
+            assert -AIM_MAX <= f[AIM] <= AIM_MAX and 0 <= f[ACK] < 2**32
+
+
 def test_seq_must_increase_and_unknown_or_bot_players_are_ignored() -> None:
     game = Arena(OPEN, 1)
     p = game.join(1, "a")
@@ -377,9 +397,11 @@ def test_disconnected_player_stands_still_and_ignores_inputs() -> None:
     run(game, 10)
     assert game.entities()[p][X:Y + 1] == where[X:Y + 1]
     game.set_connected(p, True)
-    assert game.submit(p, inp(3, mx=100))
+    assert game.submit(p, inp(1, mx=100))   # a new connection may start its seq again
     game.step()
-    assert game.entities()[p][X] > where[X]
+    assert game.entities()[p][X] > where[X] and game.entities()[p][ACK] == 1
+    game.set_connected(p, True)   # already connected: the seq rule stands
+    assert not game.submit(p, inp(1, mx=100))
 
 
 def test_join_leave_and_full_room() -> None:
