@@ -107,5 +107,5 @@ def _add_sockjs(app: web.Application, node: Node, settings: NodeSettings) -> Non
     add_sockjs_routes(app, node, prefix="/play", disconnect_delay=settings.sockjs_disconnect_delay,
                       max_send_queue=settings.max_send_queue)
     if settings.sockjs_test_endpoints:
-        from .conformance import add_conformance_routes  # type: ignore[attr-defined]
-        add_conformance_routes(app)
+        from .conformance import add_conformance_routes
+        add_conformance_routes(app, disconnect_delay=settings.sockjs_disconnect_delay)

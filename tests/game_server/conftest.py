@@ -19,7 +19,7 @@ from game_server.settings import DEV_SEAT_SECRET, NodeSettings
 NODE_ID = "node-1"
 #: Node settings that keep the tests fast (every limit still applies).
 FAST = {"game_overrides": {"patch_hz": 30}, "join_timeout": 2.0, "reconnect_window": 2.0,
-        "empty_room_timeout": 5.0}
+        "empty_room_timeout": 5.0, "shutdown_flush_timeout": 1.0}
 
 
 def token(match: str = "m1", user: int = 1, name: str = "Ann", *, node: str = NODE_ID,
@@ -241,3 +241,92 @@ def parse_server_frames(data: bytes) -> list[tuple[int, bytes]]:
         out.append((op, data[i:i + n]))
         i += n
     return out
+
+
+class FakeLobby:
+    """A small lobby: checks each request's signature like the real one, records results.
+
+    `down()` stops listening (connection refused); `up()` listens again on the same port.
+    """
+
+    def __init__(self, secret: str = "dev-node-secret", port: int = 0):
+        from engine.auth import verify_request
+        self.secret = secret
+        self.results: dict[str, dict] = {}
+        self.posts = 0
+        self.heartbeats: list[dict] = []
+        self.bad_signatures = 0
+        self.status_override: int | None = None
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        nonces: set[str] = set()
+
+        async def verified(request: web.Request) -> dict | None:
+            body = await request.read()
+            try:
+                _, nonce = verify_request(self.secret, headers=request.headers,
+                                          method=request.method, path=request.path,
+                                          body=body, now=time.time())
+            except ValueError:
+                self.bad_signatures += 1
+                return None
+            if nonce in nonces:
+                self.bad_signatures += 1
+                return None
+            nonces.add(nonce)
+            import json
+            return json.loads(body)
+
+        async def results(request: web.Request) -> web.Response:
+            self.posts += 1
+            body = await verified(request)
+            if body is None:
+                return web.json_response({"error": "bad signature"}, status=403)
+            if self.status_override is not None:
+                return web.json_response({"error": "override"}, status=self.status_override)
+            duplicate = body["match_id"] in self.results
+            self.results.setdefault(body["match_id"], body)
+            return web.json_response({"ok": True, "duplicate": duplicate})
+
+        async def heartbeat(request: web.Request) -> web.Response:
+            body = await verified(request)
+            if body is None:
+                return web.json_response({"error": "bad signature"}, status=403)
+            self.heartbeats.append(body)
+            return web.json_response({"ok": True})
+
+        self.app = web.Application()
+        self.app.router.add_post("/api/internal/results", results)
+        self.app.router.add_post("/api/internal/nodes/heartbeat", heartbeat)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def up(self) -> None:
+        self._runner = web.AppRunner(self.app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        await site.start()
+        if not self.port:
+            self.port = site._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def lobby():
+    fake = FakeLobby()
+    await fake.up()
+    yield fake
+    await fake.down()

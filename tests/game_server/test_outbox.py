@@ -1,0 +1,131 @@
+"""Results: a whole match to the lobby, through lobby outages, node restarts and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from engine import codec
+from game_server.outbox import Outbox
+from tests.game_server.conftest import FakeLobby, free_port, token
+
+QUICK = {"time_scale": 20.0, "outbox_retry_min": 0.05, "outbox_retry_max": 0.2}
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def play_to_the_end(n, match: str) -> codec.Event:
+    """One human and three bots play a sprint match to its end."""
+    c = await n.player(token(match, 7, "Ann", bots=3))
+    end = await c.expect(codec.Event, timeout=10)
+    assert await c.closed() == 1000
+    return end
+
+
+async def test_match_result_reaches_the_lobby_signed(make_node, lobby):
+    n = await make_node(lobby_url=lobby.url, **QUICK)
+    end = await play_to_the_end(n, "final")
+    [[kind, reason, rows]] = end.events
+    assert kind == codec.EV_MATCH_END and reason in ("score", "time")
+    assert len(rows) == 4 and [r[1] for r in rows].count(7) == 1
+    assert [r[6] for r in rows] == sorted(r[6] for r in rows)  # by placement
+    await wait_for(lambda: "final" in lobby.results)
+    sent = lobby.results["final"]
+    assert sent["status"] == "finished" and sent["reason"] == reason
+    assert sent["node_id"] == "node-1" and sent["ticks"] > 0
+    assert [(p["user_id"], p["name"], p["score"], p["placement"], p["bot"]) for p in sent["players"]] \
+        == [(r[1], r[2], r[3], r[6], r[7]) for r in rows]
+    assert lobby.bad_signatures == 0
+    [row] = n.outbox.rows()
+    assert row["delivered"] and row["attempts"] == 1
+
+
+async def test_lobby_outage_retried_then_delivered_once(make_node):
+    lobby = FakeLobby(port=free_port())  # not listening yet: connection refused
+    n = await make_node(lobby_url=lobby.url, **QUICK)
+    await play_to_the_end(n, "outage")
+    await wait_for(lambda: n.outbox.rows()[0]["attempts"] >= 2)
+    assert n.outbox.pending_count() == 1
+    await lobby.up()
+    try:
+        await wait_for(lambda: n.outbox.pending_count() == 0)
+        await asyncio.sleep(0.3)  # no second delivery
+        assert lobby.posts == 1 and list(lobby.results) == ["outage"]
+    finally:
+        await lobby.down()
+
+
+async def test_pending_results_delivered_after_node_restart(make_node, tmp_path):
+    path = str(tmp_path / "outbox-restart.sqlite3")
+    lobby = FakeLobby(port=free_port())
+    first = await make_node(lobby_url=lobby.url, outbox_path=path, shutdown_flush_timeout=0.2,
+                            **QUICK)
+    await play_to_the_end(first, "restart")
+    await first.session.close()
+    await first.server.close()   # node stops with the result still pending
+    await lobby.up()
+    try:
+        assert lobby.posts == 0
+        await make_node(lobby_url=lobby.url, outbox_path=path, **QUICK)  # same file
+        await wait_for(lambda: "restart" in lobby.results)
+        assert lobby.posts == 1
+    finally:
+        await lobby.down()
+
+
+async def test_permanent_rejection_is_kept_and_not_retried(tmp_path, lobby):
+    lobby.status_override = 400
+    box = Outbox(str(tmp_path / "o.sqlite3"), node_id="node-1", node_secret="dev-node-secret",
+                 lobby_url=lobby.url, retry_min=0.05, retry_max=0.1)
+    box.start()
+    try:
+        box.add({"match_id": "bad", "status": "finished"})
+        await wait_for(lambda: box.rows()[0]["rejected"] is not None)
+        await asyncio.sleep(0.3)
+        assert lobby.posts == 1 and box.pending_count() == 0
+        assert box.rows()[0]["rejected"].startswith("400")
+    finally:
+        await box.close()
+
+
+async def test_server_errors_and_429_are_retried(tmp_path, lobby):
+    lobby.status_override = 503
+    box = Outbox(str(tmp_path / "o.sqlite3"), node_id="node-1", node_secret="dev-node-secret",
+                 lobby_url=lobby.url, retry_min=0.05, retry_max=0.1)
+    box.start()
+    try:
+        box.add({"match_id": "m", "status": "finished"})
+        await wait_for(lambda: lobby.posts >= 2)
+        lobby.status_override = 429
+        await wait_for(lambda: lobby.posts >= 4)
+        lobby.status_override = None
+        await wait_for(lambda: box.pending_count() == 0)
+        assert "m" in lobby.results
+    finally:
+        await box.close()
+
+
+async def test_wrong_secret_is_refused_by_the_lobby(tmp_path, lobby):
+    box = Outbox(str(tmp_path / "o.sqlite3"), node_id="node-1", node_secret="wrong",
+                 lobby_url=lobby.url)
+    box.start()
+    try:
+        box.add({"match_id": "forged", "status": "finished"})
+        await wait_for(lambda: box.rows()[0]["rejected"] is not None)
+        assert lobby.bad_signatures == 1 and not lobby.results
+    finally:
+        await box.close()
+
+
+async def test_heartbeats_are_signed_and_describe_the_node(lobby, make_node):
+    n = await make_node(lobby_url=lobby.url, heartbeat_interval=0.1, max_players=123)
+    await n.player(token("hb", 1))
+    await wait_for(lambda: any(h["players"] == 1 for h in lobby.heartbeats))
+    beat = lobby.heartbeats[-1]
+    assert beat["node_id"] == "node-1" and beat["url"] == n.node.settings.public_url
+    assert beat["capacity"] == 123 and beat["rooms"] == 1 and beat["draining"] is False
