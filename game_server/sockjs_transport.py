@@ -304,7 +304,25 @@ class _FixedStreaming:
                 await self._send(close_frame(2010, "Another connection still open"))
                 return
             await manager.interrupt(session, ConnectionResetError("previous request aborted"))
+        elif session.state is SessionState.CLOSING and session._queue \
+                and not session.interrupted and not manager.is_acquired(session):
+            await self._drain()
+            return
         await super().handle_session()  # type: ignore[misc]
+
+    async def _drain(self) -> None:
+        """A session the server closed while no request was open: deliver what was queued,
+        up to its close frame (`c[code,"reason"]`). The package answers `c[3000,...]` at
+        once instead, so a polling client never saw the node's close code."""
+        session, manager = self.session, self.manager
+        while session._queue:
+            frame, text = await session.get_frame()
+            if frame is SockjsFrame.CLOSE:
+                await manager.remote_closed(session)
+                await self._send(text)
+                return
+            if await self._send(text):
+                return
 
 
 class _XHR(_FixedStreaming, XHRTransport):
