@@ -76,7 +76,7 @@ def ingest_result(data: dict, node_id: str) -> dict[str, Any]:
         raise ResultError(403, "node_id differs from the signed X-Arena-Node")
     now = to_dt(time.time())
     with transaction.atomic():
-        match = (Match.objects.select_for_update().select_related("node")
+        match = (Match.objects.select_for_update(of=("self",)).select_related("node")
                  .filter(pk=result["match_id"]).first())
         if match is None:
             raise ResultError(404, "unknown match")

@@ -1,0 +1,157 @@
+"""The lobby as a real server: gunicorn with several workers, and a small HTTP client
+that behaves like a browser (cookies, CSRF header). Used by `python -m lobby.bench` and
+by the multi-worker tests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for another process that must use this (test) database."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine.endswith("postgresql"):
+        auth = quote(settings_dict.get("USER") or "")
+        if settings_dict.get("PASSWORD"):
+            auth += ":" + quote(settings_dict["PASSWORD"])
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{'@' if auth else ''}{host}:{port}/{settings_dict['NAME']}"
+    raise ValueError(f"unsupported database engine {engine}")
+
+
+class GunicornServer:
+    """`gunicorn lobby.wsgi` on 127.0.0.1:<free port>, started and stopped by this object."""
+
+    def __init__(self, *, workers: int = 3, env: dict[str, str] | None = None,
+                 threads: int = 1, log_path: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.threads = threads
+        self.env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                    **(env or {})}
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> GunicornServer:
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-w", str(self.workers),
+             "--threads", str(self.threads), "-b", f"127.0.0.1:{self.port}",
+             "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"],
+            cwd=REPO, env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
+            try:
+                if Session(self.url).request("GET", "/api/csrf")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("gunicorn did not answer in time")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def __enter__(self) -> GunicornServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Session:
+    """One browser: a cookie jar shared by all threads, a keep-alive connection per thread."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        host, port = base_url.removeprefix("http://").split(":")
+        self.host, self.port, self.timeout = host, int(port.rstrip("/")), timeout
+        self.cookies: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection(self.host, self.port,
+                                                                 timeout=self.timeout)
+        return conn
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None, raw: bytes | None = None
+                ) -> tuple[int, Any]:
+        """(status, parsed JSON or text). Retries once on a dropped keep-alive connection."""
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        with self._lock:
+            cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+            csrf = self.cookies.get("csrftoken", "")
+        hdrs = {"Content-Type": "application/json", "X-CSRFToken": csrf, **(headers or {})}
+        if cookie:
+            hdrs["Cookie"] = cookie
+        for attempt in (0, 1):
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=data if method != "GET" else None, headers=hdrs)
+                resp = conn.getresponse()
+                payload = resp.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                self._local.conn = None
+                if attempt:
+                    raise
+        jar = SimpleCookie()
+        for header in resp.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
+        if jar:
+            with self._lock:
+                self.cookies.update({k: m.value for k, m in jar.items()})
+        if resp.headers.get("Content-Type", "").startswith("application/json"):
+            return resp.status, json.loads(payload)
+        return resp.status, payload.decode(errors="replace")
+
+    def csrf(self) -> str:
+        return self.request("GET", "/api/csrf")[1]["csrf"]
+
+    def guest(self) -> dict:
+        self.csrf()
+        status, body = self.request("POST", "/api/guest")
+        if status != 200:
+            raise RuntimeError(f"guest sign-in failed: {status} {body}")
+        return body
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
