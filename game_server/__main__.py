@@ -1,0 +1,54 @@
+"""`python -m game_server`: run one game node.
+
+    python -m game_server --host 127.0.0.1 --port 8001 --node-id node-1 \
+        --public-url http://127.0.0.1:8001 --lobby-url http://127.0.0.1:8000
+
+Secrets come from SEAT_SECRET and NODE_SECRET, limits from the ARENA_* variables of
+docs/protocol.md. SIGTERM (or Ctrl-C) stops seating, closes every client with 4030,
+aborts the rooms (their results go to the outbox) and flushes the outbox before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from aiohttp import web
+
+from .app import build_app
+from .settings import NodeSettings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m game_server", description="Run a game node.")
+    p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="listen port (default 8001)")
+    p.add_argument("--node-id", default=None, help="this node's id (default node-1)")
+    p.add_argument("--public-url", default=None, help="URL clients use (default http://host:port)")
+    p.add_argument("--lobby-url", default=None, help="lobby base URL (default: none)")
+    p.add_argument("--outbox", default=None, help="outbox SQLite file "
+                   "(default var/outbox-<node id>.sqlite3)")
+    p.add_argument("--sockjs-test-endpoints", action="store_true",
+                   help="also serve the SockJS protocol-test endpoints (/echo, /close, ...)")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = NodeSettings.from_env(
+        host=args.host, port=args.port, node_id=args.node_id, public_url=args.public_url,
+        lobby_url=args.lobby_url, outbox_path=args.outbox,
+        sockjs_test_endpoints=args.sockjs_test_endpoints or None)
+    logging.getLogger("game_server").info(
+        "node %s on %s:%d (public %s, lobby %s)", settings.node_id, settings.host, settings.port,
+        settings.public_url, settings.lobby_url or "none")
+    web.run_app(build_app(settings), host=settings.host, port=settings.port,
+                shutdown_timeout=settings.shutdown_flush_timeout + 5, print=None,
+                access_log=None)
+
+
+if __name__ == "__main__":
+    main()
