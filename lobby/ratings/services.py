@@ -41,8 +41,9 @@ def parse_result(data: dict) -> dict[str, Any]:
     }
     if out["status"] not in (Match.FINISHED, Match.ABORTED):
         raise BadRequest("status must be \"finished\" or \"aborted\"")
-    if not isinstance(out["reason"], str) or len(out["reason"]) > 32:
-        raise BadRequest("reason must be a string of at most 32 characters")
+    if not isinstance(out["reason"], str):
+        raise BadRequest("reason must be a string")
+    out["reason"] = out["reason"][:32]  # free text: kept short, never refused for length
     players = data.get("players")
     if not isinstance(players, list) or len(players) > MAX_RESULT_PLAYERS:
         raise BadRequest(f"players must be a list of at most {MAX_RESULT_PLAYERS}")
@@ -51,9 +52,9 @@ def parse_result(data: dict) -> dict[str, Any]:
         if not isinstance(p, dict):
             raise BadRequest("each player must be an object")
         name = p.get("name", "")
-        if not isinstance(name, str) or len(name) > 64:
-            raise BadRequest("player name must be a string of at most 64 characters")
-        row = {"user_id": integer(p, "user_id", 0), "name": name,
+        if not isinstance(name, str):
+            raise BadRequest("player name must be a string")
+        row = {"user_id": integer(p, "user_id", 0), "name": name[:64],
                "score": integer(p, "score", -10**9, 10**9), "kills": integer(p, "kills"),
                "deaths": integer(p, "deaths"),
                "placement": integer(p, "placement", 1, MAX_RESULT_PLAYERS),
