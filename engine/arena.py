@@ -57,7 +57,7 @@ class ArenaConfig:
     """Every tunable of a match. Distances in world units, durations in seconds."""
 
     mode: str = "arena"
-    sim_hz: int = 30
+    sim_hz: int = 40  # two ticks per patch: 20 patches per second
     patch_hz: int = 20
     width: int = 1600
     height: int = 1000

@@ -6,6 +6,7 @@ time; the clock never reads a clock itself.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -22,7 +23,9 @@ class FixedStep:
     def due(self, now: float) -> int:
         """How many steps to run now (at most `max_catch_up`). Steps beyond that are
         skipped and counted in `overruns`; the schedule itself never drifts."""
-        target = int((now - self.start) / self.dt) + 1  # ticks that should have run by now
+        # ticks that should have run by now; the epsilon keeps a wake-up exactly at a
+        # deadline from rounding down (float division) and finding nothing due
+        target = math.floor((now - self.start) / self.dt + 1e-9) + 1
         behind = target - self.ticks
         if behind <= 0:
             return 0

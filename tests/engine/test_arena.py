@@ -23,7 +23,7 @@ EV_HIT, EV_KILL, EV_PICKUP, EV_RESPAWN, EV_JOINED, EV_LEFT, EV_MATCH_END = range
 X, Y, AIM, HP, SCORE, KILLS, DEATHS, FLAGS, ACK, NAME = range(1, 11)
 
 # An empty room: no walls, no pickups, one spawn point on the left.
-OPEN = ArenaConfig(walls=(), pickups=(), spawns=((200, 500),))
+OPEN = ArenaConfig(sim_hz=30, walls=(), pickups=(), spawns=((200, 500),))  # tick counts below assume 30 Hz
 
 
 def inp(seq: int, mx: int = 0, my: int = 0, aim: int = 0, buttons: int = 0) -> PlayerInput:

@@ -12,7 +12,7 @@ from engine.game import GameFull, PlayerInput
 from engine.replay import InputLog, Recorder, ReplayError, replay
 from engine.rng import Rng
 
-CFG = MODES["arena"].replace(time_limit=100, score_limit=10_000)   # 3000 ticks
+CFG = MODES["arena"].replace(sim_hz=30, time_limit=100, score_limit=10_000)   # 3000 ticks
 
 
 def weird_input(r: random.Random, seq: int) -> PlayerInput:
