@@ -1,8 +1,10 @@
 // Bundles the browser client from static/src with the npm packages it imports.
-// Output: static/build/client.js (served by the lobby and the game node).
-import { build } from "esbuild";
+// Output: static/build/client.js (served by the lobby and the game node), global `Arena`.
+//   node static/build.mjs            one build (what `make` runs)
+//   node static/build.mjs --watch    rebuild on change, for development
+import { build, context } from "esbuild";
 
-await build({
+const options = {
   entryPoints: ["static/src/client.js"],
   bundle: true,
   format: "iife",
@@ -10,5 +12,16 @@ await build({
   target: ["es2019"],
   outfile: "static/build/client.js",
   sourcemap: true,
+  minify: true,
   logLevel: "warning",
-});
+  // sockjs-client is written for browserify: it reads `global` and `process.env.NODE_ENV`
+  // (which also turns its `debug` logging off in the bundle).
+  define: { global: "globalThis", "process.env.NODE_ENV": '"production"' },
+};
+
+if (process.argv.includes("--watch")) {
+  const ctx = await context({ ...options, logLevel: "info" });
+  await ctx.watch();
+} else {
+  await build(options);
+}
