@@ -1,0 +1,586 @@
+"""One bot player over the real path: lobby guest, queue, seat token, node connection,
+`join`, play until `match_end`, queue again, until told to stop.
+
+The bot speaks the protocol through `engine.codec` (the client side of docs/protocol.md)
+and nothing else of the project. Everything it measures goes into a `stats.Group` that
+its worker flushes once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from engine import codec
+from loadtest.sockjs_client import SockJSClient, SockJSError
+from loadtest.stats import Group
+
+#: --transport values -> how a bot connects.
+TRANSPORTS = ("websocket", "sockjs-websocket", "xhr-streaming", "xhr-polling")
+_SOCKJS = {"sockjs-websocket": "websocket", "xhr-streaming": "xhr_streaming", "xhr-polling": "xhr"}
+STATE_MAX_BYTES = 1 << 20  # largest node -> client message a bot decodes
+MAX_PENDING_INPUTS = 256
+REQUEUE_RETRY = 1.0        # seconds between POST /api/queue attempts answered 409   # unacknowledged inputs kept for the latency measure
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """What every bot of a run shares (plain data: it crosses process boundaries)."""
+
+    lobby_url: str
+    transport: str = "websocket"          # one of TRANSPORTS, or "mix" (decided per bot)
+    mode: str | None = None               # lobby queue mode; None = the lobby's default
+    allowed_hosts: frozenset[str] = LOOPBACK
+    input_hz: float = 20.0
+    ping_interval: float = 2.0
+    poll_interval: float = 0.5            # GET /api/queue period while waiting
+    queue_timeout: float = 120.0          # give up a ticket after this long (error, re-queue)
+    connect_timeout: float = 10.0         # node connection + welcome + first state
+    request_timeout: float = 15.0         # one lobby HTTP request
+    match_end_grace: float = 3.0          # wait for the node's close after match_end
+    slow_after: float = 3.0               # a slow bot stops reading this long into a match
+    slow_stall: float = 30.0              # ... for this long, then reads again to see its fate
+
+
+def host_allowed(url: str, allowed: frozenset[str]) -> bool:
+    return (urlsplit(url).hostname or "") in allowed
+
+
+def effective_patch_hz(config: dict) -> float:
+    """Patches per second the node really sends: the patch rate is rounded to a divisor of
+    the simulation rate (engine.clock.patch_every), so sim 30 / patch 20 gives 15."""
+    sim_hz = config.get("sim_hz") or 0
+    patch_hz = config.get("patch_hz") or 0
+    if not (isinstance(sim_hz, int) and isinstance(patch_hz, int) and sim_hz > 0 and patch_hz > 0):
+        return float(patch_hz or 20)
+    return sim_hz / max(1, round(sim_hz / patch_hz))
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds` unless `stop` is set first; True if stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+class LobbyError(Exception):
+    def __init__(self, cause: str):
+        super().__init__(cause)
+        self.cause = cause
+
+
+class NodeConnection:
+    """The bot's end of one node connection: raw binary websocket or SockJS."""
+
+    def __init__(self, http: aiohttp.ClientSession, node_url: str, transport: str,
+                 connect_timeout: float):
+        self.http = http
+        self.transport = transport
+        self.node_url = node_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.sockjs: SockJSClient | None = None
+        self._ws_in = 0
+        self._ws_out = 0
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    @property
+    def bytes_in(self) -> int:
+        return self.sockjs.bytes_in if self.sockjs else self._ws_in
+
+    @property
+    def bytes_out(self) -> int:
+        return self.sockjs.bytes_out if self.sockjs else self._ws_out
+
+    async def connect(self) -> None:
+        if self.transport == "websocket":
+            url = self.node_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+            async with asyncio.timeout(self.connect_timeout):
+                self.ws = await self.http.ws_connect(url + "/play/websocket", compress=0, autoping=True,
+                                                     max_msg_size=STATE_MAX_BYTES)
+        else:
+            self.sockjs = SockJSClient(self.http, self.node_url + "/play", _SOCKJS[self.transport],
+                                       connect_timeout=self.connect_timeout,
+                                       max_frame_bytes=4 * STATE_MAX_BYTES)
+            await self.sockjs.connect()
+
+    async def send(self, payload: bytes) -> None:
+        if self.ws is not None:
+            self._ws_out += len(payload)
+            await self.ws.send_bytes(payload)
+        else:
+            assert self.sockjs is not None
+            await self.sockjs.send(codec.to_text(payload))
+
+    async def recv(self) -> bytes | str | None:
+        """The next message (bytes or base64 text), or None once closed."""
+        if self.sockjs is not None:
+            message = await self.sockjs.recv()
+            if message is None:
+                self.close_code, self.close_reason = self.sockjs.close_code, self.sockjs.close_reason
+            return message
+        assert self.ws is not None
+        msg = await self.ws.receive()
+        if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+            self._ws_in += len(msg.data)
+            return msg.data
+        self.close_code = self.ws.close_code
+        exc = self.ws.exception()
+        self.close_reason = f"{type(exc).__name__}: {exc}" if exc else str(msg.extra or "")
+        return None
+
+    def shrink_receive_buffer(self) -> None:
+        """Make a stalled reader fill up fast (a slow client's small window)."""
+        sock = self.ws.get_extra_info("socket") if self.ws is not None else None
+        if sock is not None:
+            import socket
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        elif self.sockjs is not None:
+            await self.sockjs.close()
+
+
+@dataclass
+class _Match:
+    """Per-connection bookkeeping."""
+
+    t_queue: float
+    t_connect: float
+    patch_hz: float = 20.0
+    patch_every: int = 1
+    player_id: int = 0
+    entities: dict = field(default_factory=dict)
+    state_tick: int = -1
+    frames: int = 0
+    first_frame: float = 0.0
+    last_frame: float = 0.0
+    first_tick: int = 0
+    last_tick: int = 0
+    alive: bool = False
+    pos: tuple[int, int] | None = None
+    ended: bool = False
+    error_code: int | None = None  # from an `error` message: the close code to come
+
+
+class Bot:
+    """One simulated player. `run()` loops queue -> play until `stop` is set."""
+
+    def __init__(self, index: int, cfg: BotConfig, http_node: aiohttp.ClientSession,
+                 groups: dict[str, Group], stop: asyncio.Event, *, slow: bool = False):
+        self.index = index
+        self.cfg = cfg
+        self.http_node = http_node
+        self.stop = stop
+        self.slow = slow
+        self.group_name = "slow" if slow else "normal"
+        self.groups = groups
+        self.transport = cfg.transport if cfg.transport != "mix" else TRANSPORTS[index % len(TRANSPORTS)]
+        self.rng = random.Random(index)
+        self.state = "idle"  # idle, lobby, queued, connecting, playing, done
+        self.http: aiohttp.ClientSession | None = None
+        self.conn: NodeConnection | None = None
+        self._reported_in = 0
+        self._reported_out = 0
+        self.user_id: int | None = None
+        # per-bot totals for the report
+        self.total_in = 0
+        self.total_out = 0
+        self.matches = 0
+        self.frames = 0
+        self.frames_expected = 0
+        # input state
+        self.seq = 0
+        self.pending: deque[tuple[int, float]] = deque()
+        self.move = (0, 0)
+        self.next_turn = 0.0
+        self.aim = self.rng.randint(-3142, 3142)
+        self.match: _Match | None = None
+        self.requeue_from: float | None = None  # when the last match ended
+
+    @property
+    def g(self) -> Group:
+        return self.groups[self.group_name]
+
+    def error(self, cause: str) -> None:
+        self.g.errors[cause] += 1
+
+    # --- lobby ----------------------------------------------------------------------------
+
+    async def _lobby(self, method: str, path: str, payload: dict | None = None,
+                     ok: tuple[int, ...] = (200,)) -> tuple[int, dict]:
+        assert self.http is not None
+        headers = {}
+        if method != "GET":
+            cookie = self.http.cookie_jar.filter_cookies(self.cfg.lobby_url).get("csrftoken")
+            if cookie is not None:
+                headers["X-CSRFToken"] = cookie.value
+        t0 = time.monotonic()
+        try:
+            async with self.http.request(method, self.cfg.lobby_url + path, json=payload, headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=self.cfg.request_timeout)) as r:
+                status = r.status
+                try:
+                    data = await r.json(content_type=None)
+                except ValueError:
+                    data = {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise LobbyError(f"lobby {method} {path}: {type(exc).__name__}") from None
+        finally:
+            self.g.hist["lobby_request"].record(time.monotonic() - t0)
+            self.g.counters["lobby_requests"] += 1
+        if status not in ok:
+            raise LobbyError(f"lobby {method} {path}: HTTP {status}")
+        return status, data if isinstance(data, dict) else {}
+
+    async def sign_in(self) -> None:
+        self.state = "lobby"
+        await self._lobby("GET", "/api/csrf")
+        _, data = await self._lobby("POST", "/api/guest")
+        self.user_id = data.get("user_id")
+
+    async def queue(self) -> tuple[str, str, float] | None:
+        """Queue and wait until matched: (node_url, token, t_queue), or None if stopped."""
+        self.state = "queued"
+        t_queue = time.monotonic()
+        payload = {"mode": self.cfg.mode} if self.cfg.mode else {}
+        while True:
+            status, data = await self._lobby("POST", "/api/queue", payload, ok=(200, 409))
+            if status == 200:
+                break
+            # 409: the lobby still counts us in the match that just ended (until the node's
+            # result arrives) or a ticket is still waiting. Retry; too long is an error.
+            self.g.counters["queue_409"] += 1
+            if time.monotonic() - t_queue > self.cfg.queue_timeout:
+                self.error(f"lobby POST /api/queue: HTTP 409 for {self.cfg.queue_timeout:g} s")
+                await self._lobby("DELETE", "/api/queue", ok=(200, 404, 409))
+                return None
+            if await sleep_or_stop(self.stop, REQUEUE_RETRY * self.rng.uniform(0.8, 1.2)):
+                return None
+        if self.requeue_from is not None:
+            self.g.hist["requeue_wait"].record(time.monotonic() - self.requeue_from)
+            self.requeue_from = None
+        t_queue = time.monotonic()
+        while not self.stop.is_set():
+            if time.monotonic() - t_queue > self.cfg.queue_timeout:
+                self.error("queue timeout")
+                await self._lobby("DELETE", "/api/queue", ok=(200, 404, 409))
+                return None
+            if await sleep_or_stop(self.stop, self.cfg.poll_interval * self.rng.uniform(0.8, 1.2)):
+                break
+            _, data = await self._lobby("GET", "/api/queue")
+            status_ = data.get("status")
+            if status_ == "matched":
+                node_url, token = data.get("node_url"), data.get("token")
+                if not isinstance(node_url, str) or not isinstance(token, str):
+                    raise LobbyError("lobby GET /api/queue: matched without node_url/token")
+                self.g.hist["queue_wait"].record(time.monotonic() - t_queue)
+                return node_url, token, t_queue
+            if status_ != "waiting":
+                self.error(f"lobby ticket {status_}")
+                return None
+        await self._lobby("DELETE", "/api/queue", ok=(200, 404, 409))
+        return None
+
+    # --- the node ----------------------------------------------------------------------------
+
+    def flush_bytes(self) -> None:
+        """Move the live connection's byte counts into the group (once a second)."""
+        if self.conn is None:
+            return
+        bin_, bout = self.conn.bytes_in, self.conn.bytes_out
+        self.g.counters["bytes_in"] += bin_ - self._reported_in
+        self.g.counters["bytes_out"] += bout - self._reported_out
+        self.total_in += bin_ - self._reported_in
+        self.total_out += bout - self._reported_out
+        self._reported_in, self._reported_out = bin_, bout
+
+    async def play(self, node_url: str, token: str, t_queue: float) -> None:
+        if not host_allowed(node_url, self.cfg.allowed_hosts):
+            self.error("node host not allowed")
+            raise LobbyError("node host not allowed")
+        self.state = "connecting"
+        m = self.match = _Match(t_queue=t_queue, t_connect=time.monotonic())
+        conn = self.conn = NodeConnection(self.http_node, node_url, self.transport, self.cfg.connect_timeout)
+        self._reported_in = self._reported_out = 0
+        self.seq = 0
+        self.pending.clear()
+        self.g.counters["connections"] += 1
+        sender: asyncio.Task | None = None
+        try:
+            try:
+                await conn.connect()
+                await conn.send(codec.encode(codec.Join(token)))
+            except (aiohttp.ClientError, SockJSError, TimeoutError, OSError) as exc:
+                self.error(f"connect: {type(exc).__name__}")
+                return
+            sender = asyncio.create_task(self._send_loop(conn))
+            await self._read_loop(conn, m)
+        finally:
+            if sender is not None:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+            await conn.close()
+            self.flush_bytes()
+            self._account_frames(m)
+            self.conn = None
+            self.match = None
+
+    def _account_frames(self, m: _Match) -> None:
+        if not m.frames:
+            return
+        span = m.last_frame - m.first_frame
+        expected = round(span * m.patch_hz) + 1
+        expected_ticks = (m.last_tick - m.first_tick) // m.patch_every + 1
+        self.g.counters["frames_expected"] += expected
+        self.g.counters["frames_expected_by_tick"] += expected_ticks
+        self.frames += m.frames
+        self.frames_expected += expected
+
+    async def _read_loop(self, conn: NodeConnection, m: _Match) -> None:
+        g = self.g
+        timeout = self.cfg.connect_timeout
+        stalled = False
+        while True:
+            if m.ended:
+                timeout = self.cfg.match_end_grace
+            try:
+                async with asyncio.timeout(timeout):
+                    raw = await conn.recv()
+            except TimeoutError:
+                if m.ended or self.stop.is_set():
+                    g.closes["closed by bot"] += 1
+                else:
+                    self.error("timeout waiting for the node")
+                return
+            if raw is None:
+                self._record_close(conn, m)
+                return
+            try:
+                msg = codec.decode_any(raw, STATE_MAX_BYTES)
+            except codec.DecodeError as exc:
+                self.error(f"decode {exc.code}")
+                return
+            now = time.monotonic()
+            kind = type(msg)
+            if kind is codec.Delta or kind is codec.Keyframe:
+                self._on_state(msg, m, now)
+                if self.state != "playing":
+                    self.state = "playing"
+                    g.counters["matches_started"] += 1
+                    g.hist["time_to_seat"].record(now - m.t_queue)
+                    g.hist["join_to_state"].record(now - m.t_connect)
+                timeout = 5.0  # a healthy node sends state many times a second
+                if self.slow and not stalled and now - m.first_frame > self.cfg.slow_after:
+                    stalled = True
+                    await self._stall(conn, m)
+            elif kind is codec.Welcome:
+                m.player_id = msg.player_id
+                m.patch_hz = effective_patch_hz(msg.config)
+                sim_hz = msg.config.get("sim_hz")
+                patch_hz = msg.config.get("patch_hz")
+                if isinstance(sim_hz, int) and isinstance(patch_hz, int) and sim_hz > 0 and patch_hz > 0:
+                    m.patch_every = max(1, round(sim_hz / patch_hz))
+                g.counters["welcomes"] += 1
+                g.patch_rates[m.patch_hz] += 1
+            elif kind is codec.Event:
+                self._on_events(msg.events, m)
+            elif kind is codec.Pong:
+                g.hist["rtt"].record(max(0.0, (time.monotonic() * 1000 % (1 << 32) - msg.t) / 1000))
+            elif kind is codec.Error:
+                g.counters[f"error message {msg.code}"] += 1
+                m.error_code = msg.code
+            else:
+                self.error(f"unexpected message {kind.__name__}")
+
+    def _on_state(self, msg, m: _Match, now: float) -> None:
+        g = self.g
+        g.counters["frames"] += 1
+        m.frames += 1
+        if m.frames == 1:
+            m.first_frame, m.first_tick = now, msg.tick
+        else:
+            g.hist["state_interval"].record(now - m.last_frame)
+            gap = msg.tick - m.last_tick
+            if gap > m.patch_every:
+                g.counters["tick_gaps"] += gap // m.patch_every - 1
+        m.last_frame, m.last_tick = now, msg.tick
+        if type(msg) is codec.Keyframe:
+            g.counters["keyframes"] += 1
+            m.entities = msg.entities
+            m.state_tick = msg.tick
+        elif msg.base == m.state_tick:
+            try:
+                m.entities = codec.apply_delta(m.entities, msg.added, msg.removed, msg.updated)
+            except codec.DecodeError:
+                self.error("delta does not apply")
+                m.state_tick = -1
+                return
+            m.state_tick = msg.tick
+        else:
+            g.counters["delta_base_mismatch"] += 1  # wait for the keyframe the node sends
+            return
+        me = m.entities.get(m.player_id)
+        if me is not None and me[0] == codec.PLAYER:
+            m.alive = bool(me[codec.P_FLAGS] & codec.FLAG_ALIVE)
+            m.pos = (me[codec.P_X], me[codec.P_Y])
+            if not m.alive:
+                self.pending.clear()  # inputs of a dead player are ignored: no ack to wait for
+            else:
+                ack = me[codec.P_ACK]
+                pending = self.pending
+                hist = g.hist["input_ack"]
+                while pending and pending[0][0] <= ack:
+                    hist.record(now - pending.popleft()[1])
+        if msg.events:
+            self._on_events(msg.events, m)
+
+    def _on_events(self, events: list, m: _Match) -> None:
+        for event in events:
+            if event and event[0] == codec.EV_MATCH_END and not m.ended:
+                m.ended = True
+                self.requeue_from = time.monotonic()
+                self.pending.clear()
+                self.matches += 1
+                self.g.counters["matches_completed"] += 1
+
+    def _record_close(self, conn: NodeConnection, m: _Match) -> None:
+        code = conn.close_code
+        if code in (None, 3000) and m.error_code is not None:
+            code = m.error_code  # SockJS lost the close frame; the `error` message said it
+        if self.stop.is_set() and not m.ended:
+            self.g.closes["closed by bot"] += 1
+        elif code == 1000 and m.ended:
+            self.g.closes["1000 after match_end"] += 1
+        elif code == 3000 and m.ended:
+            self.g.closes["3000 after match_end (SockJS lost the 1000)"] += 1
+        elif code == 4020 and self.slow:
+            self.g.closes["4020"] += 1  # what a slow bot is there to provoke
+        else:
+            label = str(code) if code is not None else "abnormal"
+            self.g.closes[label] += 1
+            self.error(f"close {label}" + (f" ({conn.close_reason[:60]})" if code is None else ""))
+
+    async def _stall(self, conn: NodeConnection, m: _Match) -> None:
+        """A slow client: stop reading (inputs keep going), then read again to see the end."""
+        self.g.counters["stalls"] += 1
+        conn.shrink_receive_buffer()
+        await sleep_or_stop(self.stop, self.cfg.slow_stall)
+        self.pending.clear()
+        m.last_frame = time.monotonic()
+
+    async def _send_loop(self, conn: NodeConnection) -> None:
+        """Inputs at `input_hz` on a drift-free schedule, a ping every `ping_interval`."""
+        period = 1.0 / self.cfg.input_hz
+        loop = asyncio.get_running_loop()
+        next_t = loop.time() + self.rng.uniform(0, period)
+        next_ping = next_t + self.rng.uniform(0, self.cfg.ping_interval)
+        g = self.g
+        try:
+            while not self.stop.is_set():
+                delay = next_t - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                now = loop.time()
+                next_t += period
+                if next_t < now:  # fell behind (overloaded bot process): skip, don't burst
+                    next_t = now + period
+                    g.counters["input_slots_skipped"] += 1
+                m = self.match
+                if m is None or m.ended:
+                    continue
+                if self.state == "playing":
+                    await conn.send(codec.encode(self._next_input(m, now)))
+                    g.counters["inputs_sent"] += 1
+                if now >= next_ping:
+                    next_ping = now + self.cfg.ping_interval
+                    await conn.send(codec.encode(codec.Ping(int(time.monotonic() * 1000) % (1 << 32))))
+            # stopping: leave the match for good, then the reader sees the close
+            if self.match is not None and not self.match.ended:
+                await conn.send(codec.encode(codec.Leave()))
+                await asyncio.sleep(0.2)
+            await conn.close()
+        except (aiohttp.ClientError, ConnectionError, RuntimeError, OSError):
+            return  # the connection went away: the reader records why
+
+    def _next_input(self, m: _Match, now: float) -> codec.Input:
+        rng = self.rng
+        if now >= self.next_turn:
+            if rng.random() < 0.1:
+                self.move = (0, 0)
+            else:
+                angle = rng.randrange(8) * math.pi / 4
+                self.move = (round(100 * math.cos(angle)), round(100 * math.sin(angle)))
+            self.next_turn = now + rng.uniform(0.4, 1.8)
+        fire = 0
+        target = self._nearest_enemy(m) if self.seq % 4 == 0 else None
+        if target is not None:
+            dx, dy, dist2 = target
+            self.aim = int(math.atan2(dy, dx) * 1000) + rng.randint(-120, 120)
+            fire = codec.BUTTON_FIRE if dist2 < 6000 * 6000 and rng.random() < 0.7 else 0
+        else:
+            self.aim += rng.randint(-150, 150)
+            fire = codec.BUTTON_FIRE if rng.random() < 0.08 else 0
+        if self.aim > 3142:
+            self.aim -= 6284
+        elif self.aim < -3142:
+            self.aim += 6284
+        self.seq += 1
+        if m.alive:
+            pending = self.pending
+            pending.append((self.seq, now))
+            if len(pending) > MAX_PENDING_INPUTS:
+                pending.popleft()
+                self.g.counters["inputs_never_acked"] += 1
+        return codec.Input(self.seq, self.move[0], self.move[1], self.aim, fire)
+
+    def _nearest_enemy(self, m: _Match) -> tuple[int, int, int] | None:
+        if m.pos is None:
+            return None
+        x, y = m.pos
+        best = None
+        for eid, e in m.entities.items():
+            if e[0] != codec.PLAYER or eid == m.player_id or not e[codec.P_FLAGS] & codec.FLAG_ALIVE:
+                continue
+            dx, dy = e[codec.P_X] - x, e[codec.P_Y] - y
+            d2 = dx * dx + dy * dy
+            if best is None or d2 < best[2]:
+                best = (dx, dy, d2)
+        return best
+
+    # --- the whole life --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: keep cookies of 127.0.0.1
+            connector=aiohttp.TCPConnector(limit=2))
+        try:
+            while not self.stop.is_set():
+                try:
+                    if self.user_id is None:
+                        await self.sign_in()
+                    matched = await self.queue()
+                    if matched is not None:
+                        await self.play(*matched)
+                        self.g.counters["matches_played"] += 1
+                except LobbyError as exc:
+                    self.error(exc.cause)
+                    # back off a little: the lobby may be overloaded
+                    await sleep_or_stop(self.stop, self.rng.uniform(0.5, 1.5))
+                self.state = "lobby"
+        finally:
+            self.state = "done"
+            await self.http.close()
