@@ -243,7 +243,10 @@ class SockJSManager(SessionManager):
         if conn is not None and not conn._lost:
             conn._lost = True
             conn._tr = None
-            self.connection_handler.connection_lost(conn)
+            try:
+                self.connection_handler.connection_lost(conn)
+            except Exception:
+                log.exception("connection_lost handler failed for %r", conn)
 
     async def remote_closed(self, session: Session) -> None:
         """The package defers its CLOSED event by `disconnect_delay` (or forever, fault 3);
