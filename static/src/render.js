@@ -28,11 +28,13 @@ export function fitCanvas(canvas) {
 
 /** World-to-canvas transform that fits the whole arena with a margin for the HUD. */
 export function worldTransform(w, h, worldW, worldH, dpr) {
-  const margin = 16 * dpr, top = 44 * dpr;
-  const scale = Math.min((w - 2 * margin) / worldW, (h - top - margin) / worldH);
-  const ox = (w - worldW * scale) / 2;
+  const margin = 16 * dpr, top = 48 * dpr;
+  // a wide screen keeps a sidebar for the scoreboard and feed; a narrow one overlays them
+  const side = w / dpr >= 1000 ? 236 * dpr : 0;
+  const scale = Math.min((w - side - 2 * margin) / worldW, (h - top - margin) / worldH);
+  const ox = margin + (w - side - 2 * margin - worldW * scale) / 2;
   const oy = top + (h - top - margin - worldH * scale) / 2;
-  return { scale, ox, oy, dpr };
+  return { scale, ox, oy, dpr, side };
 }
 
 /** Draws a message screen (queue, connecting, errors) when there is no arena yet. */
@@ -231,8 +233,9 @@ export function drawGame(ctx, w, h, view) {
   if (view.touch) drawTouch(ctx, view.touch, dpr);
 }
 
-function drawHud(ctx, w, h, view, { dpr }) {
+function drawHud(ctx, w, h, view, { dpr, side, ox, scale }) {
   const s = dpr;
+  const cx = side ? ox + (view.config.width * scale) / 2 : w / 2;
   // clock, top centre
   const secs = Math.max(0, Math.ceil(view.clockSeconds));
   const clock = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`;
@@ -240,15 +243,15 @@ function drawHud(ctx, w, h, view, { dpr }) {
   ctx.textBaseline = "top";
   ctx.font = `700 ${24 * s}px ${FONT}`;
   ctx.fillStyle = secs <= 10 ? "#ff8a80" : "#e8eef7";
-  ctx.fillText(clock, w / 2, 8 * s);
+  ctx.fillText(clock, cx, 8 * s);
   ctx.font = `${12 * s}px ${FONT}`;
   ctx.fillStyle = "#8ea2c4";
-  ctx.fillText(`${view.mode} · first to ${view.scoreLimit}`, w / 2, 34 * s);
+  ctx.fillText(`${view.mode} · first to ${view.scoreLimit}`, cx, 34 * s);
 
   // scoreboard, top right
   const rows = view.scoreboard;
   const bw = 210 * s, rh = 20 * s;
-  const bx = w - bw - 12 * s, by = 10 * s;
+  const bx = w - bw - 12 * s, by = side ? 48 * s : 10 * s;
   ctx.fillStyle = "rgba(8,12,24,0.72)";
   roundRect(ctx, bx, by, bw, (rows.length + 1) * rh + 10 * s, 8 * s);
   ctx.fill();
@@ -283,10 +286,12 @@ function drawHud(ctx, w, h, view, { dpr }) {
   ctx.textAlign = "left";
   ctx.textBaseline = "top";
   ctx.font = `${13 * s}px ${FONT}`;
+  const feedX = side ? bx + 4 * s : 14 * s;
+  const feedY = side ? by + (rows.length + 1) * rh + 24 * s : 10 * s;
   view.feed.forEach((f, i) => {
     ctx.globalAlpha = Math.min(1, f.ttl);
     ctx.fillStyle = f.color || "#c9d6ea";
-    ctx.fillText(f.text, 14 * s, (10 + i * 18) * s);
+    ctx.fillText(clip(ctx, f.text, bw), feedX, feedY + i * 18 * s);
   });
   ctx.globalAlpha = 1;
 
