@@ -36,7 +36,7 @@ class BotConfig:
     """What every bot of a run shares (plain data: it crosses process boundaries)."""
 
     lobby_url: str
-    transport: str = "websocket"          # one of TRANSPORTS, or "mix" (decided per bot)
+    transports: tuple[str, ...] = ("websocket",)  # bot i uses transports[i % len]
     mode: str | None = None               # lobby queue mode; None = the lobby's default
     allowed_hosts: frozenset[str] = LOOPBACK
     input_hz: float = 20.0
@@ -48,6 +48,7 @@ class BotConfig:
     match_end_grace: float = 3.0          # wait for the node's close after match_end
     slow_after: float = 3.0               # a slow bot stops reading this long into a match
     slow_stall: float = 30.0              # ... for this long, then reads again to see its fate
+    leave_after: float = 0.0              # > 0: leave each match after 0.5x..1.5x this (churn)
 
 
 def host_allowed(url: str, allowed: frozenset[str]) -> bool:
@@ -173,6 +174,8 @@ class _Match:
     alive: bool = False
     pos: tuple[int, int] | None = None
     ended: bool = False
+    left: bool = False              # the bot sent `leave` (churn)
+    leave_at: float = math.inf
     error_code: int | None = None  # from an `error` message: the close code to come
 
 
@@ -188,7 +191,7 @@ class Bot:
         self.slow = slow
         self.group_name = "slow" if slow else "normal"
         self.groups = groups
-        self.transport = cfg.transport if cfg.transport != "mix" else TRANSPORTS[index % len(TRANSPORTS)]
+        self.transport = cfg.transports[index % len(cfg.transports)]
         self.rng = random.Random(index)
         self.state = "idle"  # idle, lobby, queued, connecting, playing, done
         self.http: aiohttp.ClientSession | None = None
@@ -355,13 +358,13 @@ class Bot:
         timeout = self.cfg.connect_timeout
         stalled = False
         while True:
-            if m.ended:
+            if m.ended or m.left:
                 timeout = self.cfg.match_end_grace
             try:
                 async with asyncio.timeout(timeout):
                     raw = await conn.recv()
             except TimeoutError:
-                if m.ended or self.stop.is_set():
+                if m.ended or m.left or self.stop.is_set():
                     g.closes["closed by bot"] += 1
                 else:
                     self.error("timeout waiting for the node")
@@ -412,6 +415,8 @@ class Bot:
         m.frames += 1
         if m.frames == 1:
             m.first_frame, m.first_tick = now, msg.tick
+            if self.cfg.leave_after > 0:
+                m.leave_at = now + self.cfg.leave_after * self.rng.uniform(0.5, 1.5)
         else:
             g.hist["state_interval"].record(now - m.last_frame)
             gap = msg.tick - m.last_tick
@@ -465,6 +470,8 @@ class Bot:
             self.g.closes["closed by bot"] += 1
         elif code == 1000 and m.ended:
             self.g.closes["1000 after match_end"] += 1
+        elif code in (1000, 3000) and m.left:
+            self.g.closes[f"{code} after leave"] += 1
         elif code == 3000 and m.ended:
             self.g.closes["3000 after match_end (SockJS lost the 1000)"] += 1
         elif code == 4020 and self.slow:
@@ -500,7 +507,14 @@ class Bot:
                     next_t = now + period
                     g.counters["input_slots_skipped"] += 1
                 m = self.match
-                if m is None or m.ended:
+                if m is None or m.ended or m.left:
+                    continue
+                if now >= m.leave_at:
+                    m.left = True
+                    self.pending.clear()
+                    self.requeue_from = time.monotonic()
+                    await conn.send(codec.encode(codec.Leave()))
+                    g.counters["leaves"] += 1
                     continue
                 if self.state == "playing":
                     await conn.send(codec.encode(self._next_input(m, now)))
@@ -509,7 +523,7 @@ class Bot:
                     next_ping = now + self.cfg.ping_interval
                     await conn.send(codec.encode(codec.Ping(int(time.monotonic() * 1000) % (1 << 32))))
             # stopping: leave the match for good, then the reader sees the close
-            if self.match is not None and not self.match.ended:
+            if self.match is not None and not self.match.ended and not self.match.left:
                 await conn.send(codec.encode(codec.Leave()))
                 await asyncio.sleep(0.2)
             await conn.close()

@@ -17,7 +17,8 @@ Flags (limits are enforced, see `LIMITS`):
   --ramp S               bots start evenly over S seconds (0..600)
   --duration S           seconds the run goes on after the ramp (1..3600)
   --transport T          websocket (raw binary /play/websocket), sockjs-websocket,
-                         xhr-streaming, xhr-polling, or mix (the four in turn, by bot index)
+                         xhr-streaming, xhr-polling, mix (the four), or a comma-separated
+                         list of them: bot i uses the (i mod length)-th
   --processes P          worker processes, one asyncio loop each (1..64; default: bots/250,
                          at most the CPU count)
   --report PATH          the JSON report; PATH.png and PATH.html go next to it
@@ -26,6 +27,8 @@ Flags (limits are enforced, see `LIMITS`):
                          seconds into each match, for SLOW_STALL seconds, then reads again
                          to see whether the node dropped it (expected: close 4020)
   --slow-after S, --slow-stall S
+  --leave-after S        churn: each bot sends `leave` after 0.5x..1.5x S seconds of each
+                         match (0: play every match to its end), then queues again
   --mode M               the queue mode sent to the lobby (default: the lobby's)
   --input-hz H           inputs per second per bot (1..60, default 20)
   --poll-interval S      GET /api/queue period while waiting (default 0.5)
@@ -69,6 +72,8 @@ from loadtest.stats import Group, Histogram
 from loadtest.worker import STOP_GRACE, WorkerPlan, worker_main
 
 LIMITS = {"bots": (1, 10_000), "ramp": (0, 600), "duration": (1, 3600), "processes": (1, 64),
+          "leave_after": (0, 3600), "slow_after": (0, 600), "slow_stall": (0, 600),
+          "poll_interval": (0.05, 60), "queue_timeout": (1, 3600),
           "input_hz": (1, 60), "slow_fraction": (0.0, 1.0), "settle": (0, 600)}
 BOTS_PER_PROCESS = 250
 READY_TIMEOUT = 60.0
@@ -83,13 +88,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bots", type=int, default=10)
     p.add_argument("--ramp", type=float, default=5.0)
     p.add_argument("--duration", type=float, default=30.0)
-    p.add_argument("--transport", choices=(*TRANSPORTS, "mix"), default="websocket")
+    p.add_argument("--transport", default="websocket",
+                   help=f"{', '.join(TRANSPORTS)}, mix (all four), or a comma-separated list")
     p.add_argument("--processes", type=int, default=0, help="0: bots/250, at most the CPU count")
     p.add_argument("--report", type=Path, default=Path("reports/loadtest.json"))
     p.add_argument("--node-metrics", action="append", default=[], metavar="URL")
     p.add_argument("--slow-fraction", type=float, default=0.0)
     p.add_argument("--slow-after", type=float, default=3.0)
     p.add_argument("--slow-stall", type=float, default=30.0)
+    p.add_argument("--leave-after", type=float, default=0.0)
     p.add_argument("--mode", default=None)
     p.add_argument("--input-hz", type=float, default=20.0)
     p.add_argument("--poll-interval", type=float, default=0.5)
@@ -111,6 +118,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.processes == 0:
         args.processes = max(1, min(os.cpu_count() or 1, math.ceil(args.bots / BOTS_PER_PROCESS)))
     args.processes = min(args.processes, args.bots)
+    names = TRANSPORTS if args.transport == "mix" else tuple(args.transport.split(","))
+    for name in names:
+        if name not in TRANSPORTS:
+            p.error(f"unknown transport {name!r}; one of {', '.join(TRANSPORTS)}, or mix")
+    args.transports = names
     allowed = LOOPBACK | set(args.allow_host)
     for url in (args.lobby, *args.node_metrics):
         parts = urlsplit(url)
@@ -161,10 +173,10 @@ class Run:
 
     def _plans(self) -> list[WorkerPlan]:
         a = self.args
-        cfg = BotConfig(lobby_url=a.lobby.rstrip("/"), transport=a.transport, mode=a.mode,
+        cfg = BotConfig(lobby_url=a.lobby.rstrip("/"), transports=a.transports, mode=a.mode,
                         allowed_hosts=a.allowed_hosts, input_hz=a.input_hz,
                         poll_interval=a.poll_interval, queue_timeout=a.queue_timeout,
-                        slow_after=a.slow_after, slow_stall=a.slow_stall)
+                        slow_after=a.slow_after, slow_stall=a.slow_stall, leave_after=a.leave_after)
         return [WorkerPlan(worker_id=w, indices=tuple(range(w, a.bots, a.processes)), total_bots=a.bots,
                            ramp=a.ramp, duration=a.duration, slow_fraction=a.slow_fraction, bot=cfg)
                 for w in range(a.processes)]
@@ -397,7 +409,7 @@ class Run:
             "config": {"lobby": a.lobby, "bots": a.bots, "ramp": a.ramp, "duration": a.duration,
                        "transport": a.transport, "processes": a.processes, "mode": a.mode,
                        "input_hz": a.input_hz, "slow_fraction": a.slow_fraction, "slow_after": a.slow_after,
-                       "slow_stall": a.slow_stall, "node_metrics": a.node_metrics, "settle": a.settle,
+                       "slow_stall": a.slow_stall, "leave_after": a.leave_after, "node_metrics": a.node_metrics, "settle": a.settle,
                        "poll_interval": a.poll_interval},
             "started_at": started_at, "elapsed_s": round(elapsed, 2), "bots": a.bots,
             "summary": normal, "groups": {"normal": normal, **({"slow": slow} if slow else {})},

@@ -135,6 +135,8 @@ def proc_usage(pid: int) -> tuple[float, int] | None:
             rss_pages = int(f.read().split()[1])
     except (OSError, IndexError, ValueError):
         return None
+    if fields[0] in ("Z", "X"):  # exited, not yet reaped
+        return None
     # fields[0] is field 3 (state): utime is field 14, stime field 15
     cpu = (int(fields[11]) + int(fields[12])) / _TICKS
     return cpu, rss_pages * _PAGE
