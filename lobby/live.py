@@ -112,34 +112,23 @@ class Session:
                 headers: dict[str, str] | None = None, raw: bytes | None = None
                 ) -> tuple[int, Any]:
         """(status, parsed JSON or text). Retries once on a dropped keep-alive connection."""
-        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         with self._lock:
-            cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-            csrf = self.cookies.get("csrftoken", "")
-        hdrs = {"Content-Type": "application/json", "X-CSRFToken": csrf, **(headers or {})}
-        if cookie:
-            hdrs["Cookie"] = cookie
+            cookies = dict(self.cookies)
         for attempt in (0, 1):
             conn = self._connection()
             try:
-                conn.request(method, path, body=data if method != "GET" else None, headers=hdrs)
-                resp = conn.getresponse()
-                payload = resp.read()
+                status, payload, new_cookies = call(conn, method, path, cookies, body=body,
+                                                    headers=headers, raw=raw)
                 break
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 conn.close()
                 self._local.conn = None
                 if attempt:
                     raise
-        jar = SimpleCookie()
-        for header in resp.headers.get_all("Set-Cookie") or []:
-            jar.load(header)
-        if jar:
+        if new_cookies:
             with self._lock:
-                self.cookies.update({k: m.value for k, m in jar.items()})
-        if resp.headers.get("Content-Type", "").startswith("application/json"):
-            return resp.status, json.loads(payload)
-        return resp.status, payload.decode(errors="replace")
+                self.cookies.update(new_cookies)
+        return status, payload
 
     def csrf(self) -> str:
         return self.request("GET", "/api/csrf")[1]["csrf"]
@@ -155,3 +144,27 @@ class Session:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
+
+
+def call(conn: http.client.HTTPConnection, method: str, path: str, cookies: dict[str, str],
+         *, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+         ) -> tuple[int, Any, dict[str, str]]:
+    """One request as a browser sends it: cookies, X-CSRFToken from the csrftoken cookie.
+
+    Returns (status, parsed JSON or text, cookies set by the answer).
+    """
+    data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+    hdrs = {"Content-Type": "application/json", "X-CSRFToken": cookies.get("csrftoken", ""),
+            **(headers or {})}
+    if cookies:
+        hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    conn.request(method, path, body=data if method != "GET" else None, headers=hdrs)
+    resp = conn.getresponse()
+    payload = resp.read()
+    jar: SimpleCookie = SimpleCookie()
+    for header in resp.headers.get_all("Set-Cookie") or []:
+        jar.load(header)
+    new_cookies = {k: m.value for k, m in jar.items()}
+    if resp.headers.get("Content-Type", "").startswith("application/json"):
+        return resp.status, json.loads(payload), new_cookies
+    return resp.status, payload.decode(errors="replace"), new_cookies
