@@ -25,10 +25,10 @@ function canvasOf(canvas) {
 
 /** Let a canvas without a size of its own take the rest of the viewport. */
 function fill(c) {
-  const size = () => {
-    const top = c.getBoundingClientRect().top + window.scrollY;
+  const size = () => { // the parent's top: the canvas's own moves as it is centred
+    const box = (c.parentElement || c).getBoundingClientRect();
     c.style.width = "100%";
-    c.style.height = `${Math.max(320, window.innerHeight - top)}px`;
+    c.style.height = `${Math.max(320, window.innerHeight - box.top - window.scrollY - 8)}px`;
   };
   c.style.display = "block";
   size();
@@ -45,6 +45,8 @@ function expose(game, extra = {}) {
     get results() { return game.results; },
     /** Close the socket as a network drop would; the client resumes the seat. */
     drop() { if (game.link) game.link.drop(); },
+    /** Page coordinates (css px) of a world point, to aim the mouse in tests. */
+    screenOf(x, y) { return game.screenOf(x, y); },
     ...extra,
   };
   window.__arena = api;
@@ -166,7 +168,8 @@ export function start({ api = "/api", matchUrl = "/matches/", canvas = null, mod
         status.queue = b.status;
         status.waited = Number(b.waited) || (Date.now() - began) / 1000;
         game.setMessage("Finding a match…", [
-          `waiting ${Math.floor(status.waited)} s`, "Esc to leave the queue"]);
+          `${b.mode ? `${b.mode} · ` : ""}waiting ${Math.floor(status.waited)} s`,
+          b.error ? `No game node is available right now (${b.error})` : "Esc to leave the queue"]);
       }
       await new Promise((res) => setTimeout(res, POLL_MS));
     }

@@ -436,6 +436,15 @@ export class Game {
     this.overlay = div;
   }
 
+  /** Page coordinates (css px) of world point (x, y) as currently drawn. */
+  screenOf(x, y) {
+    const dpr = pixelRatio();
+    const tr = worldTransform(this.canvas.width, this.canvas.height, this.config.width,
+      this.config.height, dpr);
+    const r = this.canvas.getBoundingClientRect();
+    return { x: r.left + (tr.ox + x * tr.scale) / dpr, y: r.top + (tr.oy + y * tr.scale) / dpr };
+  }
+
   /** For tests and the debug HUD: a plain snapshot of what the client knows. */
   debugState() {
     const latest = this.snapshots && this.snapshots.latest;

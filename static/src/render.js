@@ -145,6 +145,7 @@ export function drawGame(ctx, w, h, view) {
 
   // players
   const R = config.player_radius || 16;
+  const px = dpr / scale; // world units per css pixel: labels keep their size on screen
   for (const p of view.players) {
     if (!p.alive) {
       ctx.globalAlpha = 0.25;
@@ -183,17 +184,17 @@ export function drawGame(ctx, w, h, view) {
       ctx.stroke();
     }
     // health bar and name
-    const bw = R * 2.4, bh = 4;
+    const bw = Math.max(R * 2.4, 34 * px), bh = Math.max(4, 4 * px);
     const frac = Math.max(0, Math.min(1, p.hp / (config.max_hp || 100)));
     ctx.fillStyle = "rgba(0,0,0,0.6)";
-    ctx.fillRect(p.x - bw / 2, p.y - R - 12, bw, bh);
+    ctx.fillRect(p.x - bw / 2, p.y - R - 6 - bh, bw, bh);
     ctx.fillStyle = frac > 0.5 ? "#66bb6a" : (frac > 0.25 ? "#ffca28" : "#ef5350");
-    ctx.fillRect(p.x - bw / 2, p.y - R - 12, bw * frac, bh);
+    ctx.fillRect(p.x - bw / 2, p.y - R - 6 - bh, bw * frac, bh);
     ctx.fillStyle = p.own ? "#ffffff" : "#c9d6ea";
-    ctx.font = `${p.own ? 600 : 400} 13px ${FONT}`;
+    ctx.font = `${p.own ? 600 : 400} ${12 * px}px ${FONT}`;
     ctx.textAlign = "center";
     ctx.textBaseline = "bottom";
-    ctx.fillText(p.name + (p.connected ? "" : " (away)"), p.x, p.y - R - 15);
+    ctx.fillText(p.name + (p.connected ? "" : " (away)"), p.x, p.y - R - 8 - bh - 3 * px);
   }
 
   // floating texts (damage, pickups)
@@ -202,7 +203,7 @@ export function drawGame(ctx, w, h, view) {
   for (const f of view.floaters) {
     ctx.globalAlpha = Math.max(0, 1 - f.age);
     ctx.fillStyle = f.color;
-    ctx.font = `700 15px ${FONT}`;
+    ctx.font = `700 ${14 * px}px ${FONT}`;
     ctx.fillText(f.text, f.x, f.y - f.age * 30);
   }
   ctx.globalAlpha = 1;
@@ -250,7 +251,7 @@ function drawHud(ctx, w, h, view, { dpr, side, ox, scale }) {
 
   // scoreboard, top right
   const rows = view.scoreboard;
-  const bw = 210 * s, rh = 20 * s;
+  const bw = 220 * s, rh = 20 * s;
   const bx = w - bw - 12 * s, by = side ? 48 * s : 10 * s;
   ctx.fillStyle = "rgba(8,12,24,0.72)";
   roundRect(ctx, bx, by, bw, (rows.length + 1) * rh + 10 * s, 8 * s);
@@ -276,7 +277,7 @@ function drawHud(ctx, w, h, view, { dpr, side, ox, scale }) {
     ctx.font = `${r.own ? 700 : 400} ${13 * s}px ${FONT}`;
     ctx.fillStyle = r.connected ? "#e8eef7" : "#6d7c96";
     ctx.textAlign = "left";
-    ctx.fillText(clip(ctx, r.name + (r.bot ? " [bot]" : ""), 110 * s), bx + 28 * s, y);
+    ctx.fillText(clip(ctx, r.name + (r.bot ? " [bot]" : ""), bw - 28 * s - 96 * s), bx + 28 * s, y);
     ctx.textAlign = "right";
     ctx.fillText(`${r.kills}/${r.deaths}`, bx + bw - 62 * s, y);
     ctx.fillText(String(r.score), bx + bw - 12 * s, y);
