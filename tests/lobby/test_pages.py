@@ -85,3 +85,13 @@ def test_admin_lists_models(admin_client):
     for path in ("/admin/auth/user/", "/admin/matchmaking/match/", "/admin/matchmaking/node/",
                  "/admin/matchmaking/ticket/", "/admin/accounts/profile/"):
         assert admin_client.get(path).status_code == 200, path
+
+
+def test_browser_client_bundle_is_served_when_built(db, settings):
+    """`node static/build.mjs` writes static/build/client.js; the lobby serves it as-is."""
+    bundle = settings.BASE_DIR / "static" / "build" / "client.js"
+    if not bundle.exists():
+        pytest.skip("static/build/client.js not built (make setup builds it)")
+    response = Client().get("/static/client.js")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == bundle.read_bytes()

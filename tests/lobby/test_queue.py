@@ -202,3 +202,17 @@ def test_queue_pages_without_js(players, node, settings):
     assert b'<canvas id="arena"></canvas>' in game.content
     assert b'<script src="/static/client.js"></script>' in game.content
     assert b'Arena.start({api: "/api", matchUrl: "/matches/"})' in game.content
+
+
+def test_run_matcher_command_matches(players, node, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.MATCH_MAX_WAIT = 0
+    clients = players(2)
+    queue_all(clients)
+    out = StringIO()
+    call_command("run_matcher", "--once", stdout=out)
+    assert "'matches': 1" in out.getvalue()
+    assert {c.get("/api/queue").json()["status"] for c in clients} == {"matched"}
