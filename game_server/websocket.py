@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import struct
 
@@ -39,7 +40,7 @@ def ws_binary_frame(payload: bytes) -> bytes:
 class WebSocketConnection(Connection):
     """A raw websocket client. Writes bypass aiohttp's writer (frames are pre-built)."""
 
-    __slots__ = ("ws", "_transport", "_max_frames", "_last_len", "_closed", "_close_task")
+    __slots__ = ("ws", "_transport", "_fd", "_max_frames", "_last_len", "_closed", "_close_task")
 
     transport = "websocket"
 
@@ -47,6 +48,11 @@ class WebSocketConnection(Connection):
                  max_send_queue: int):
         self.ws = ws
         self._transport = tr
+        # A plain TCP socket is written with os.write while the transport's buffer is
+        # empty (the common case): the same syscall, without asyncio's bookkeeping.
+        sock = tr.get_extra_info("socket")
+        plain = sock is not None and tr.get_extra_info("sslcontext") is None
+        self._fd = sock.fileno() if plain else -1
         self.remote = remote
         self.state = None
         self._max_frames = max_send_queue
@@ -59,12 +65,25 @@ class WebSocketConnection(Connection):
         if self._closed or tr.is_closing():
             return False
         data = frame.rendered(WS_BINARY, ws_binary_frame)
-        n = len(data)
-        self._last_len = n
-        # The backlog limit is in frames: the buffered bytes measured in frames of this size.
-        if tr.get_write_buffer_size() >= self._max_frames * n:
+        buffered = tr.get_write_buffer_size()
+        if buffered:
+            n = self._last_len = len(data)
+            # The backlog limit is in frames: the buffered bytes counted in frames of this size.
+            if buffered >= self._max_frames * n:
+                return False
+            tr.write(data)
+            return True
+        if self._fd < 0:
+            tr.write(data)
+            return True
+        try:
+            sent = os.write(self._fd, data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # reset or broken: the transport's reader sees it and closes
             return False
-        tr.write(data)
+        if sent != len(data):  # the kernel buffer is full: the transport keeps the rest
+            tr.write(data[sent:])
         return True
 
     def send_urgent(self, frame: Frame) -> None:
