@@ -223,9 +223,10 @@ def test_websockets_blocked_fall_back_to_xhr_streaming_and_polling(browser, serv
         b.context.set_offline(True)
         time.sleep(1.0)
         b.context.set_offline(False)
-        wait_until(lambda: b.state()["connected"] and b.state()["tick"] > 0, 20,
-                   "the polling client to be back")
+        wait_until(lambda: b.state()["connected"] and b.state()["reconnects"] >= 1, 20,
+                   "the polling client to resume")
         assert b.state()["playerId"] == idb
+        see_each_other_move(a, b, ida, idb)
 
         lowest = shoot_until_over(a, b, idb, "sockjs")
         assert lowest < 100, "the target was hit"
