@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -141,12 +142,27 @@ class NodeConnection:
         self.close_reason = f"{type(exc).__name__}: {exc}" if exc else str(msg.extra or "")
         return None
 
-    def shrink_receive_buffer(self) -> None:
-        """Make a stalled reader fill up fast (a slow client's small window)."""
-        sock = self.ws.get_extra_info("socket") if self.ws is not None else None
+    def _ws_transport(self) -> asyncio.Transport | None:
+        ws = self.ws or (self.sockjs.websocket if self.sockjs else None)
+        conn = getattr(ws, "_conn", None)  # aiohttp keeps the connection private
+        return getattr(conn, "transport", None)
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket, as a frozen client does: the kernel's receive window
+        (shrunk to 4 KB) fills, then the node's send buffer. Without access to the
+        transport, not calling `recv` has the same effect once aiohttp's 128 KB are full."""
+        transport = self._ws_transport()
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
         if sock is not None:
-            import socket
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        transport = self._ws_transport()
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -484,8 +500,9 @@ class Bot:
     async def _stall(self, conn: NodeConnection, m: _Match) -> None:
         """A slow client: stop reading (inputs keep going), then read again to see the end."""
         self.g.counters["stalls"] += 1
-        conn.shrink_receive_buffer()
+        conn.pause_reading()
         await sleep_or_stop(self.stop, self.cfg.slow_stall)
+        conn.resume_reading()
         self.pending.clear()
         m.last_frame = time.monotonic()
 

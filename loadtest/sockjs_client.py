@@ -225,6 +225,7 @@ class SockJSClient:
             self._stream.close()
             self._stream = None
 
-    def get_socket(self):
-        """The websocket's socket (for tuning buffers), or None on the HTTP transports."""
-        return self._ws.get_extra_info("socket") if self._ws is not None else None
+    @property
+    def websocket(self) -> aiohttp.ClientWebSocketResponse | None:
+        """The underlying websocket (the `websocket` transport only)."""
+        return self._ws

@@ -1,0 +1,212 @@
+"""`python -m loadtest.scenarios NAME [--small]`: the documented load scenarios, each on a
+fresh lobby and game node that this command starts and stops itself.
+
+    python -m loadtest.scenarios c1k           # 1,000 websocket bots, 16-player rooms, 60 s
+    python -m loadtest.scenarios polling       # 200 xhr-polling + 200 xhr-streaming bots
+    python -m loadtest.scenarios churn         # 500 bots joining and leaving, then a leak check
+    python -m loadtest.scenarios slow-client   # 10% of the bots stop reading
+    python -m loadtest.scenarios c1k --small   # the same with a few bots for a few seconds
+
+The stack: `manage.py migrate` on a temporary SQLite file, the lobby (gunicorn
+`lobby.wsgi`, or `manage.py runserver` with `--lobby-server runserver`) and one node
+(`python -m game_server`) on free loopback ports, with fresh secrets. Logs and the
+database stay in a temporary directory (printed; `--keep` keeps it). Then
+`python -m loadtest` runs against it with the scenario's flags and targets, and writes
+`reports/<name>.json` (+ .png, .html). Extra flags after `--` go to `python -m loadtest`
+(they override the scenario's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadtest import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 30.0  # seconds for the lobby and the node to answer
+
+
+@dataclass(frozen=True)
+class Scenario:
+    summary: str
+    args: list[str]                         # flags of `python -m loadtest`
+    targets: dict[str, float]
+    small_args: list[str]
+    lobby_env: dict[str, str] = field(default_factory=dict)
+    node_env: dict[str, str] = field(default_factory=dict)
+
+
+# The lobby's default mode is `arena` (180 s matches); `sprint` is a 20 s match.
+_BASE_LOBBY = {"MATCH_SIZE": "16", "MATCH_MAX_WAIT": "5", "MATCH_MODE": "arena"}
+_SMALL_LOBBY = {"MATCH_SIZE": "4", "MATCH_MAX_WAIT": "1"}
+
+SCENARIOS: dict[str, Scenario] = {
+    "c1k": Scenario(
+        "1,000 bots over the raw websocket in 16-player rooms for 60 s",
+        ["--bots", "1000", "--ramp", "30", "--duration", "60", "--transport", "websocket",
+         "--poll-interval", "1.0"],
+        {"frames_ratio": 0.999, "max_errors": 0, "tick_p99_ms": 10, "ack_p99_intervals": 2},
+        ["--bots", "8", "--ramp", "1", "--duration", "6", "--transport", "websocket"],
+        lobby_env=_BASE_LOBBY),
+    "polling": Scenario(
+        "200 bots over xhr-polling and 200 over xhr-streaming (SockJS) for 60 s",
+        ["--bots", "400", "--ramp", "20", "--duration", "60", "--transport", "xhr-polling,xhr-streaming",
+         "--poll-interval", "1.0"],
+        {"frames_ratio": 0.999, "max_errors": 0, "tick_p99_ms": 10, "ack_p99_intervals": 3},
+        ["--bots", "8", "--ramp", "1", "--duration", "6", "--transport", "xhr-polling,xhr-streaming"],
+        lobby_env=_BASE_LOBBY),
+    "churn": Scenario(
+        "500 bots in 20 s sprint matches, leaving after 7-22 s and queueing again, for 120 s; "
+        "then the node must drop to zero rooms and players",
+        ["--bots", "500", "--ramp", "20", "--duration", "120", "--mode", "sprint", "--leave-after", "15",
+         "--settle", "60", "--poll-interval", "1.0"],
+        {"max_errors": 0, "frames_ratio": 0.999, "node_idle_after": 1},
+        ["--bots", "8", "--ramp", "1", "--duration", "8", "--mode", "sprint", "--leave-after", "3",
+         "--settle", "15"],
+        lobby_env={**_BASE_LOBBY, "MATCH_MODE": "sprint"},
+        node_env={"ARENA_EMPTY_ROOM_TIMEOUT": "5"}),
+    "slow-client": Scenario(
+        "200 websocket bots of which 10% stop reading 3 s into their match for 30 s; the node "
+        "must drop those (4020) and the others must not notice",
+        ["--bots", "200", "--ramp", "10", "--duration", "60", "--transport", "websocket",
+         "--slow-fraction", "0.1", "--slow-after", "3", "--slow-stall", "30"],
+        {"frames_ratio": 0.999, "max_errors": 0, "ack_p99_intervals": 2, "slow_dropped": 1},
+        ["--bots", "8", "--ramp", "1", "--duration", "10", "--transport", "websocket",
+         "--slow-fraction", "0.25", "--slow-after", "1", "--slow-stall", "7"],
+        lobby_env=_BASE_LOBBY,
+        node_env={"ARENA_SOCKET_SEND_BUFFER": "16384"}),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, what: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer {url} within {START_TIMEOUT:g} s; see {log}")
+
+
+@dataclass
+class Stack:
+    """A lobby and a node on free loopback ports, for one scenario run."""
+
+    workdir: Path
+    lobby_url: str
+    node_url: str
+    lobby: subprocess.Popen
+    node: subprocess.Popen
+
+
+@contextlib.contextmanager
+def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: str = "gunicorn",
+          lobby_workers: int = 2, keep: bool = False) -> Iterator[Stack]:
+    """Start a lobby and a node (and stop them, whatever happens)."""
+    workdir = Path(tempfile.mkdtemp(prefix="loadtest-"))
+    lobby_port, node_port = free_port(), free_port()
+    lobby_url, node_url = f"http://127.0.0.1:{lobby_port}", f"http://127.0.0.1:{node_port}"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'lobby.sqlite3'}",
+           "SEAT_SECRET": secrets.token_hex(16), "NODE_SECRET": secrets.token_hex(16),
+           "ALLOWED_HOSTS": "127.0.0.1,localhost", "DEBUG": "0", "LOG_LEVEL": "WARNING",
+           "PYTHONUNBUFFERED": "1"}
+    cli_env = {**env, **lobby_env}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=cli_env,
+                   check=True, timeout=120)
+    if lobby_server == "gunicorn":
+        lobby_cmd = [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-b", f"127.0.0.1:{lobby_port}",
+                     "-w", str(lobby_workers), "--threads", "4", "--log-level", "warning"]
+    else:
+        lobby_cmd = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{lobby_port}"]
+    node_cmd = [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(node_port),
+                "--node-id", "node-1", "--public-url", node_url, "--lobby-url", lobby_url,
+                "--outbox", str(workdir / "outbox.sqlite3"), "--log-level", "WARNING"]
+    procs: list[subprocess.Popen] = []
+    try:
+        lobby_log, node_log = workdir / "lobby.log", workdir / "node.log"
+        with open(lobby_log, "w") as out:
+            procs.append(subprocess.Popen(lobby_cmd, cwd=ROOT, env=cli_env, stdout=out, stderr=subprocess.STDOUT))
+        _wait_http(lobby_url + "/api/csrf", procs[0], "the lobby", lobby_log)
+        with open(node_log, "w") as out:
+            procs.append(subprocess.Popen(node_cmd, cwd=ROOT, env={**env, **node_env}, stdout=out,
+                                          stderr=subprocess.STDOUT))
+        _wait_http(node_url + "/health", procs[1], "the node", node_log)
+        time.sleep(0.5)  # the node's first heartbeat registers it at the lobby
+        yield Stack(workdir, lobby_url, node_url, procs[0], procs[1])
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def loadtest_argv(name: str, small: bool, st: Stack, report: Path, extra: list[str]) -> list[str]:
+    sc = SCENARIOS[name]
+    argv = ["--lobby", st.lobby_url, "--node-metrics", st.node_url + "/metrics",
+            "--watch-pid", f"node={st.node.pid}", "--watch-pid", f"lobby={st.lobby.pid}",
+            "--report", str(report), *(sc.small_args if small else sc.args)]
+    argv += [f"--target={k}={v:g}" for k, v in sc.targets.items()]
+    return argv + extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    p = argparse.ArgumentParser(prog="python -m loadtest.scenarios", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(f"{n}: {s.summary}" for n, s in SCENARIOS.items()))
+    p.add_argument("name", choices=sorted(SCENARIOS))
+    p.add_argument("--small", action="store_true", help="a few bots for a few seconds (the tests)")
+    p.add_argument("--report", type=Path, default=None, help="default reports/<name>[-small].json")
+    p.add_argument("--lobby-server", choices=("gunicorn", "runserver"), default="gunicorn")
+    p.add_argument("--lobby-workers", type=int, default=2, help="gunicorn worker processes")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, DB)")
+    args = p.parse_args(argv)
+    sc = SCENARIOS[args.name]
+    report = args.report or ROOT / "reports" / f"{args.name}{'-small' if args.small else ''}.json"
+    lobby_env = {**sc.lobby_env, **(_SMALL_LOBBY if args.small else {})}
+    print(f"scenario {args.name}{' (small)' if args.small else ''}: {sc.summary}", file=sys.stderr)
+    with stack(lobby_env, sc.node_env, lobby_server=args.lobby_server, lobby_workers=args.lobby_workers,
+               keep=args.keep) as st:
+        print(f"lobby {st.lobby_url} (pid {st.lobby.pid}), node {st.node_url} (pid {st.node.pid}), "
+              f"logs in {st.workdir}", file=sys.stderr)
+        return cli.main(loadtest_argv(args.name, args.small, st, report, extra))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
