@@ -154,7 +154,7 @@ export function start({ api = "/api", matchUrl = "/matches/", canvas = null, mod
         r = { status: 0, body: {} };
       }
       if (r.status !== 200) {
-        if (++errors > MAX_POLL_ERRORS) return fail("The lobby does not answer");
+        if (++errors >= MAX_POLL_ERRORS) return fail("The lobby does not answer");
       } else {
         errors = 0;
         const b = r.body;
