@@ -63,7 +63,9 @@ export class Game {
     this.tickStart = 0;
     this.ownAlive = false;
     this.lastFrame = performance.now();
-    this.stats = { inputsSent: 0, patches: 0, deltasSkipped: 0, corrections: 0 };
+    this.stats = { inputsSent: 0, patches: 0, deltasSkipped: 0, corrections: 0, fps: 0,
+      frameMs: 0 };
+    this.frames = { n: 0, since: performance.now(), busy: 0 };
     this.overlay = null;
     this.running = true;
     this.frame = this.frame.bind(this);
@@ -246,6 +248,20 @@ export class Game {
     }
     const view = this.view(now, dt, dpr);
     drawGame(this.ctx, w, h, view);
+    this.countFrame(now);
+  }
+
+  /** Frames per second and the mean cost of building and drawing one, over 1 s windows. */
+  countFrame(start) {
+    const f = this.frames;
+    const end = performance.now();
+    f.n++;
+    f.busy += end - start;
+    if (end - f.since >= 1000) {
+      this.stats.fps = Math.round((f.n * 1000) / (end - f.since));
+      this.stats.frameMs = Math.round((f.busy / f.n) * 100) / 100;
+      f.n = 0; f.busy = 0; f.since = end;
+    }
   }
 
   view(now, dt, dpr) {

@@ -10,12 +10,13 @@ other: see conftest.GAME_OVERRIDES.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pytest
 
-from .conftest import publish_screenshot, save_screenshot
+from .conftest import ARTIFACTS, publish_screenshot, save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
@@ -149,11 +150,23 @@ def shoot_until_over(shooter: Player, target: Player, target_id: int, tag: str,
     return lowest
 
 
+def record_figures(tag: str, *states: dict) -> None:
+    """What each client measured (printed and kept as an artifact; never asserted)."""
+    keys = ("transport", "rtt", "reconnects")
+    figures = [{**{k: st[k] for k in keys}, **st["stats"]} for st in states]
+    (ARTIFACTS / f"figures-{tag}.json").write_text(json.dumps(figures, indent=1))
+    print(f"\n{tag}: " + "; ".join(
+        f"{f['transport']} rtt {f['rtt']} ms, {f['fps']} fps, frame {f['frameMs']} ms, "
+        f"{f['patches']} patches, {f['inputsSent']} inputs, {f['corrections']} corrections"
+        for f in figures))
+
+
 def check_end_and_lobby(a: Player, b: Player, ida: int, idb: int, tag: str) -> None:
     for p in (a, b):
         p.page.wait_for_function("window.__arena.state.phase === 'ended'", timeout=15000)
     ra, rb = a.state(), b.state()
     assert ra["results"] == rb["results"]
+    record_figures(tag, ra, rb)
     rows = {r["playerId"]: r for r in ra["results"]}
     assert ra["endReason"] == "score"
     assert rows[ida]["placement"] == 1 and rows[ida]["kills"] >= 1
