@@ -5,8 +5,8 @@ from .models import Match, MatcherState, MatchPlayer, Node, SeenNonce, Ticket
 
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):
-    list_display = ("node_id", "url", "alive", "draining", "capacity", "rooms", "players",
-                    "pending", "last_seen")
+    list_display = ("node_id", "url", "alive", "draining", "capacity", "players", "pending",
+                    "max_rooms", "rooms", "pending_rooms", "last_seen")
     list_filter = ("alive", "draining")
     search_fields = ("node_id", "url")
 

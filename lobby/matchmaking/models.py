@@ -17,13 +17,16 @@ class Node(models.Model):
 
     node_id = models.CharField(max_length=64, unique=True)
     url = models.CharField(max_length=300, help_text="public base URL; clients use url + /play")
-    capacity = models.PositiveIntegerField(default=0, help_text="rooms it accepts")
+    capacity = models.PositiveIntegerField(default=0, help_text="players it accepts")
+    max_rooms = models.PositiveIntegerField(default=0, help_text="rooms it accepts (0: unknown)")
     rooms = models.PositiveIntegerField(default=0)
     players = models.PositiveIntegerField(default=0)
     draining = models.BooleanField(default=False)
     alive = models.BooleanField(default=True)
     pending = models.PositiveIntegerField(
-        default=0, help_text="matches assigned since the last heartbeat (not yet in rooms)")
+        default=0, help_text="human seats assigned since the last heartbeat")
+    pending_rooms = models.PositiveIntegerField(
+        default=0, help_text="matches assigned since the last heartbeat")
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -32,7 +35,14 @@ class Node(models.Model):
 
     @property
     def load(self) -> float:
-        return (self.rooms + self.pending) / max(self.capacity, 1)
+        """Share of its player capacity in use, counting seats not yet reported."""
+        return (self.players + self.pending) / max(self.capacity, 1)
+
+    def fits(self, seats: int) -> bool:
+        """Room for one more match of `seats` humans (bots are not counted)."""
+        if self.players + self.pending + seats > self.capacity:
+            return False
+        return not self.max_rooms or self.rooms + self.pending_rooms < self.max_rooms
 
 
 class Match(models.Model):

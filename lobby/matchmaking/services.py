@@ -138,7 +138,7 @@ def expire(now: float) -> dict[str, int]:
                 .values_list("id", flat=True))
     aborted = 0
     if dead:
-        Node.objects.filter(id__in=dead).update(alive=False, pending=0)
+        Node.objects.filter(id__in=dead).update(alive=False, pending=0, pending_rooms=0)
         aborted += abort_matches(Match.objects.filter(node_id__in=dead, status=Match.ACTIVE)
                                  .values_list("pk", flat=True), "node lost", now)
         log.warning("nodes dropped (no heartbeat for %ss): %s", settings.NODE_TIMEOUT, dead)
@@ -220,7 +220,7 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
         # A ticket whose player got a seat meanwhile is void (the constraint is the backstop).
         Ticket.objects.filter(status=Ticket.WAITING, user_id__in=MatchPlayer.objects.filter(
             active=True).values("user_id")).update(status=Ticket.CANCELLED, closed_at=to_dt(now))
-        nodes = [n for n in live_nodes(now) if n.rooms + n.pending < n.capacity]
+        nodes = [n for n in live_nodes(now) if n.fits(1)]
         figures["nodes"] = len(nodes)
         if not nodes:  # nothing can start: leave the tickets alone
             state.last_run = now
@@ -241,14 +241,20 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
         seats: list[tuple] = []    # cost would dominate a pass of thousands of tickets
         matched_ids: list[int] = []
         created = connection.ops.adapt_datetimefield_value(to_dt(now))
-        used: Counter[int] = Counter()
+        used_seats: Counter[int] = Counter()
+        used_rooms: Counter[int] = Counter()
         for group in groups:
-            if not nodes:
-                break
-            node = min(nodes, key=lambda n: (n.load, n.id))
-            node.pending += 1
-            used[node.id] += 1
-            if node.rooms + node.pending >= node.capacity:
+            fitting = [n for n in nodes if n.fits(len(group))]
+            if not fitting:
+                if not nodes:
+                    break
+                continue  # a smaller group may still fit
+            node = min(fitting, key=lambda n: (n.load, n.rooms + n.pending_rooms, n.id))
+            node.pending += len(group)
+            node.pending_rooms += 1
+            used_seats[node.id] += len(group)
+            used_rooms[node.id] += 1
+            if not node.fits(1):
                 nodes.remove(node)
             match_id = secrets.token_hex(8)
             matches.append((match_id, group[0].mode, node.id, Match.ACTIVE, len(group),
@@ -260,8 +266,9 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
                             "created_at", "reason"], matches)
         insert_rows(MatchPlayer, ["match_id", "user_id", "ticket_id", "active", "points"], seats)
         close_tickets(matched_ids, Ticket.MATCHED, now)
-        for node_id, k in used.items():
-            Node.objects.filter(id=node_id).update(pending=F("pending") + k)
+        for node_id, rooms in used_rooms.items():
+            Node.objects.filter(id=node_id).update(pending=F("pending") + used_seats[node_id],
+                                                   pending_rooms=F("pending_rooms") + rooms)
         state.last_run = now
         state.save(update_fields=["last_run"])
         marks["write"] = time.perf_counter()

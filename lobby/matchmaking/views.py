@@ -83,11 +83,12 @@ def heartbeat(request: HttpRequest, data: dict, node_id: str) -> JsonResponse:
         return error(403, "node_id differs from the signed X-Arena-Node")
     fields = {
         "url": string(data, "url", 300, URL_RE).rstrip("/"),
-        "capacity": integer(data, "capacity", 0, 1_000_000),
+        "capacity": integer(data, "capacity", 0, 10_000_000),
+        "max_rooms": integer(data, "max_rooms", 0, 1_000_000) if "max_rooms" in data else 0,
         "rooms": integer(data, "rooms", 0, 1_000_000),
         "players": integer(data, "players", 0, 10_000_000),
         "draining": boolean(data, "draining", False),
-        "alive": True, "pending": 0, "last_seen": to_dt(time.time()),
+        "alive": True, "pending": 0, "pending_rooms": 0, "last_seen": to_dt(time.time()),
     }
     Node.objects.update_or_create(node_id=node_id, defaults=fields)
     return JsonResponse({"ok": True})

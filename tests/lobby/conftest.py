@@ -55,9 +55,12 @@ def signed_post(client: Client, path: str, body: Any, *, node_id: str = "node-1"
 
 
 def heartbeat(client: Client, node_id: str = "node-1", *, capacity: int = 200, rooms: int = 0,
-              players: int = 0, draining: bool = False, url: str | None = None, **kw: Any):
+              players: int = 0, draining: bool = False, url: str | None = None,
+              max_rooms: int | None = None, **kw: Any):
     body = {"node_id": node_id, "url": url or f"http://127.0.0.1:9/{node_id}",
             "capacity": capacity, "rooms": rooms, "players": players, "draining": draining}
+    if max_rooms is not None:  # optional: what the node's max_rooms is
+        body["max_rooms"] = max_rooms
     return signed_post(client, "/api/internal/nodes/heartbeat", body, node_id=node_id, **kw)
 
 

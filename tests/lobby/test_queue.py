@@ -130,27 +130,42 @@ def test_no_live_node_is_a_clear_message(players, client, settings):
 
 def test_least_loaded_live_node_wins(players, client, settings):
     settings.MATCH_SIZE = 1
-    heartbeat(client, "busy", capacity=100, rooms=60)
-    heartbeat(client, "idle", capacity=100, rooms=50)
-    heartbeat(client, "draining", capacity=100, rooms=0, draining=True)
+    heartbeat(client, "busy", capacity=100, players=60)
+    heartbeat(client, "idle", capacity=100, players=50)
+    heartbeat(client, "draining", capacity=100, players=0, draining=True)
     clients = players(20)
     queue_all(clients)
     assert run_pass(force=True)["matches"] == 20
     per_node = {n.node_id: n.matches.count() for n in Node.objects.all()}
     # idle takes matches until it is as loaded as busy, then they alternate
     assert per_node == {"busy": 5, "idle": 15, "draining": 0}
-    assert Node.objects.get(node_id="idle").pending == 15
-    heartbeat(client, "idle", capacity=100, rooms=65)  # a heartbeat resets pending
-    assert Node.objects.get(node_id="idle").pending == 0
+    idle = Node.objects.get(node_id="idle")
+    assert (idle.pending, idle.pending_rooms) == (15, 15)
+    heartbeat(client, "idle", capacity=100, players=65, rooms=15)  # resets the pending counts
+    idle.refresh_from_db()
+    assert (idle.pending, idle.pending_rooms, idle.players) == (0, 0, 65)
 
 
 def test_full_nodes_get_nothing(players, client, settings):
-    settings.MATCH_SIZE = 1
-    heartbeat(client, "small", capacity=2, rooms=1)
-    clients = players(3)
+    settings.MATCH_SIZE = 4
+    settings.MATCH_MAX_WAIT = 0
+    heartbeat(client, "small", capacity=4, players=1)
+    clients = players(6)
     queue_all(clients)
-    assert run_pass(force=True)["matches"] == 1
-    assert Ticket.objects.filter(status="waiting").count() == 2
+    figures = run_pass(force=True)
+    # 6 close players: a group of 4 (1 + 4 > 5: no fit), then the overdue pair fits
+    assert figures["matches"] == 1 and figures["error"] == "game nodes full"
+    assert Match.objects.get().seats == 2
+    assert Ticket.objects.filter(status="waiting").count() == 4
+
+
+def test_node_max_rooms_is_respected(players, client, settings):
+    settings.MATCH_SIZE = 1
+    heartbeat(client, "rooms", capacity=100, rooms=1, max_rooms=3)
+    clients = players(4)
+    queue_all(clients)
+    assert run_pass(force=True)["matches"] == 2
+    assert Node.objects.get().max_rooms == 3
 
 
 def test_silent_node_drops_and_its_matches_abort(players, node, settings):
