@@ -96,11 +96,8 @@ export class Game {
     if (s.state === "reconnecting") {
       this.prediction && this.prediction.reset();
     } else if (s.state === "closed" && this.phase !== "ended") {
-      if (this.results) {
-        this.end();
-      } else if (s.code !== 1000 || this.phase !== "playing") {
-        this.fail(CLOSE_TEXT[s.code] || `Disconnected (${s.code} ${s.reason || ""})`.trim());
-      }
+      if (this.results) this.end();
+      else this.fail(CLOSE_TEXT[s.code] || `Disconnected (${s.code} ${s.reason || ""})`.trim());
     }
   }
 

@@ -21,7 +21,8 @@ const BACKOFF = [250, 500, 1000, 2000]; // ms between reconnect attempts, then t
 
 /** The raw websocket URL for a node base URL (http -> ws, https -> wss). */
 export function rawWebSocketUrl(nodeUrl) {
-  const u = new URL(nodeUrl.replace(/\/+$/, "") + "/play/websocket", location.href);
+  const base = typeof location !== "undefined" ? location.href : undefined;
+  const u = new URL(nodeUrl.replace(/\/+$/, "") + "/play/websocket", base);
   u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
   return u.toString();
 }
@@ -43,6 +44,7 @@ export class NodeLink {
     this.wsOpenTimeout = wsOpenTimeout;
     this.sockjsTransports = sockjsTransports;
     this.useRaw = rawWebSocket && typeof WebSocket === "function";
+    this.rawWorked = false; // a raw websocket opened on this page at least once
     this.resumeToken = null;
     this.reconnectWindow = 20000; // ms, replaced by welcome.config.reconnect_window
     this.status = { state: "connecting", transport: "", code: 0, reason: "" };
@@ -134,7 +136,7 @@ export class NodeLink {
     try {
       ws = new WebSocket(rawWebSocketUrl(this.nodeUrl));
     } catch (e) {
-      this.rawFailed();
+      this.rawFailed(null);
       return;
     }
     ws.binaryType = "arraybuffer";
@@ -148,23 +150,24 @@ export class NodeLink {
       abort: () => { gone = true; clearTimeout(timer); ws.close(); },
     };
     const timer = setTimeout(() => {
-      if (!opened && !gone) { gone = true; ws.close(); this.rawFailed(); }
+      if (!opened && !gone) { gone = true; ws.close(); this.rawFailed(sock); }
     }, this.wsOpenTimeout);
     ws.onopen = () => {
       if (gone) return;
       opened = true;
+      this.rawWorked = true;
       clearTimeout(timer);
       sock.ready = true;
       this.opened(sock);
     };
     ws.onmessage = (e) => { if (!gone) this.received(e.data); };
     ws.onerror = () => {
-      if (!opened && !gone) { gone = true; clearTimeout(timer); this.rawFailed(); }
+      if (!opened && !gone) { gone = true; clearTimeout(timer); this.rawFailed(sock); }
     };
     ws.onclose = (e) => {
       clearTimeout(timer);
       if (!opened) {
-        if (!gone) { gone = true; this.rawFailed(); }
+        if (!gone) { gone = true; this.rawFailed(sock); }
         return;
       }
       if (gone) return;
@@ -174,10 +177,18 @@ export class NodeLink {
     this.sock = sock;
   }
 
-  /** The raw websocket cannot be used from here: SockJS from now on. */
-  rawFailed() {
+  /**
+   * A raw websocket did not open. If none ever did on this page, websockets are blocked
+   * here: SockJS from now on. If one did, the network is down: a drop like any other.
+   */
+  rawFailed(sock) {
+    if (this.closed) return;
+    if (this.rawWorked) {
+      this.socketClosed(sock, 1006, "could not connect");
+      return;
+    }
     this.useRaw = false;
-    if (!this.closed) this.openSockJS();
+    this.openSockJS();
   }
 
   openSockJS() {

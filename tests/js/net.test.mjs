@@ -1,0 +1,156 @@
+// Tests of static/src/net.js with a scripted WebSocket: what goes out first, which closes
+// end the game and which resume it, and the fallback when the raw websocket fails.
+import { test, beforeEach, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import * as c from "../../static/src/codec.js";
+import { NodeLink, rawWebSocketUrl } from "../../static/src/net.js";
+
+class FakeSocket {
+  static all = [];
+  constructor(url) {
+    this.url = url;
+    this.sent = [];
+    this.closed = null;
+    FakeSocket.all.push(this);
+  }
+  send(data) { this.sent.push(c.decodeAny(data)); }
+  close(code, reason) { this.closed = { code, reason }; }
+  // node side
+  open() { this.onopen(); }
+  deliver(msg) { this.onmessage({ data: c.encode(msg).buffer }); }
+  shut(code, reason = "") { this.onclose({ code, reason }); }
+  fail() { this.onerror(new Error("refused")); this.onclose({ code: 1006, reason: "" }); }
+}
+
+const welcome = (resumeToken = "r1") => ({
+  type: c.WELCOME, playerId: 3, matchId: "m1", resumeToken, tick: 5,
+  config: { sim_hz: 40, patch_hz: 20, reconnect_window: 20 },
+});
+
+let link, statuses, messages, sockjsOpened;
+beforeEach(() => {
+  FakeSocket.all = [];
+  globalThis.WebSocket = FakeSocket;
+  statuses = [];
+  messages = [];
+  sockjsOpened = 0;
+});
+afterEach(() => {
+  if (link) link.close();
+  link = null;
+  delete globalThis.WebSocket;
+});
+
+function make(opts = {}) {
+  link = new NodeLink({
+    nodeUrl: "http://127.0.0.1:9/", token: "seat-token", wsOpenTimeout: 50,
+    onMessage: (m) => messages.push(m), onStatus: (s) => statuses.push({ ...s }), ...opts,
+  });
+  link.openSockJS = () => { sockjsOpened++; }; // no real SockJS session in these tests
+  link.start();
+  return link;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test("the raw websocket URL follows the node's scheme", () => {
+  assert.equal(rawWebSocketUrl("http://h:8001/"), "ws://h:8001/play/websocket");
+  assert.equal(rawWebSocketUrl("https://h/x"), "wss://h/x/play/websocket");
+});
+
+test("join goes first, then nothing until the welcome, then a ping", () => {
+  make();
+  const ws = FakeSocket.all[0];
+  assert.equal(ws.url, "ws://127.0.0.1:9/play/websocket");
+  ws.open();
+  assert.deepEqual(ws.sent, [{ type: c.JOIN, token: "seat-token" }]);
+  assert.equal(link.send(c.encodeInput(1, 0, 0, 0, 0)), false, "no input before the welcome");
+  ws.deliver(welcome());
+  assert.equal(ws.sent[1].type, c.PING);
+  assert.equal(link.send(c.encodeInput(1, 0, 0, 0, 0)), true);
+  assert.equal(messages[0].type, c.WELCOME);
+  assert.equal(link.transport, "websocket");
+});
+
+test("a drop after the welcome resumes with the resume token", async () => {
+  make();
+  FakeSocket.all[0].open();
+  FakeSocket.all[0].deliver(welcome("resume-me"));
+  FakeSocket.all[0].shut(1006);
+  assert.equal(link.status.state, "reconnecting");
+  await sleep(300); // first backoff step: 250 ms
+  const ws2 = FakeSocket.all[1];
+  assert.ok(ws2, "a new socket");
+  ws2.open();
+  assert.deepEqual(ws2.sent, [{ type: c.RESUME, token: "resume-me" }]);
+  ws2.deliver(welcome("resume-2"));
+  assert.equal(link.reconnects, 1);
+  assert.equal(link.resumeToken, "resume-2");
+});
+
+test("closes that resuming cannot fix end the link", () => {
+  for (const code of [1000, 4001, 4004, 4010, 4015, 4016, 4030, 4040]) {
+    make();
+    FakeSocket.all.at(-1).open();
+    FakeSocket.all.at(-1).deliver(welcome());
+    FakeSocket.all.at(-1).shut(code, "x");
+    assert.equal(link.status.state, "closed", `code ${code}`);
+    assert.equal(link.status.code, code);
+    link = null;
+  }
+});
+
+test("a refused join (no seat yet) ends the link with the node's code", () => {
+  make();
+  FakeSocket.all[0].open();
+  FakeSocket.all[0].shut(4011, "Token expired");
+  assert.equal(link.status.state, "closed");
+  assert.equal(link.status.code, 4011);
+});
+
+test("a raw websocket that errors before opening falls back to SockJS for good", async () => {
+  make();
+  FakeSocket.all[0].fail();
+  assert.equal(sockjsOpened, 1);
+  assert.equal(link.useRaw, false);
+});
+
+test("a raw websocket that never opens falls back after the open timeout", async () => {
+  make();
+  await sleep(120); // wsOpenTimeout is 50 ms here (3 s by default)
+  assert.equal(sockjsOpened, 1);
+  assert.ok(FakeSocket.all[0].closed, "the hanging socket is closed");
+});
+
+test("garbage from the node closes the link with 4001", () => {
+  make();
+  const ws = FakeSocket.all[0];
+  ws.open();
+  ws.onmessage({ data: new Uint8Array([0xc1]).buffer });
+  assert.equal(link.status.state, "closed");
+  assert.equal(link.status.code, 4001);
+});
+
+test("the reconnect window bounds the retries", async () => {
+  make();
+  FakeSocket.all[0].open();
+  FakeSocket.all[0].deliver({ ...welcome(), config: { reconnect_window: 0.2 } });
+  FakeSocket.all[0].shut(1006);
+  await sleep(300);
+  FakeSocket.all[1].shut(1006); // the retry fails too, after the window
+  assert.equal(link.status.state, "closed");
+  assert.equal(link.status.code, 4015);
+});
+
+test("after the raw websocket worked once, a failed reconnect is a drop, not a fallback", async () => {
+  make();
+  FakeSocket.all[0].open();
+  FakeSocket.all[0].deliver(welcome());
+  FakeSocket.all[0].shut(1006);
+  await sleep(300);
+  FakeSocket.all[1].fail(); // the network is still down
+  assert.equal(sockjsOpened, 0);
+  assert.equal(link.status.state, "reconnecting");
+  await sleep(550); // second backoff step: 500 ms
+  FakeSocket.all[2].open();
+  assert.deepEqual(FakeSocket.all[2].sent, [{ type: c.RESUME, token: "r1" }]);
+});
