@@ -12,7 +12,8 @@ clients run in a second process (pinned to CPU 1): lean raw-socket asyncio proto
 count the state frames they receive. The server's CPU time (`time.process_time`) over a
 measured window is divided by the frames delivered in that window. Printed and written to
 `reports/node-bench.json`: CPU µs per delivered frame for both and their ratio, delivered
-fraction, tick p50/p99 and overruns.
+fraction, tick p50/p99 and overruns. `BENCH_PROFILE=/tmp/x` dumps a cProfile of each server's
+measured window to `/tmp/x.node` and `/tmp/x.baseline`.
 """
 
 from __future__ import annotations
@@ -175,14 +176,18 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
             await asyncio.sleep(0.02)
         cmd = pipe.recv()
         if cmd == "start":
-            if os.environ.get("BENCH_GC_FREEZE"):
-                import gc
-                gc.freeze()
+            if os.environ.get("BENCH_PROFILE"):  # a cProfile of the window, for digging
+                import cProfile
+                profile = cProfile.Profile()
+                profile.enable()
             recording[0] = True
             window = {"cpu": time.process_time(), "attempted": attempted(),
                       "overruns": overruns(), "t": time.monotonic()}
         elif cmd == "stop":
             recording[0] = False
+            if os.environ.get("BENCH_PROFILE"):
+                profile.disable()
+                profile.dump_stats(f"{os.environ['BENCH_PROFILE']}.{kind}")
             pipe.send({
                 "cpu_s": time.process_time() - window["cpu"],
                 "wall_s": time.monotonic() - window["t"],
