@@ -1,6 +1,16 @@
+import time
+
 from django.contrib import admin
 
 from .models import Match, MatcherState, MatchPlayer, Node, SeenNonce, Ticket
+from .services import abort_matches
+
+
+@admin.action(description="Abort selected active matches (frees their players, no rating)")
+def abort_selected(modeladmin, request, queryset) -> None:
+    ids = list(queryset.filter(status=Match.ACTIVE).values_list("pk", flat=True))
+    abort_matches(ids, "aborted by admin", time.time())
+    modeladmin.message_user(request, f"{len(ids)} match(es) aborted.")
 
 
 @admin.register(Node)
@@ -26,6 +36,7 @@ class MatchAdmin(admin.ModelAdmin):
     search_fields = ("match_id",)
     date_hierarchy = "created_at"
     inlines = [MatchPlayerInline]
+    actions = [abort_selected]
 
 
 @admin.register(Ticket)

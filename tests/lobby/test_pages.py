@@ -95,3 +95,15 @@ def test_browser_client_bundle_is_served_when_built(db, settings):
     response = Client().get("/static/client.js")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == bundle.read_bytes()
+
+
+def test_admin_can_abort_a_match(admin_client, django_user_model):
+    player = django_user_model.objects.create_user("stuck")
+    match = Match.objects.create(match_id="stuck1", mode="arena", seats=1)
+    MatchPlayer.objects.create(match=match, user=player)
+    response = admin_client.post("/admin/matchmaking/match/", {
+        "action": "abort_selected", "_selected_action": ["stuck1"]})
+    assert response.status_code == 302
+    match.refresh_from_db()
+    assert match.status == "aborted" and match.reason == "aborted by admin"
+    assert not MatchPlayer.objects.filter(active=True).exists()
