@@ -1,7 +1,7 @@
 // One match on one canvas: the link to the node, the state, prediction, input, drawing.
 import {
-  DELTA, ERROR, EVENT, KEYFRAME, PLAYER, WELCOME, P_ACK, P_AIM, P_DEATHS, P_FLAGS, P_HP,
-  P_KILLS, P_NAME, P_SCORE, P_X, P_Y, FLAG_ALIVE, FLAG_BOT, FLAG_CONNECTED, BUTTON_FIRE,
+  DELTA, ERROR, EVENT, KEYFRAME, PLAYER, PROJECTILE, PR_BORN, PR_OWNER, WELCOME, P_ACK,
+  P_AIM, P_DEATHS, P_FLAGS, P_HP, P_KILLS, P_NAME, P_SCORE, P_X, P_Y, FLAG_ALIVE, FLAG_BOT, FLAG_CONNECTED, BUTTON_FIRE,
   EV_HIT, EV_KILL, EV_PICKUP, EV_RESPAWN, EV_JOINED, EV_LEFT, EV_MATCH_END,
   encodeInput, readEvent,
 } from "./codec.js";
@@ -462,8 +462,10 @@ export class Game {
   debugState() {
     const latest = this.snapshots && this.snapshots.latest;
     const players = [];
+    const projectiles = [];
     if (latest) {
       for (const [id, e] of latest.entities) {
+        if (e[0] === PROJECTILE) projectiles.push({ id, owner: e[PR_OWNER], born: e[PR_BORN] });
         if (e[0] !== PLAYER) continue;
         players.push({
           id, name: String(e[P_NAME]), x: e[P_X] / 10, y: e[P_Y] / 10, aim: e[P_AIM], hp: e[P_HP],
@@ -473,7 +475,7 @@ export class Game {
     }
     return {
       phase: this.phase, playerId: this.playerId, matchId: this.matchId,
-      tick: latest ? latest.tick : 0, clock: latest ? latest.clock : 0, players,
+      tick: latest ? latest.tick : 0, clock: latest ? latest.clock : 0, players, projectiles,
       predicted: this.prediction && this.prediction.valid
         ? { x: this.prediction.x / 10, y: this.prediction.y / 10 } : null,
       transport: this.link ? this.link.transport : "", link: this.link ? this.link.status.state : "",
