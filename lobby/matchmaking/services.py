@@ -199,7 +199,7 @@ def maybe_run_pass(now: float | None = None) -> dict[str, Any] | None:
     """Run a pass unless one ran within MATCHER_INTERVAL (a cheap read decides first)."""
     now = now or time.time()
     last = MatcherState.objects.filter(pk=1).values_list("last_run", flat=True).first() or 0.0
-    if now - last < settings.MATCHER_INTERVAL:
+    if 0 <= now - last < settings.MATCHER_INTERVAL:
         return None
     return run_pass(now)
 
@@ -214,7 +214,7 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
     started = time.perf_counter()
     with transaction.atomic():
         state = _lock_state()
-        if state is None or (not force and now - state.last_run < settings.MATCHER_INTERVAL):
+        if state is None or (not force and 0 <= now - state.last_run < settings.MATCHER_INTERVAL):
             return None
         figures: dict[str, Any] = expire(now)
         # A ticket whose player got a seat meanwhile is void (the constraint is the backstop).

@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -90,5 +91,9 @@ def heartbeat(request: HttpRequest, data: dict, node_id: str) -> JsonResponse:
         "draining": boolean(data, "draining", False),
         "alive": True, "pending": 0, "pending_rooms": 0, "last_seen": to_dt(time.time()),
     }
-    Node.objects.update_or_create(node_id=node_id, defaults=fields)
+    try:
+        with transaction.atomic():
+            Node.objects.update_or_create(node_id=node_id, defaults=fields)
+    except IntegrityError:  # two first heartbeats of one node raced: the other one created it
+        Node.objects.filter(node_id=node_id).update(**fields)
     return JsonResponse({"ok": True})
