@@ -281,10 +281,6 @@ class Room:
         m.bytes_out += n_delta * len(delta.payload) + (n_key * len(key.payload) if key else 0)
         m.queue_drops += drops
 
-    def keyframe_now(self) -> Frame:
-        """A keyframe of the state at the last patch (for tools and tests)."""
-        return Frame(encode(Keyframe(self.prev_tick, self.game.clock, self.prev_entities, [])))
-
     # --- the end ----------------------------------------------------------------------------
 
     def finish(self, status: str, reason: str, *, close: tuple[int, str] = (1000, "Normal closure")

@@ -62,7 +62,7 @@ class WebSocketConnection(Connection):
 
     def send(self, frame: Frame) -> bool:
         tr = self._transport
-        if self._closed or tr.is_closing():
+        if self._closed or tr.is_closing() or self.ws.closed:  # nothing after a close frame
             return False
         data = frame.rendered(WS_BINARY, ws_binary_frame)
         buffered = tr.get_write_buffer_size()
