@@ -44,7 +44,7 @@ def build_app(settings: NodeSettings) -> web.Application:
 
     def status() -> dict:
         return {"url": settings.public_url, "capacity": settings.max_players,
-                "rooms": len(node.rooms), "players": node.seat_count(),
+                "max_rooms": settings.max_rooms, "rooms": len(node.rooms), "players": node.seat_count(),
                 "draining": node.draining}
 
     lobby = LobbyClient(settings.lobby_url, node_id=settings.node_id,

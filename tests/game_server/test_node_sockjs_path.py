@@ -88,3 +88,19 @@ async def test_bad_base64_over_sockjs_closes_4001_only_that_session(node):
         await c.poll()
     assert c.close_frame == [4001, "Bad message"]
     await assert_unaffected(ws_player)
+
+
+async def test_play_over_sockjs_websocket(node):
+    ws = await node.session.ws_connect(node.server.make_url("/play/000/w1/websocket"))
+    assert (await ws.receive_str(timeout=3)) == "o"
+    await ws.send_str(json.dumps([codec.to_text(codec.encode(codec.Join(token("x3", 3, "Sock"))))]))
+    seen: list = []
+    while not any(isinstance(m, codec.Delta) for m in seen):
+        frame = await ws.receive_str(timeout=3)
+        if frame.startswith("a"):
+            seen += [codec.decode_text(t, max_size=1 << 22) for t in json.loads(frame[1:])]
+    kinds = [type(m) for m in seen]
+    assert kinds[:2] == [codec.Welcome, codec.Keyframe]
+    status, text = await node.get("/metrics")
+    assert 'arena_players{transport="sockjs-websocket"} 1' in text
+    await ws.close()

@@ -1,0 +1,35 @@
+"""NodeSettings: environment, CLI overrides, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from game_server.settings import NodeSettings
+
+
+def test_defaults_match_the_protocol():
+    s = NodeSettings.from_env({})
+    assert (s.max_message_bytes, s.max_input_rate, s.max_send_queue, s.join_timeout,
+            s.reconnect_window, s.empty_room_timeout, s.max_rooms, s.max_players) == \
+        (1024, 60, 32, 10.0, 20.0, 30.0, 200, 4000)
+    assert s.seat_secret == "dev-seat-secret" and s.node_secret == "dev-node-secret"
+    assert s.public_url == "http://127.0.0.1:8001"
+    assert s.outbox_path.endswith("var/outbox-node-1.sqlite3")
+
+
+def test_environment_then_overrides():
+    env = {"ARENA_MAX_INPUT_RATE": "30", "ARENA_JOIN_TIMEOUT": "2.5", "SEAT_SECRET": "s",
+           "NODE_SECRET": "n", "ARENA_MAX_ROOMS": ""}
+    s = NodeSettings.from_env(env, node_id="node-9", port=9000, max_input_rate=None)
+    assert s.max_input_rate == 30 and s.join_timeout == 2.5 and s.max_rooms == 200
+    assert (s.seat_secret, s.node_secret) == ("s", "n")
+    assert s.outbox_path.endswith("outbox-node-9.sqlite3")
+    assert s.public_url == "http://127.0.0.1:9000"
+    assert NodeSettings.from_env(env, max_input_rate=5).max_input_rate == 5
+
+
+@pytest.mark.parametrize("env", [{"ARENA_MAX_PLAYERS": "lots"}, {"ARENA_MAX_SEND_QUEUE": "0"},
+                                 {"ARENA_JOIN_TIMEOUT": "-1"}])
+def test_bad_values_are_refused_clearly(env):
+    with pytest.raises(ValueError, match="ARENA_|must be"):
+        NodeSettings.from_env(env)
