@@ -29,7 +29,8 @@ const CLOSE_TEXT = {
 export class Game {
   /**
    * @param canvas the <canvas> to draw on
-   * @param opts {matchUrl, lobbyUrl, debug}: matchUrl + match_id + "/" is the match page
+   * @param opts {matchUrl, playUrl}: matchUrl + match_id + "/" is the lobby's match page,
+   *   playUrl (optional) the page that queues for another match
    */
   constructor(canvas, { matchUrl = "/matches/", playUrl = null } = {}) {
     this.canvas = canvas;
@@ -134,8 +135,7 @@ export class Game {
       this.tickStart = now;
       this.localTick = 0;
     } else {
-      this.snapshots.reset(); // a keyframe follows
-      this.prediction.reset();
+      this.prediction.reset(); // a resume: the old picture stays until the keyframe
     }
     this.forceSend = true; // the node zeroed our controls while we were away
     this.phase = "playing";

@@ -34,14 +34,22 @@ export class Snapshots {
     this.add(tick, clock, entities, now);
   }
 
-  /** A delta applies only on top of the patch of tick `base`. False if it was skipped. */
+  /** A delta applies only on top of the patch of tick `base` (and only if it fits it).
+   * False if it was skipped. */
   delta(msg, now) {
     const last = this.latest;
     if (!last || last.tick !== msg.base) {
       this.skipped++;
       return false;
     }
-    this.add(msg.tick, msg.clock, applyDelta(last.entities, msg.added, msg.removed, msg.updated), now);
+    let entities;
+    try {
+      entities = applyDelta(last.entities, msg.added, msg.removed, msg.updated);
+    } catch (e) {
+      this.skipped++; // does not fit the state we hold: wait for the next keyframe
+      return false;
+    }
+    this.add(msg.tick, msg.clock, entities, now);
     return true;
   }
 

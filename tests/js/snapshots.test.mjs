@@ -78,3 +78,12 @@ test("lerpAim wraps", () => {
   assert.equal(lerpAim(0, 1000, 0.5), 500);
   assert.equal(lerpAim(3100, -3100, 0.5), 3141.5);
 });
+
+test("a delta that does not fit the held state is skipped, not thrown", () => {
+  const s = new Snapshots(40, 20);
+  s.keyframe(10, 800, new Map([[1, player(100, 100)]]), 0);
+  const bad = { tick: 12, base: 10, clock: 798, added: new Map(), removed: [],
+    updated: new Map([[7, [1, 5]]]) };
+  assert.equal(s.delta(bad, 50), false);
+  assert.equal(s.latest.tick, 10);
+});
