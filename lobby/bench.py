@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {
         "command": "python -m lobby.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "load_average_before": [round(x, 2) for x in os.getloadavg()]},
         "settings": {"workers": args.workers, "threads": args.threads, "clients": args.clients,
                      "duration": args.duration, "tickets": args.tickets},
         "results": [],
@@ -245,6 +246,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {ph['phase']:14} {ph['rps']:8.1f} req/s  p50 {ph['p50_ms']:6.1f} ms  "
                   f"p99 {ph['p99_ms']:6.1f} ms  ({ph['requests']} requests, "
                   f"{ph['errors']} errors)")
+    report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average before {report['machine']['load_average_before'][0]}, "
+          f"after {report['machine']['load_average_after'][0]} ({os.cpu_count()} cpus)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
