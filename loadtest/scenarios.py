@@ -181,6 +181,16 @@ def loadtest_argv(name: str, small: bool, st: Stack, report: Path, extra: list[s
     return argv + extra
 
 
+def _pairs(p: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            p.error(f"expected KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
@@ -196,12 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lobby-server", choices=("gunicorn", "runserver"), default="gunicorn")
     p.add_argument("--lobby-workers", type=int, default=2, help="gunicorn worker processes")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, DB)")
+    p.add_argument("--lobby-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra lobby environment (e.g. DATABASE_URL=postgres://...), repeatable")
+    p.add_argument("--node-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra node environment (e.g. ARENA_MAX_SEND_QUEUE=16), repeatable")
     args = p.parse_args(argv)
     sc = SCENARIOS[args.name]
     report = args.report or ROOT / "reports" / f"{args.name}{'-small' if args.small else ''}.json"
-    lobby_env = {**sc.lobby_env, **(_SMALL_LOBBY if args.small else {})}
+    lobby_env = {**sc.lobby_env, **(_SMALL_LOBBY if args.small else {}), **_pairs(p, args.lobby_env)}
+    node_env = {**sc.node_env, **_pairs(p, args.node_env)}
     print(f"scenario {args.name}{' (small)' if args.small else ''}: {sc.summary}", file=sys.stderr)
-    with stack(lobby_env, sc.node_env, lobby_server=args.lobby_server, lobby_workers=args.lobby_workers,
+    with stack(lobby_env, node_env, lobby_server=args.lobby_server, lobby_workers=args.lobby_workers,
                keep=args.keep) as st:
         print(f"lobby {st.lobby_url} (pid {st.lobby.pid}), node {st.node_url} (pid {st.node.pid}), "
               f"logs in {st.workdir}", file=sys.stderr)

@@ -1,0 +1,111 @@
+"""The load test's own arithmetic and argument checks (no servers)."""
+
+import math
+import pickle
+import random
+
+import pytest
+
+from game_server.metrics import Metrics
+from loadtest import cli, metrics
+from loadtest.bot import effective_patch_hz, host_allowed
+from loadtest.stats import Group, Histogram
+from loadtest.worker import is_slow
+
+
+def test_histogram_percentiles_match_sorted_samples_within_a_bucket():
+    rng = random.Random(7)
+    samples = [rng.lognormvariate(-3, 0.8) for _ in range(20_000)]
+    h = Histogram()
+    for s in samples:
+        h.record(s)
+    ordered = sorted(samples)
+    for q in (0.5, 0.95, 0.99):
+        exact = ordered[math.ceil(q * len(ordered)) - 1]
+        assert h.percentile(q) == pytest.approx(exact, rel=0.011)
+    assert h.max == max(samples)
+    assert h.summary()["count"] == len(samples)
+
+
+def test_histograms_merge_and_cross_processes():
+    a, b, both = Histogram(), Histogram(), Histogram()
+    for i in range(1, 1000):
+        (a if i % 3 else b).record(i / 1000)
+        both.record(i / 1000)
+    a.merge(pickle.loads(pickle.dumps(b)))
+    assert a.summary() == both.summary()
+
+
+def test_group_take_resets_and_keeps_the_objects():
+    g = Group()
+    g.counters["frames"] += 3
+    g.hist["rtt"].record(0.002)
+    taken = g.take()
+    assert taken.counters["frames"] == 3 and taken.hist["rtt"].count == 1
+    assert g.counters["frames"] == 0 and g.hist["rtt"].count == 0
+
+
+def test_node_metrics_parse_and_tick_quantile():
+    m = Metrics()
+    for _ in range(98):
+        m.tick_seconds.observe(0.0004)      # bucket (0.00025, 0.0005]
+    m.tick_seconds.observe(0.02)            # bucket (0.01, 0.025]
+    m.tick_seconds.observe(0.02)
+    m.overruns = 5
+    text = m.render(lambda: {"rooms": 3, "players_by_transport": {"websocket": 7, "xhr": 2},
+                             "seats": 9, "draining": False, "outbox_pending": 0})
+    sample = metrics.NodeSample.from_text(0.0, text)
+    assert (sample.rooms, sample.players, sample.overruns, sample.tick_count) == (3, 9, 5, 100)
+    p50, bound50 = metrics.histogram_quantile(0.5, sample.tick_buckets)
+    assert bound50 == 0.0005 and 0.00025 <= p50 <= 0.0005
+    p99, bound99 = metrics.histogram_quantile(0.99, sample.tick_buckets)
+    assert bound99 == 0.025 and 0.01 < p99 <= 0.025
+    later = metrics.NodeSample.from_text(1.0, text)
+    assert metrics.histogram_quantile(0.99, metrics.bucket_diff(later, sample)) is None  # no new ticks
+
+
+def test_proc_usage_of_this_process():
+    import os
+    cpu, rss = metrics.proc_usage(os.getpid())
+    assert cpu > 0 and rss > 1_000_000
+
+
+def test_slow_bots_are_spread_evenly():
+    assert sum(is_slow(i, 0.1) for i in range(200)) == 20
+    assert sum(is_slow(i, 0.0) for i in range(200)) == 0
+    assert all(is_slow(i, 1.0) for i in range(10))
+
+
+def test_effective_patch_rate_follows_the_engine_rounding():
+    assert effective_patch_hz({"sim_hz": 30, "patch_hz": 20}) == 15
+    assert effective_patch_hz({"sim_hz": 60, "patch_hz": 20}) == 20
+    assert effective_patch_hz({"sim_hz": 20, "patch_hz": 20}) == 20
+
+
+def test_hosts():
+    assert host_allowed("http://127.0.0.1:8001", frozenset({"127.0.0.1"}))
+    assert not host_allowed("http://example.com:8001", frozenset({"127.0.0.1"}))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lobby", "http://example.com"], "not loopback"),
+    (["--lobby", "ftp://127.0.0.1"], "not an http"),
+    (["--lobby", "http://127.0.0.1", "--bots", "0"], "--bots must be in"),
+    (["--lobby", "http://127.0.0.1", "--bots", "20001"], "--bots must be in"),
+    (["--lobby", "http://127.0.0.1", "--transport", "carrier-pigeon"], "unknown transport"),
+    (["--lobby", "http://127.0.0.1", "--target", "speed=1"], "unknown target"),
+    (["--lobby", "http://127.0.0.1", "--node-metrics", "http://10.1.2.3/metrics"], "not loopback"),
+])
+def test_bad_arguments_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.parse_args(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_named_hosts_and_transport_lists_are_accepted():
+    args = cli.parse_args(["--lobby", "http://lobby.test:8000", "--allow-host", "lobby.test",
+                           "--transport", "xhr-polling,xhr-streaming", "--bots", "3", "--processes", "8"])
+    assert args.transports == ("xhr-polling", "xhr-streaming")
+    assert args.processes == 3  # never more processes than bots
+    assert "lobby.test" in args.allowed_hosts
