@@ -182,3 +182,16 @@ def test_result_after_lobby_aborted_is_a_duplicate(client, match):
 
 def test_get_on_internal_endpoint_is_405(db):
     assert Client().get(RESULTS).status_code == 405
+
+
+@pytest.mark.parametrize("path", ["/api/internal/nodes/heartbeat", RESULTS])
+def test_both_endpoints_refuse_unsigned_forged_stale_replayed(client, match, path, nonce):
+    body = (result_body("m1", rows(match)) if path == RESULTS else
+            {"node_id": "node-1", "url": "http://x", "capacity": 1, "rooms": 0, "players": 0,
+             "draining": False})
+    raw = json.dumps(body).encode()
+    assert client.post(path, data=raw, content_type="application/json").status_code == 403
+    assert signed_post(client, path, body, secret="forged").status_code == 403
+    assert signed_post(client, path, body, now=time.time() - 61).status_code == 403
+    assert signed_post(client, path, body, nonce=nonce).status_code == 200
+    assert signed_post(client, path, body, nonce=nonce).status_code == 403
