@@ -75,6 +75,7 @@ TRANSPORT_NAMES = {
 }
 _SOCKJS_REQUEST = web.RequestKey("arena_sockjs", tuple)  # (cors, cookie_needed)
 _TRANSPORT_NAME = web.RequestKey("arena_sockjs_transport", str)
+_OPEN = SessionState.OPEN
 
 
 def sockjs_text(frame: Frame) -> str:
@@ -94,11 +95,15 @@ def ws_text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
+def _render_ws(payload: bytes) -> bytes:
+    # Base64 needs no JSON escaping, so this quoting is exact.
+    return ws_text_frame(b'a["' + to_text(payload).encode() + b'"]')
+
+
 def sockjs_ws_frame(frame: Frame) -> bytes:
     """The complete websocket frame of the SockJS message frame `a["<base64>"]`, built once
-    per Frame. Base64 needs no JSON escaping, so the quoting is exact."""
-    return frame.rendered(
-        SOCKJS_WS, lambda _p: ws_text_frame(b'a["' + sockjs_text(frame).encode() + b'"]'))
+    per Frame."""
+    return frame.rendered(SOCKJS_WS, _render_ws)
 
 
 # --------------------------------------------------------------------------- connection
@@ -128,9 +133,9 @@ class SockJSConnection(Connection):
         tr = self._tr
         session = self.session
         if tr is not None and not session._queue:
-            if session.state is not SessionState.OPEN or tr.is_closing():
+            if session.state is not _OPEN or tr.is_closing():
                 return False
-            data = sockjs_ws_frame(frame)
+            data = frame.rendered(SOCKJS_WS, _render_ws)
             n = self._last_len = len(data)
             # The limit is in frames: the bytes still buffered, counted in frames of this size.
             if tr.get_write_buffer_size() >= self._max * n:
