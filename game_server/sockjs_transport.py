@@ -331,6 +331,7 @@ class _FixedStreaming:
                 return
             if await self._send(text):
                 return
+        await self._send(close_frame(3000, "Go away!"))  # a concurrent request took the rest
 
 
 class _XHR(_FixedStreaming, XHRTransport):
