@@ -243,6 +243,14 @@ class SockJSManager(SessionManager):
         else:  # CLOSE (closing started) or CLOSED
             self._lost(session)
 
+    async def remote_messages(self, session: Session, messages: Any) -> None:
+        """`xhr_send`/`jsonp_send` bodies must be JSON arrays; the package iterated any
+        value (a string became one message per character, a number a 500 with a logged
+        traceback)."""
+        if not isinstance(messages, list):
+            raise web.HTTPInternalServerError(text="Broken JSON encoding.")
+        await super().remote_messages(session, messages)
+
     def _lost(self, session: _Session) -> None:
         conn = session.conn
         if conn is not None and not conn._lost:
@@ -554,6 +562,8 @@ class SockJSEndpoint(SockJSRoute):
             raise
         except (asyncio.CancelledError, web.HTTPException):
             raise
+        except UnicodeDecodeError:  # a *_send body that is not UTF-8
+            raise web.HTTPInternalServerError(text="Broken JSON encoding.") from None
         except Exception:
             log.exception("SockJS transport %s failed", t_id)
             raise web.HTTPInternalServerError() from None

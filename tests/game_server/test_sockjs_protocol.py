@@ -199,6 +199,10 @@ async def test_xhr_polling(client):
     assert status == 500 and "Broken JSON encoding." in body
     status, body, _ = await post(client, url + "/xhr_send", "")
     assert status == 500 and "Payload expected." in body
+    # Not an array, not UTF-8: refused, and nothing reaches the session.
+    for bad in ('"abc"', '{"a": 1}', "5", "null", b'["\xff"]'):
+        status, body, _ = await post(client, url + "/xhr_send", bad)
+        assert status == 500 and "Broken JSON encoding." in body, bad
     # Any content type is accepted.
     ctypes = ["text/plain", "T", "application/json", "application/xml", "",
               "application/json; charset=utf-8", "text/xml; charset=utf-8", "text/xml"]
@@ -347,6 +351,10 @@ async def test_jsonp(client):
     assert (await get(client, url + "/jsonp?c=x"))[1] == '/**/x("a[\\"x\\",\\"%61bc\\"]");\r\n'
     status, body, _ = await post(client, url + "/jsonp_send", "d=%5B%22x", form)
     assert status == 500 and "Broken JSON encoding." in body
+    for bad, headers in ((b'["\xff"]', {"Content-Type": "text/plain"}), ("d=%22x%22", form),
+                         (b"d=\xff", form)):
+        status, body, _ = await post(client, url + "/jsonp_send", bad, headers)
+        assert status == 500 and "Broken JSON encoding." in body, bad
     for data in ("", "d=", "p=p"):
         status, body, _ = await post(client, url + "/jsonp_send", data, form)
         assert status == 500 and "Payload expected." in body, data

@@ -343,3 +343,17 @@ async def test_non_string_message_reaches_handler_as_json_text(client, recorder)
     await post(client, path + "/xhr_send", '[{"a": 1}, 2]')
     await recorder.until(lambda: len(recorder.messages) == 2)
     assert [d for _, d in recorder.messages] == ['{"a": 1}', "2"]
+
+
+async def test_heartbeats(aiohttp_client, recorder):
+    client = await aiohttp_client(make_app(recorder, heartbeat_delay=0.2, disconnect_delay=5))
+    path = url() + "/xhr"
+    assert await post(client, path) == "o\n"
+    assert await post(client, path) == "h\n"  # an idle poll ends with a heartbeat frame
+    async with asyncio.timeout(T):
+        ws = await client.ws_connect(url() + "/websocket", autoping=False)
+    assert (await ws.receive(timeout=T)).data == "o"
+    ping = await ws.receive(timeout=T)  # on the websocket: a websocket ping
+    assert ping.type is WSMsgType.PING
+    await ws.pong(ping.data)
+    await ws.close()
