@@ -19,7 +19,6 @@ function canvasOf(canvas) {
   c.tabIndex = 0;
   c.style.outline = "none";
   c.style.touchAction = "none";
-  c.style.cursor = "none";
   return c;
 }
 

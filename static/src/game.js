@@ -239,6 +239,8 @@ export class Game {
     const dt = Math.min(0.1, (now - this.lastFrame) / 1000);
     this.lastFrame = now;
     const { w, h, dpr } = fitCanvas(this.canvas);
+    const cursor = this.phase === "playing" && !this.controls.usedTouch ? "none" : "default";
+    if (this.canvas.style.cursor !== cursor) this.canvas.style.cursor = cursor; // we draw a crosshair
     if (!this.config || !this.snapshots || !this.snapshots.latest) {
       drawMessage(this.ctx, w, h, dpr, this.message.title, this.message.lines, now / 1000);
       return;
