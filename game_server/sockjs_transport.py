@@ -497,11 +497,12 @@ class SockJSEndpoint(SockJSRoute):
 
     def __init__(self, name: str, manager: SockJSManager, sockjs_url: str,
                  disable_transports: Iterable[str], cookie_needed: bool, *,
-                 response_limit: int, max_frame_bytes: int):
+                 response_limit: int, max_frame_bytes: int, max_sessions: int):
         super().__init__(name, manager, sockjs_url, TRANSPORTS, disable_transports,
                          cookie_needed)
         self.response_limit = response_limit
         self.max_frame_bytes = max_frame_bytes
+        self.max_sessions = max_sessions
 
     def _preflight(self, request: web.Request, methods: str) -> web.Response:
         headers = [
@@ -539,6 +540,10 @@ class SockJSEndpoint(SockJSRoute):
         sid = info["session"]
         if not sid or "." in sid or "." in info["server"]:
             raise web.HTTPNotFound()
+        creates = transport_class is _WebSocket or (
+            transport_class.create_session and sid not in manager.sessions)
+        if creates and len(manager.sessions) >= self.max_sessions:
+            raise web.HTTPServiceUnavailable(text="Too many sessions")
         try:
             session = transport_class.get_session(manager, sid)
         except KeyError:
@@ -583,6 +588,7 @@ def add_sockjs_routes(
     disable_transports: tuple[str, ...] = (),
     sockjs_url: str | None = None,
     max_frame_bytes: int = 64 * 1024,
+    max_sessions: int = 10_000,
 ) -> SockJSManager:
     """Serve SockJS under `prefix` for `handler`; returns the session manager.
 
@@ -595,12 +601,14 @@ def add_sockjs_routes(
     - `disable_transports`: package transport names ("websocket", "xhr-streaming", ...).
     - `max_frame_bytes`: largest websocket frame accepted from a client (above: close 1009).
       HTTP bodies (xhr_send, jsonp_send) are bounded by the app's `client_max_size`.
+    - `max_sessions`: live sessions (open or not yet expired) on this endpoint; a request
+      that would open one more gets 503.
     """
     manager = SockJSManager(name, app, handler, heartbeat_delay=heartbeat_delay,
                             disconnect_delay=disconnect_delay, max_send_queue=max_send_queue)
     route = SockJSEndpoint(name, manager, sockjs_url or DEFAULT_SOCKJS_URL, disable_transports,
                            cookie_needed, response_limit=response_limit,
-                           max_frame_bytes=max_frame_bytes)
+                           max_frame_bytes=max_frame_bytes, max_sessions=max_sessions)
     prefix = prefix.rstrip("/")
     router = app.router
     router.add_get(prefix, route.greeting)

@@ -357,3 +357,21 @@ async def test_heartbeats(aiohttp_client, recorder):
     assert ping.type is WSMsgType.PING
     await ws.pong(ping.data)
     await ws.close()
+
+
+async def test_max_sessions(aiohttp_client, recorder):
+    client = await aiohttp_client(make_app(recorder, max_sessions=2))
+    first = url()
+    assert await post(client, first + "/xhr") == "o\n"
+    ws = await ws_open(client, url() + "/websocket")
+    async with asyncio.timeout(T):
+        r = await client.post(url() + "/xhr")
+        assert (r.status, await r.text()) == (503, "Too many sessions")
+        r = await client.get(url() + "/websocket")
+        assert r.status == 503
+    assert await post(client, first + "/xhr_send", '["x"]') == ""  # existing ones go on
+    await recorder.until(lambda: [d for _, d in recorder.messages] == ["x"])
+    await ws.close()
+    await recorder.until(lambda: len(recorder.lost) == 1)
+    await asyncio.sleep(DELAY + 0.2)  # the closed websocket session expires
+    assert await post(client, url() + "/xhr") == "o\n"
