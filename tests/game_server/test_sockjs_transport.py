@@ -375,3 +375,21 @@ async def test_max_sessions(aiohttp_client, recorder):
     await recorder.until(lambda: len(recorder.lost) == 1)
     await asyncio.sleep(DELAY + 0.2)  # the closed websocket session expires
     assert await post(client, url() + "/xhr") == "o\n"
+
+
+async def test_websocket_order_kept_between_queue_and_direct_writes(client, recorder):
+    ws = await ws_open(client, url() + "/websocket")
+    conn = await recorder.conn()
+    assert conn.send_text("queued")  # waits in the session queue for its writer task
+    frames = [Frame(codec.encode(codec.Ping(i))) for i in range(3)]
+    assert all(conn.send(f) for f in frames)  # the queue is not empty: queued behind it
+    await asyncio.sleep(0.05)
+    last = Frame(codec.encode(codec.Ping(3)))
+    assert conn.send(last)  # the queue is drained: written directly
+    assert SOCKJS_WS in last._rendered and all(SOCKJS_WS not in f._rendered for f in frames)
+    got = []
+    while len(got) < 5:
+        data = json.loads((await ws.receive(timeout=T)).data[1:])
+        got += data
+    assert got == ["queued"] + [b64(codec.Ping(i)) for i in range(4)]
+    await ws.close()
