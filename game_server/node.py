@@ -32,7 +32,7 @@ from engine.game import GameFull
 
 from .connection import Connection, Frame
 from .metrics import Metrics
-from .room import Room, Seat
+from .room import Room, Seat, TickGrid
 from .settings import NodeSettings
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,17 @@ class Node:
         self.resume_tokens: dict[str, Seat] = {}
         self.connections: set[Connection] = set()
         self.draining = False
+        self._grid: TickGrid | None = None
         self._rate = float(settings.max_input_rate)
         self._burst = 2.0 * settings.max_input_rate
         self._other_rate = float(settings.max_other_rate)
         self._other_burst = 2.0 * settings.max_other_rate
+
+    def tick_grid(self) -> TickGrid:
+        loop = asyncio.get_running_loop()
+        if self._grid is None or self._grid.loop is not loop:
+            self._grid = TickGrid(loop)
+        return self._grid
 
     # --- results ----------------------------------------------------------------------------
 
