@@ -216,8 +216,13 @@ async def test_refused_second_poll_leaves_the_session_alone(client, recorder):
     assert not recorder.lost and not conn.closed
 
 
+@pytest.mark.parametrize("cancellation", [False, True], ids=["default", "handler_cancellation"])
 @pytest.mark.parametrize("transport", ["xhr", "xhr_streaming"])
-async def test_request_after_an_aborted_one(client, recorder, transport):
+async def test_request_after_an_aborted_one(aiohttp_client, recorder, transport, cancellation):
+    # aiohttp's default leaves the handler of a dead request running; with
+    # handler_cancellation=True it is cancelled. Both must end the same way.
+    client = await aiohttp_client(make_app(recorder),
+                                  server_kwargs={"handler_cancellation": cancellation})
     path = url() + "/" + transport
     if transport == "xhr":
         assert await post(client, path) == "o\n"
