@@ -9,11 +9,14 @@ eventsource, htmlfile, jsonp + jsonp_send) and wraps each SockJS session in a
 The package is used through its extension points only (subclassed session, manager, route
 and transports); docs/sockjs.md lists each fault it has, the fix and the test proving it:
 
-1. CORS: `_on_response_prepare` + `_preflight` (info, xhr, xhr_send, xhr_streaming).
+1. CORS: `_on_response_prepare` + `SockJSEndpoint._preflight` (info and the XHR family).
 2. Concurrent/aborted polls: `_FixedStreaming.handle_session`, `SockJSEndpoint.handler`.
 3. Abandoned sessions: `_Session.release` restarts the expiry clock; `SockJSManager` sweeps.
 4. Unbounded queue: `_Session.send` refuses beyond `max_send_queue`.
 5. Binary client frames: `_WebSocket.client` delivers them (`bytes`) to the handler.
+
+Also: the node's close code reaches polling clients (`_FixedStreaming._drain`), `*_send`
+bodies must be JSON arrays, JSESSIONID only with `cookie_needed`, `max_sessions`.
 """
 
 from __future__ import annotations
@@ -513,8 +516,7 @@ class SockJSEndpoint(SockJSRoute):
         ]
         if self.cookie_needed:
             headers.extend(session_cookie(request))
-        request[_SOCKJS_REQUEST] = (True, self.cookie_needed)
-        return web.Response(status=204, headers=headers)
+        return web.Response(status=204, headers=headers)  # CORS: _on_response_prepare
 
     async def info(self, request: web.Request) -> web.StreamResponse:
         request[_SOCKJS_REQUEST] = (True, self.cookie_needed)
