@@ -108,13 +108,15 @@ def start_match(browser, servers, **kw) -> tuple[Player, Player, dict, dict]:
     return a, b, sa, sb
 
 
-def see_each_other_move(a: Player, b: Player, ida: int, idb: int) -> None:
-    """Each player moves; the other's view shows it."""
-    for mover, watcher, pid, key, axis, sign in ((a, b, ida, "s", "y", 1), (b, a, idb, "w", "y", -1)):
-        before = watcher.player(pid)[axis]
-        mover.hold(key, 0.3)
-        wait_until(lambda w=watcher, p=pid, bf=before, ax=axis, sg=sign:
-                   (w.player(p)[ax] - bf) * sg > 30, 5, f"player {pid} seen moving")
+def see_each_other_move(a: Player, b: Player, ida: int, idb: int, back: bool = False) -> None:
+    """Each player takes a step (a down and b up, or with `back` the other way) and the
+    other one sees it. Alternating calls keep both clear of walls."""
+    down = -1 if back else 1
+    for mover, watcher, pid, dy in ((a, b, ida, down), (b, a, idb, -down)):
+        before = watcher.player(pid)["y"]
+        mover.hold("s" if dy > 0 else "w", 0.3)
+        wait_until(lambda w=watcher, p=pid, y0=before, d=dy: (w.player(p)["y"] - y0) * d > 30,
+                   5, f"player {pid} seen moving")
 
 
 def shoot_until_over(shooter: Player, target: Player, target_id: int, tag: str,
@@ -196,6 +198,7 @@ def check_end_and_lobby(a: Player, b: Player, ida: int, idb: int, tag: str) -> N
 
 
 def test_two_guests_play_over_websocket_and_a_dropped_player_resumes(browser, servers):
+    """Also: a reload of the game page mid-match gets the same seat back."""
     a, b, sa, sb = start_match(browser, servers)
     ida, idb = sa["playerId"], sb["playerId"]
     try:
@@ -211,6 +214,12 @@ def test_two_guests_play_over_websocket_and_a_dropped_player_resumes(browser, se
         assert after["playerId"] == idb and after["matchId"] == sb["matchId"]
         tick = after["tick"]
         wait_until(lambda: b.state()["tick"] > tick + 10, 5, "patches after the resume")
+        see_each_other_move(a, b, ida, idb, back=True)
+
+        # a reload: the game page gets a fresh seat token from the lobby, for the same seat
+        b.page.reload()
+        again = b.wait_playing()
+        assert (again["playerId"], again["matchId"]) == (idb, sb["matchId"])
         see_each_other_move(a, b, ida, idb)
 
         lowest = shoot_until_over(a, b, idb, "websocket")
@@ -239,7 +248,7 @@ def test_websockets_blocked_fall_back_to_xhr_streaming_and_polling(browser, serv
         wait_until(lambda: b.state()["connected"] and b.state()["reconnects"] >= 1, 20,
                    "the polling client to resume")
         assert b.state()["playerId"] == idb
-        see_each_other_move(a, b, ida, idb)
+        see_each_other_move(a, b, ida, idb, back=True)
 
         lowest = shoot_until_over(a, b, idb, "sockjs")
         assert lowest < 100, "the target was hit"
