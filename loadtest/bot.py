@@ -597,7 +597,9 @@ class Bot:
     async def run(self) -> None:
         self.http = aiohttp.ClientSession(
             cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: keep cookies of 127.0.0.1
-            connector=aiohttp.TCPConnector(limit=2))
+            # idle keep-alive connections are dropped after 1 s, before the lobby server
+            # closes them (gunicorn: 2 s), so a request never lands on a closing connection
+            connector=aiohttp.TCPConnector(limit=2, keepalive_timeout=1.0))
         try:
             while not self.stop.is_set():
                 try:

@@ -268,7 +268,8 @@ class Run:
                "bytes_out_per_s": round((g.counters["bytes_out"] + slow.counters["bytes_out"]) / dt) if dt else None,
                "errors": sum(self.totals["normal"].errors.values()),
                "ack_p50_ms": _ms(ack, 0.5), "ack_p95_ms": _ms(ack, 0.95), "ack_p99_ms": _ms(ack, 0.99),
-               "state_age_p99_ms": _ms(age, 0.99), "state_age_max_ms": round(age.max * 1000, 2) if age.count else None}
+               "state_age_p99_ms": _ms(age, 0.99), "state_age_max_ms": round(age.max * 1000, 2) if age.count else None,
+               "bot_lag_p99_ms": _ms(g.hist["bot_loop_lag"], 0.99), "loadavg": _loadavg()}
         self._scrape_nodes(row)
         self._sample_processes(row)
         self.timeline.append(row)
@@ -318,10 +319,11 @@ class Run:
         if r.get("tick_p99_ms") is not None:
             node = f" | node rooms {r['node_rooms']:.0f} players {r['node_players']:.0f} tick p99 {r['tick_p99_ms']:.1f}ms"
         ack = f"{r['ack_p99_ms']:.0f}ms" if r["ack_p99_ms"] is not None else "-"
+        lag = f" | bot lag p99 {r['bot_lag_p99_ms']:.0f}ms" if r.get("bot_lag_p99_ms") is not None else ""
         return (f"[{r['t']:6.1f}s] bots {r['started']:>5} lobby {r['lobby'] + r['queued']:>4} "
                 f"connected {r['connected']:>5} in match {r['in_match']:>5} | frames/s {r['frames_per_s']:>8.0f} "
                 f"| in {r['bytes_in_per_s'] / 1e6:5.2f} MB/s | ack p99 {ack:>6} | errors {r['errors']}"
-                f"{node} | cpu {cpu}")
+                f"{node} | cpu {cpu}{lag} | load {r.get('loadavg')}")
 
     def _settle(self) -> dict | None:
         """After the bots stopped: wait (bounded) for the nodes to report no rooms and players."""
@@ -414,6 +416,9 @@ class Run:
             "started_at": started_at, "elapsed_s": round(elapsed, 2), "bots": a.bots,
             "summary": normal, "groups": {"normal": normal, **({"slow": slow} if slow else {})},
             "node": self._node_summary(), "processes": processes,
+            "machine": {"cpus": os.cpu_count(), "loadavg_start": self.timeline[0].get("loadavg") if self.timeline else None,
+                        "loadavg_max": max((r.get("loadavg") or 0 for r in self.timeline), default=None),
+                        "python": sys.version.split()[0]},
             "timeline": self.timeline, "per_bot": _per_bot(bots), "targets": [],
         }
         out["targets"] = report.check_targets(out, a.targets)
@@ -423,6 +428,14 @@ class Run:
         """The patch rate the node announced (the most common, if matches differed)."""
         rates = self.totals["normal"].patch_rates + self.totals["slow"].patch_rates
         return rates.most_common(1)[0][0] if rates else 0.0
+
+
+def _loadavg() -> float | None:
+    """The machine's 1-minute load average: context for every figure (shared machines)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _ms(h: Histogram, q: float) -> float | None:

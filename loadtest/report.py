@@ -16,7 +16,7 @@ from loadtest.stats import Group
 
 #: keys a complete report has (tests/loadtest checks them)
 REPORT_KEYS = ("tool", "command", "config", "started_at", "elapsed_s", "bots", "timeline",
-               "summary", "groups", "node", "processes", "targets", "per_bot")
+               "summary", "groups", "node", "processes", "machine", "targets", "per_bot")
 SUMMARY_KEYS = ("time_to_seat_ms", "queue_wait_ms", "input_ack_ms", "input_ack_patch_intervals",
                 "state_interval_ms", "rtt_ms", "lobby_request_ms", "frames", "bytes",
                 "matches", "closes", "errors", "error_count")
@@ -39,6 +39,7 @@ def group_summary(g: Group, patch_hz: float, elapsed: float, bots: int) -> dict:
         "rtt_ms": g.hist["rtt"].summary(),
         "lobby_request_ms": g.hist["lobby_request"].summary(),
         "requeue_wait_ms": g.hist["requeue_wait"].summary(),
+        "bot_loop_lag_ms": g.hist["bot_loop_lag"].summary(),
         "frames": {
             "received": received, "expected": expected,
             "ratio": round(received / expected, 5) if expected else None,
@@ -118,7 +119,8 @@ def summary_table(report: dict) -> str:
                        ("state interval (age)", "state_interval_ms"),
                        ("ping rtt", "rtt_ms"),
                        ("lobby request", "lobby_request_ms"),
-                       ("match end -> queued again", "requeue_wait_ms")):
+                       ("match end -> queued again", "requeue_wait_ms"),
+                       ("bots' own event loop lag", "bot_loop_lag_ms")):
         h = s[key]
         lines.append(f"{label:<34}{h['count']:>9}" + "".join(f"{_fmt(h, k):>9}" for k in ("p50", "p95", "p99", "max")))
     f = s["frames"]
@@ -143,6 +145,9 @@ def summary_table(report: dict) -> str:
                      f"(bucket <= {n.get('tick_p99_bucket_ms')}), overruns {n.get('overruns')}, "
                      f"queue drops {n.get('queue_drops')}, cpu {n.get('cpu_percent_avg')}%, "
                      f"rooms/players at end {n.get('end', {}).get('rooms')}/{n.get('end', {}).get('players')}")
+    mc = report.get("machine") or {}
+    lines.append(f"machine: {mc.get('cpus')} CPUs, load average {mc.get('loadavg_start')} at start, "
+                 f"max {mc.get('loadavg_max')} (other work on the machine competes with the run)")
     for name, p in report["processes"].items():
         lines.append(f"process {name}: cpu avg {p.get('cpu_percent_avg')}% max {p.get('cpu_percent_max')}%, "
                      f"rss {p.get('rss_mb_start')} -> {p.get('rss_mb_end')} MB")
@@ -176,7 +181,8 @@ def plot_png(report: dict, path: Path) -> None:
     ax.set_title(f"{report['bots']} bots, {report['config']['transport']}: {report['command'][:90]}",
                  fontsize=9)
     ax = axes[1]
-    for key, style in (("ack_p50_ms", "-"), ("ack_p95_ms", "-"), ("ack_p99_ms", "-"), ("state_age_p99_ms", ":")):
+    for key, style in (("ack_p50_ms", "-"), ("ack_p95_ms", "-"), ("ack_p99_ms", "-"),
+                       ("state_age_p99_ms", ":"), ("bot_lag_p99_ms", "--")):
         ax.plot(t, [r.get(key) for r in tl], style, label=key.replace("_ms", "").replace("_", " "))
     ax.set_ylabel("ms")
     ax.legend(loc="upper left", fontsize=8)

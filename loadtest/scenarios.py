@@ -140,7 +140,8 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
                    check=True, timeout=120)
     if lobby_server == "gunicorn":
         lobby_cmd = [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-b", f"127.0.0.1:{lobby_port}",
-                     "-w", str(lobby_workers), "--threads", "4", "--log-level", "warning"]
+                     "-w", str(lobby_workers), "--threads", "4", "--keep-alive", "5", "--timeout", "120",
+                     "--backlog", "2048", "--log-level", "warning"]
     else:
         lobby_cmd = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{lobby_port}"]
     node_cmd = [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(node_port),

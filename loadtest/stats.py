@@ -84,6 +84,7 @@ HISTOGRAMS = (
     "rtt",              # ping -> pong
     "lobby_request",    # any lobby HTTP request
     "requeue_wait",     # match_end -> the lobby accepts the next POST /api/queue
+    "bot_loop_lag",     # how late a worker's event loop runs a 50 ms timer (bot overload)
 )
 
 

@@ -25,7 +25,8 @@ from loadtest.bot import Bot, BotConfig
 from loadtest.stats import Group
 
 SNAPSHOT_INTERVAL = 1.0
-STOP_GRACE = 10.0  # seconds bots get to leave and cancel tickets before being cancelled
+STOP_GRACE = 10.0
+LAG_PROBE_INTERVAL = 0.05  # seconds bots get to leave and cancel tickets before being cancelled
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,14 @@ class Worker:
                             for b in self.bots]
         return snap
 
+    async def _lag_probe(self) -> None:
+        """How late this loop wakes up: if the bots' own loop lags, every latency the bots
+        measure includes that lag (the report shows it as `bot_loop_lag_ms`)."""
+        while True:
+            due = time.monotonic() + LAG_PROBE_INTERVAL
+            await asyncio.sleep(LAG_PROBE_INTERVAL)
+            self.groups["normal"].hist["bot_loop_lag"].record(max(1e-6, time.monotonic() - due))
+
     async def run(self) -> None:
         plan = self.plan
         stop = asyncio.Event()
@@ -113,6 +122,7 @@ class Worker:
                 tasks.append(asyncio.create_task(bot.run()))
 
         launcher = asyncio.create_task(launch())
+        probe = asyncio.create_task(self._lag_probe())
         try:
             while time.monotonic() < self.deadline and not self.stop_flag.is_set():
                 await asyncio.sleep(min(SNAPSHOT_INTERVAL, max(0.0, self.deadline - time.monotonic())))
@@ -120,6 +130,7 @@ class Worker:
         finally:
             stop.set()
             launcher.cancel()
+            probe.cancel()
             if tasks:
                 _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
                 for task in late:
