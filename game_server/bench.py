@@ -182,6 +182,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
                 profile.enable()
             recording[0] = True
             window = {"cpu": time.process_time(), "attempted": attempted(),
+                      "nivcsw": resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw,
                       "overruns": overruns(), "t": time.monotonic()}
         elif cmd == "stop":
             recording[0] = False
@@ -193,6 +194,8 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
                 "wall_s": time.monotonic() - window["t"],
                 "attempted": attempted() - window["attempted"],
                 "overruns": overruns() - window["overruns"],
+                # the server lost its core to another process this often (contention)
+                "preempted": resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - window["nivcsw"],
                 "ticks": ticks[:],
             })
         elif cmd == "halt":   # stop sending; report totals once the clients drained
@@ -361,6 +364,7 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int) -
         "tick_p99_ms": round(1e3 * ticks[int(len(ticks) * 0.99)], 3) if ticks else None,
         "tick_mean_ms": round(1e3 * statistics.fmean(ticks), 3) if ticks else None,
         "overruns": window["overruns"],
+        "preempted": window["preempted"],
     }
 
 
@@ -406,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"room tick without I/O (sim, delta, encode): {sim['room_tick_us']} µs "
           f"= {sim['per_frame_us']} µs per frame at {ROOM_SIZE} clients", flush=True)
     print(f"{'N':>5} {'kind':>8} {'µs/frame':>9} {'frames/s':>9} {'cpu':>5} {'delivered':>10} "
-          f"{'tick p50':>9} {'tick p99':>9} {'overruns':>8} {'bytes':>6}")
+          f"{'tick p50':>9} {'tick p99':>9} {'overruns':>8} {'bytes':>6} {'preempted':>9}")
     for n in args.clients:
         runs: dict[str, list[dict]] = {"node": [], "baseline": []}
         for _ in range(args.repeat):
@@ -419,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{n:>5} {r['kind']:>8} {r['cpu_us_per_frame']:>9.2f} {r['frames_per_s']:>9} "
                       f"{r['server_cpu_share']:>5.2f} {r['delivered_fraction']:>10.5f} "
                       f"{r['tick_p50_ms']:>8.3f}m {r['tick_p99_ms']:>8.3f}m {r['overruns']:>8} "
-                      f"{r['mean_frame_bytes']:>6.0f}", flush=True)
+                      f"{r['mean_frame_bytes']:>6.0f} {r['preempted']:>9}", flush=True)
         med = {k: statistics.median(r["cpu_us_per_frame"] for r in v) for k, v in runs.items()}
         ratio = med["node"] / med["baseline"]
         node_runs = runs["node"]
