@@ -204,7 +204,8 @@ async def test_new_token_for_held_seat_replaces_4016(node, bystander):
 
 
 async def test_slow_consumer_4020(make_node):
-    n = await make_node(max_send_queue=4, socket_send_buffer=4096, time_scale=3.0)
+    n = await make_node(max_send_queue=4, socket_send_buffer=4096, time_scale=3.0,
+                        game_overrides={"patch_hz": 30, "time_limit": 120, "score_limit": 1000})
     calm = await n.player(token("calm", 99))
     host, port = n.server.host, n.server.port
     reader, writer = await raw_websocket(host, port, rcvbuf=2048)
