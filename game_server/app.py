@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from aiohttp import web
 
+from .conformance import add_conformance_routes
 from .lobby_client import LobbyClient
 from .metrics import Metrics
 from .node import Node
 from .outbox import Outbox
 from .settings import NodeSettings
+from .sockjs_transport import add_sockjs_routes
 from .websocket import websocket_route
 
 __all__ = ["NodeSettings", "build_app", "NODE_KEY", "OUTBOX_KEY", "METRICS_KEY"]
@@ -98,14 +101,21 @@ def build_app(settings: NodeSettings) -> web.Application:
     return app
 
 
+#: sockjs-client's own bundle, copied from npm by static/build.mjs. SockJS's iframe
+#: transports (htmlfile, and eventsource/xhr from another origin in old browsers) load
+#: it into a page served by the node, so the node serves it too: no CDN.
+SOCKJS_CLIENT_FILE = Path(__file__).resolve().parent.parent / "static" / "build" / "sockjs.min.js"
+SOCKJS_CLIENT_PATH = "/play-static/sockjs.min.js"
+
+
 def _add_sockjs(app: web.Application, node: Node, settings: NodeSettings) -> None:
-    try:
-        from .sockjs_transport import add_sockjs_routes
-    except ImportError:  # the SockJS layer is optional for the raw websocket path
-        log.warning("game_server.sockjs_transport missing: SockJS transports disabled")
-        return
+    async def sockjs_client(request: web.Request) -> web.StreamResponse:
+        if not SOCKJS_CLIENT_FILE.is_file():
+            raise web.HTTPNotFound(text="run `make setup` to build static/build/sockjs.min.js")
+        return web.FileResponse(SOCKJS_CLIENT_FILE, headers={"Cache-Control": "public, max-age=3600"})
+
+    app.router.add_get(SOCKJS_CLIENT_PATH, sockjs_client)
     add_sockjs_routes(app, node, prefix="/play", disconnect_delay=settings.sockjs_disconnect_delay,
-                      max_send_queue=settings.max_send_queue)
+                      max_send_queue=settings.max_send_queue, sockjs_url=SOCKJS_CLIENT_PATH)
     if settings.sockjs_test_endpoints:
-        from .conformance import add_conformance_routes
         add_conformance_routes(app, disconnect_delay=settings.sockjs_disconnect_delay)
