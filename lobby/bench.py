@@ -85,7 +85,7 @@ def bench_matching(n: int) -> dict[str, Any]:
     figures = run_pass(now, force=True)
     return {"tickets": n, "groups": len(groups), "in_memory_seconds": round(min(memory), 4),
             "db_pass_seconds": figures["seconds"], "matches": figures["matches"],
-            "seats": figures["seats"], "bots": figures["bots"]}
+            "seats": figures["seats"], "bots": figures["bots"], "steps": figures["steps"]}
 
 
 def percentile(values: list[float], q: float) -> float:
