@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup bench clean
+.PHONY: run run-cluster test lint setup bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ setup: $(STAMP) static/build/.built
 
 run: setup
 	$(PY) run.py
+
+# Lobby (2 gunicorn workers, PostgreSQL), Redis-backed shared state, 2 game nodes.
+run-cluster: setup
+	$(PY) cluster.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
