@@ -1,0 +1,332 @@
+"""`make run-cluster`: the scaled-out setup on this machine's PostgreSQL and Redis.
+
+    python cluster.py [--lobby-port 8000] [--node-ports 8001,8002] [--db arena_cluster]
+                      [--redis-url redis://127.0.0.1:6379/1] [--workers 2]
+
+Starts, as child processes: the lobby under gunicorn (2 workers) on PostgreSQL (the
+database is created if missing, then migrated), the matcher loop (`manage.py
+run_matcher`), and one game node per port (`node-1`, `node-2`, ...), each with its own
+public URL, all with `REDIS_URL` set so that shared state lives in Redis. Prints the URL
+to open; Ctrl-C (or SIGTERM) stops the nodes first (their results reach the lobby), then
+the matcher and the lobby. If a child dies, the others are stopped too.
+
+`Cluster` is the same thing as an object, used by the fault tests (tests/scale/): each
+process can be stopped, killed and started again on the same port.
+
+Environment: `PG_URL` (server, default postgres://postgres@127.0.0.1:5432), `REDIS_URL`,
+`SEAT_SECRET`, `NODE_SECRET`, `SECRET_KEY` (dev defaults otherwise), and any lobby or
+node setting (`NODE_TIMEOUT`, `MATCH_*`, `ARENA_*`) is passed through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parent
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/1"
+
+
+def http_get(url: str, path: str, timeout: float = 2.0) -> tuple[int, dict | str]:
+    """GET url+path; (status, JSON or text). Raises OSError when nothing answers."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.headers.get("Content-Type", "").startswith("application/json"):
+            return resp.status, json.loads(body)
+        return resp.status, body.decode(errors="replace")
+    except http.client.HTTPException as exc:
+        raise OSError(str(exc)) from exc
+    finally:
+        conn.close()
+
+
+def _admin_connection(pg_url: str):
+    import psycopg  # noqa: PLC0415 - only the PostgreSQL parts need it
+
+    return psycopg.connect(pg_url.rstrip("/") + "/postgres", autocommit=True, connect_timeout=5)
+
+
+def create_database(pg_url: str, name: str, template: str | None = None) -> bool:
+    """CREATE DATABASE name (from template) unless it exists. True if it was created."""
+    from psycopg import sql  # noqa: PLC0415
+
+    with _admin_connection(pg_url) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template))
+        conn.execute(query)
+        return True
+
+
+def drop_database(pg_url: str, name: str) -> None:
+    """DROP DATABASE name, closing its remaining connections."""
+    from psycopg import sql  # noqa: PLC0415
+
+    with _admin_connection(pg_url) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+class Proc:
+    """One child process: started in its own session (so that a Ctrl-C on the terminal
+    does not reach it before the cluster decides the order), logged to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path,
+                 ready_url: str = "", ready_path: str = "") -> None:
+        self.name, self.argv, self.env, self.log_path = name, argv, dict(env), log_path
+        self.ready_url, self.ready_path = ready_url, ready_path
+        self.popen: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def start(self) -> Proc:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        try:
+            self.popen = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            log.close()
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until ready_url+ready_path answers 200 (or at once with no ready_url)."""
+        deadline = time.monotonic() + timeout
+        while self.ready_url:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}; "
+                                   f"see {self.log_path}")
+            try:
+                if http_get(self.ready_url, self.ready_path)[0] == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not answer in {timeout} s; "
+                                   f"see {self.log_path}")
+            time.sleep(0.2)
+
+    def signal(self, sig: int) -> None:
+        if self.running:
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout: float) -> int | None:
+        """Exit code, or None if still running after timeout."""
+        if self.popen is None:
+            return None
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after timeout. The exit code."""
+        if not self.running:
+            return self.popen.returncode if self.popen else None
+        self.signal(signal.SIGTERM)
+        code = self.wait(timeout)
+        if code is None:
+            self.kill()
+            code = self.popen.returncode
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye (the fault tests' crashed node)."""
+        if self.running:
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+class Cluster:
+    """Lobby (gunicorn, PostgreSQL), matcher loop and game nodes on 127.0.0.1."""
+
+    def __init__(self, *, db_name: str, lobby_port: int, node_ports: list[int],
+                 redis_url: str = DEFAULT_REDIS, pg_url: str = DEFAULT_PG, workers: int = 2,
+                 host: str = "127.0.0.1", var_dir: Path = REPO / "var" / "cluster",
+                 env: Mapping[str, str] | None = None,
+                 node_env: Mapping[str, Mapping[str, str]] | None = None,
+                 matcher_interval: float = 0.5) -> None:
+        """`env` goes to every process; `node_env` (node id -> variables) to one node."""
+        self.db_name, self.pg_url, self.redis_url = db_name, pg_url.rstrip("/"), redis_url
+        self.database_url = f"{self.pg_url}/{db_name}"
+        self.host = host
+        self.lobby_url = f"http://{host}:{lobby_port}"
+        self.var_dir = Path(var_dir)
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        (REPO / "var" / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT: quiets whitenoise
+        base = {**os.environ, "PYTHONUNBUFFERED": "1",
+                "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-cluster-secret-key"),
+                "DEBUG": "0", "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "*"),
+                **(env or {}),
+                "DATABASE_URL": self.database_url, "REDIS_URL": redis_url}
+        self.env = base
+        py = sys.executable
+        self.lobby = Proc(
+            "lobby", [py, "-m", "gunicorn", "lobby.wsgi", "-w", str(workers),
+                      "-b", f"{host}:{lobby_port}", "--timeout", "60",
+                      "--graceful-timeout", "5", "--log-level", "warning"],
+            base, self.var_dir / "lobby.log", self.lobby_url, "/api/csrf")
+        self.matcher = Proc(
+            "matcher", [py, "manage.py", "run_matcher", "--interval", str(matcher_interval)],
+            base, self.var_dir / "matcher.log")
+        self.nodes: dict[str, Proc] = {}
+        self.node_urls: dict[str, str] = {}
+        for i, port in enumerate(node_ports, 1):
+            node_id = f"node-{i}"
+            url = f"http://{host}:{port}"
+            self.node_urls[node_id] = url
+            self.nodes[node_id] = Proc(
+                node_id, [py, "-m", "game_server", "--host", host, "--port", str(port),
+                          "--node-id", node_id, "--public-url", url,
+                          "--lobby-url", self.lobby_url,
+                          "--outbox", str(self.var_dir / f"outbox-{node_id}.sqlite3"),
+                          "--log-level", os.environ.get("NODE_LOG_LEVEL", "INFO")],
+                {**base, **((node_env or {}).get(node_id, {}))},
+                self.var_dir / f"{node_id}.log", url, "/health")
+
+    # -- the lobby's database -------------------------------------------------------
+    def prepare_database(self, template: str | None = None) -> None:
+        """Create the database if missing (from `template` when given), then migrate."""
+        create_database(self.pg_url, self.db_name, template)
+        if template is None:
+            migrate(self.env, self.var_dir / "migrate.log")
+
+    # -- processes ------------------------------------------------------------------
+    def start_lobby(self, timeout: float = 60.0) -> None:
+        self.lobby.start()
+        self.matcher.start()
+        self.lobby.wait_ready(timeout)
+
+    def stop_lobby(self) -> None:
+        """The whole lobby side: matcher loop and gunicorn."""
+        self.matcher.stop()
+        self.lobby.stop()
+
+    def start_node(self, node_id: str, timeout: float = 30.0) -> None:
+        self.nodes[node_id].start().wait_ready(timeout)
+
+    def start(self, timeout: float = 60.0) -> Cluster:
+        self.start_lobby(timeout)
+        for proc in self.nodes.values():
+            proc.start()
+        for proc in self.nodes.values():
+            proc.wait_ready(timeout)
+        return self
+
+    def stop(self) -> None:
+        """Nodes first (SIGTERM: clients told 4030, results flushed to the lobby), then the
+        matcher and the lobby."""
+        for proc in self.nodes.values():
+            proc.signal(signal.SIGTERM)
+        for proc in self.nodes.values():
+            proc.stop()
+        self.stop_lobby()
+
+    def dead(self) -> list[str]:
+        """Names of processes that should run and do not."""
+        procs = [self.lobby, self.matcher, *self.nodes.values()]
+        return [p.name for p in procs if p.popen is not None and not p.running]
+
+    def health(self, node_id: str) -> dict:
+        """The node's /health body (also answered, with 503, while it drains)."""
+        return http_get(self.node_urls[node_id], "/health")[1]
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def migrate(env: Mapping[str, str], log_path: Path) -> None:
+    with open(log_path, "ab") as log:
+        done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                              cwd=REPO, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+                              timeout=300)
+    if done.returncode:
+        raise RuntimeError(f"migrate failed; see {log_path}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python cluster.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--lobby-port", type=int, default=8000)
+    p.add_argument("--node-ports", default="8001,8002",
+                   help="comma list; one game node per port (default 8001,8002)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address of every process")
+    p.add_argument("--db", default="arena_cluster", help="PostgreSQL database name")
+    p.add_argument("--pg-url", default=os.environ.get("PG_URL", DEFAULT_PG),
+                   help="PostgreSQL server, without database")
+    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS))
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    args = p.parse_args(argv)
+    try:
+        args.node_ports = [int(x) for x in args.node_ports.split(",") if x.strip()]
+    except ValueError:
+        p.error("--node-ports: a comma list of port numbers")
+    if not args.node_ports:
+        p.error("--node-ports: at least one port")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cluster = Cluster(db_name=args.db, lobby_port=args.lobby_port, node_ports=args.node_ports,
+                      redis_url=args.redis_url, pg_url=args.pg_url, workers=args.workers,
+                      host=args.host)
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"database {cluster.database_url}, Redis {cluster.redis_url}; logs in "
+          f"{cluster.var_dir}/", flush=True)
+    try:
+        cluster.prepare_database()
+        cluster.start()
+        nodes = ", ".join(f"{k} {v}" for k, v in cluster.node_urls.items())
+        print(f"\n  realtime-arena cluster: open {cluster.lobby_url}/ and click 'Play as guest'"
+              f"\n  (lobby: gunicorn x{args.workers} + matcher; nodes: {nodes}; "
+              f"Ctrl-C stops all)\n", flush=True)
+        while not stopping:
+            dead = cluster.dead()
+            if dead:
+                print(f"stopped: {', '.join(dead)} exited (see {cluster.var_dir}/)",
+                      file=sys.stderr, flush=True)
+                return_code = 1
+                break
+            time.sleep(0.5)
+        else:
+            return_code = 0
+    except Exception as exc:  # a failed start: say why, stop what started
+        print(f"cluster: {exc}", file=sys.stderr, flush=True)
+        return_code = 1
+    finally:
+        print("stopping: nodes, matcher, lobby", flush=True)
+        cluster.stop()
+    return return_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
