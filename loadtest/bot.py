@@ -191,6 +191,7 @@ class _Match:
     pos: tuple[int, int] | None = None
     ended: bool = False
     left: bool = False              # the bot sent `leave` (churn)
+    stalled: bool = False           # a slow bot stopped reading during this match
     leave_at: float = math.inf
     error_code: int | None = None  # from an `error` message: the close code to come
 
@@ -229,6 +230,7 @@ class Bot:
         self.aim = self.rng.randint(-3142, 3142)
         self.match: _Match | None = None
         self.requeue_from: float | None = None  # when the last match ended
+        self.next_ping = 0.0
 
     @property
     def g(self) -> Group:
@@ -346,7 +348,8 @@ class Bot:
             except (aiohttp.ClientError, SockJSError, TimeoutError, OSError) as exc:
                 self.error(f"connect: {type(exc).__name__}")
                 return
-            sender = asyncio.create_task(self._send_loop(conn))
+            self.next_ping = time.monotonic() + self.rng.uniform(0, self.cfg.ping_interval)
+            sender = asyncio.create_task(self._leave_on_stop(conn))
             await self._read_loop(conn, m)
         finally:
             if sender is not None:
@@ -380,7 +383,9 @@ class Bot:
                 async with asyncio.timeout(timeout):
                     raw = await conn.recv()
             except TimeoutError:
-                if m.ended or m.left or self.stop.is_set():
+                if m.stalled:
+                    g.closes["silent after stall"] += 1
+                elif m.ended or m.left or self.stop.is_set():
                     g.closes["closed by bot"] += 1
                 else:
                     self.error("timeout waiting for the node")
@@ -490,8 +495,9 @@ class Bot:
             self.g.closes[f"{code} after leave"] += 1
         elif code == 3000 and m.ended:
             self.g.closes["3000 after match_end (SockJS lost the 1000)"] += 1
-        elif code == 4020 and self.slow:
-            self.g.closes["4020"] += 1  # what a slow bot is there to provoke
+        elif m.stalled:  # what a slow bot is there to provoke: 4020, or 1006 if the close
+            # frame was stuck behind the full buffer the node gave up on
+            self.g.closes[f"{code if code is not None else 'abnormal'} after stall"] += 1
         else:
             label = str(code) if code is not None else "abnormal"
             self.g.closes[label] += 1
@@ -500,52 +506,47 @@ class Bot:
     async def _stall(self, conn: NodeConnection, m: _Match) -> None:
         """A slow client: stop reading (inputs keep going), then read again to see the end."""
         self.g.counters["stalls"] += 1
+        m.stalled = True
         conn.pause_reading()
         await sleep_or_stop(self.stop, self.cfg.slow_stall)
         conn.resume_reading()
         self.pending.clear()
         m.last_frame = time.monotonic()
 
-    async def _send_loop(self, conn: NodeConnection) -> None:
-        """Inputs at `input_hz` on a drift-free schedule, a ping every `ping_interval`."""
-        period = 1.0 / self.cfg.input_hz
-        loop = asyncio.get_running_loop()
-        next_t = loop.time() + self.rng.uniform(0, period)
-        next_ping = next_t + self.rng.uniform(0, self.cfg.ping_interval)
+    async def tick(self, now: float) -> None:
+        """One input slot (called by the worker's `InputTicker` at `input_hz`): the input,
+        a ping every `ping_interval`, or `leave` when the churn timer says so."""
+        m, conn = self.match, self.conn
+        if m is None or conn is None or m.ended or m.left or self.state != "playing":
+            return
         g = self.g
         try:
-            while not self.stop.is_set():
-                delay = next_t - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                now = loop.time()
-                next_t += period
-                if next_t < now:  # fell behind (overloaded bot process): skip, don't burst
-                    next_t = now + period
-                    g.counters["input_slots_skipped"] += 1
-                m = self.match
-                if m is None or m.ended or m.left:
-                    continue
-                if now >= m.leave_at:
-                    m.left = True
-                    self.pending.clear()
-                    self.requeue_from = time.monotonic()
-                    await conn.send(codec.encode(codec.Leave()))
-                    g.counters["leaves"] += 1
-                    continue
-                if self.state == "playing":
-                    await conn.send(codec.encode(self._next_input(m, now)))
-                    g.counters["inputs_sent"] += 1
-                if now >= next_ping:
-                    next_ping = now + self.cfg.ping_interval
-                    await conn.send(codec.encode(codec.Ping(int(time.monotonic() * 1000) % (1 << 32))))
-            # stopping: leave the match for good, then the reader sees the close
-            if self.match is not None and not self.match.ended and not self.match.left:
+            if now >= m.leave_at:
+                m.left = True
+                self.pending.clear()
+                self.requeue_from = time.monotonic()
+                await conn.send(codec.encode(codec.Leave()))
+                g.counters["leaves"] += 1
+                return
+            await conn.send(codec.encode(self._next_input(m, now)))
+            g.counters["inputs_sent"] += 1
+            if now >= self.next_ping:
+                self.next_ping = now + self.cfg.ping_interval
+                await conn.send(codec.encode(codec.Ping(int(now * 1000) % (1 << 32))))
+        except (aiohttp.ClientError, SockJSError, ConnectionError, RuntimeError, OSError):
+            pass  # the connection went away: the reader records why
+
+    async def _leave_on_stop(self, conn: NodeConnection) -> None:
+        """At the end of the run: leave the match for good; the reader then sees the close."""
+        await self.stop.wait()
+        m = self.match
+        try:
+            if m is not None and not m.ended and not m.left:
                 await conn.send(codec.encode(codec.Leave()))
                 await asyncio.sleep(0.2)
-            await conn.close()
-        except (aiohttp.ClientError, ConnectionError, RuntimeError, OSError):
-            return  # the connection went away: the reader records why
+        except (aiohttp.ClientError, SockJSError, ConnectionError, RuntimeError, OSError):
+            pass
+        await conn.close()
 
     def _next_input(self, m: _Match, now: float) -> codec.Input:
         rng = self.rng

@@ -453,7 +453,10 @@ def _per_bot(bots: list[dict]) -> dict:
 
     return {"count": len(bots), "bytes_in": dist("bytes_in"), "bytes_out": dist("bytes_out"),
             "matches": dist("matches"), "frames": dist("frames"),
-            "transports": {t: sum(1 for b in bots if b["transport"] == t) for t in {b["transport"] for b in bots}}}
+            "transports": {t: sum(1 for b in bots if b["transport"] == t) for t in {b["transport"] for b in bots}},
+            "frames_by_transport": {t: {"received": sum(b["frames"] for b in bots if b["transport"] == t),
+                                        "expected": sum(b["frames_expected"] for b in bots if b["transport"] == t)}
+                                    for t in sorted({b["transport"] for b in bots})}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

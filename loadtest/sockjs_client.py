@@ -18,6 +18,7 @@ frame): a caller that stops calling it stops reading, as a frozen browser tab wo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import uuid
@@ -60,7 +61,8 @@ class SockJSClient:
         self._stream: aiohttp.ClientResponse | None = None
         self._buffer = b""
         self._outbox: list[str] = []
-        self._sending = False
+        self._sender: asyncio.Task | None = None
+        self.send_error: str | None = None
 
     # --- opening -------------------------------------------------------------------------
 
@@ -181,8 +183,9 @@ class SockJSClient:
     # --- sending -------------------------------------------------------------------------------
 
     async def send(self, message: str) -> None:
-        """Send one message. Over HTTP, messages sent while a POST is in flight travel in
-        the next one (as sockjs-client batches them)."""
+        """Send one message. Over HTTP it returns at once: a background POST carries it,
+        with whatever else was sent while the previous POST was in flight (as sockjs-client
+        batches them); a failed POST is kept in `send_error` (the reader sees the end)."""
         if self.closed:
             raise SockJSError("session closed")
         if self.transport == "websocket":
@@ -192,11 +195,13 @@ class SockJSClient:
             await self._ws.send_str(body)
             return
         self._outbox.append(message)
-        if self._sending:
-            return
-        self._sending = True
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """POST what is queued, again while more arrived meanwhile (one POST in flight)."""
         try:
-            while self._outbox:
+            while self._outbox and not self.closed:
                 batch, self._outbox = self._outbox, []
                 body = json.dumps(batch)
                 self.bytes_out += len(body)
@@ -205,8 +210,9 @@ class SockJSClient:
                         timeout=aiohttp.ClientTimeout(total=self.connect_timeout)) as response:
                     if response.status not in (200, 204):
                         raise SockJSError(f"xhr_send: HTTP {response.status}")
-        finally:
-            self._sending = False
+        except (aiohttp.ClientError, SockJSError, TimeoutError) as exc:
+            self.send_error = f"{type(exc).__name__}: {exc}"[:200]
+            self._outbox.clear()
 
     # --- closing -------------------------------------------------------------------------------
 
@@ -218,6 +224,10 @@ class SockJSClient:
 
     async def close(self) -> None:
         """Drop the session (SockJS has no client close frame: the server times it out)."""
+        if self._sender is not None and not self._sender.done():
+            # let the last POST (a `leave`) go out, briefly
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._sender, self.connect_timeout / 5)
         self._finish(self.close_code, self.close_reason or "closed by client")
         if self._ws is not None:
             await self._ws.close()

@@ -31,6 +31,7 @@ async def test_echo_on_every_transport(base, transport):
             await asyncio.gather(*(client.send(text) for text in sent[i:i + 5]))
             got += [await client.recv() for _ in range(5)]
         assert got == sent
+        assert client.send_error is None
         assert client.bytes_in > sum(map(len, sent))
         assert client.bytes_out > sum(map(len, sent))
         await client.close()
