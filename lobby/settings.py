@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "lobby.shared.middleware.SharedStateErrors",  # Redis unreachable -> 503
 ]
 
 ROOT_URLCONF = "lobby.urls"
@@ -162,3 +163,7 @@ RATING_K = env_float("RATING_K", 32)
 # --- login rate limit ---------------------------------------------------------------
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)  # per account and per address
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 300)  # seconds
+
+# --- shared state (docs/scale-out.md): the database by default, Redis with REDIS_URL ---
+REDIS_URL = env_str("REDIS_URL", "")  # e.g. redis://127.0.0.1:6379/0; empty: the database
+REDIS_PREFIX = env_str("REDIS_PREFIX", "arena:")  # every key starts with it

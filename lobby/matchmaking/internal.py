@@ -1,25 +1,19 @@
-"""Signed node -> lobby requests: `engine.auth.verify_request` plus a nonce replay store."""
+"""Signed node -> lobby requests: `engine.auth.verify_request` plus the nonce replay store
+(`lobby.shared.nonces`)."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from functools import wraps
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from engine.auth import REQUEST_MAX_SKEW, verify_request
+from engine.auth import verify_request
 from lobby.api import BadRequest, error, json_body
-
-from .models import SeenNonce
-from .services import to_dt
-
-PURGE_ODDS = 50  # one request in 50 deletes nonces older than the replay window
+from lobby.shared import state
 
 
 def signed_node_view(view: Callable[[HttpRequest, dict, str], HttpResponse]) -> Callable:
@@ -42,14 +36,8 @@ def signed_node_view(view: Callable[[HttpRequest, dict, str], HttpResponse]) -> 
             return error(403, f"forbidden: {exc}")
         if len(node_id) > 64:
             return error(403, "forbidden: node id too long")
-        try:
-            with transaction.atomic():
-                SeenNonce.objects.create(node_id=node_id, nonce=nonce, seen_at=to_dt(now))
-        except IntegrityError:
+        if not state().nonces.claim(node_id, nonce, now):
             return error(403, "forbidden: replayed nonce")
-        if random.randrange(PURGE_ODDS) == 0:
-            SeenNonce.objects.filter(
-                seen_at__lt=to_dt(now) - timedelta(seconds=2 * REQUEST_MAX_SKEW)).delete()
         try:
             return view(request, json_body(request, required=True), node_id)
         except BadRequest as exc:

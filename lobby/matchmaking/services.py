@@ -1,10 +1,10 @@
 """Queue operations and the matcher pass, on the database.
 
 Concurrency (several worker processes): a player's single waiting ticket and single
-active seat are partial unique indexes; a matcher pass holds the `MatcherState` row lock
-(PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite serializes write transactions with
-`BEGIN IMMEDIATE`) and locks the waiting tickets it reads, so a cancel either lands before
-the pass or finds its ticket matched.
+active seat are partial unique indexes; a matcher pass holds the pass gate
+(`lobby.shared.gate`: the `MatcherState` row lock, or a Redis lock with REDIS_URL) and
+locks the waiting tickets it reads, so a cancel either lands before the pass or finds its
+ticket matched. Nodes are placed by the registry (`lobby.shared.nodes`).
 """
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q
 
 from engine.auth import issue_seat_token
+from lobby import shared
 from lobby.accounts.models import Profile
 
 from .matcher import Rules, Waiting, form_groups
-from .models import Match, MatcherState, MatchPlayer, Node, Ticket
+from .models import Match, MatchPlayer, Node, Ticket
 
 log = logging.getLogger("lobby.matchmaking")
 CHUNK = 500  # ids per IN (...) clause: well under SQLite's variable limit
@@ -54,9 +54,6 @@ def rules() -> Rules:
                  window_max=settings.RATING_WINDOW_MAX)
 
 
-def live_nodes(now: float | None = None) -> QuerySet[Node]:
-    cutoff = to_dt((now or time.time()) - settings.NODE_TIMEOUT)
-    return Node.objects.filter(alive=True, draining=False, last_seen__gte=cutoff)
 
 
 # --- the player's side ----------------------------------------------------------------
@@ -116,7 +113,7 @@ def queue_state(user, now: float | None = None) -> dict[str, Any]:
         return {"status": "none"}
     state: dict[str, Any] = {"status": "waiting", "ticket_id": ticket.id, "mode": ticket.mode,
                              "waited": round(now - ticket.created_at.timestamp(), 1)}
-    if not live_nodes(now).exists():
+    if not shared.state().nodes.available(now):
         state["error"] = NO_NODE
     return state
 
@@ -134,8 +131,9 @@ def abort_matches(match_ids: Iterable[str], reason: str, now: float) -> int:
 
 def expire(now: float) -> dict[str, int]:
     """Drop nodes silent for NODE_TIMEOUT, abort their matches and matches never reported."""
-    dead = list(Node.objects.filter(alive=True, last_seen__lt=to_dt(now - settings.NODE_TIMEOUT))
-                .values_list("id", flat=True))
+    believed = list(Node.objects.filter(alive=True).values_list("node_id", flat=True))
+    dead_ids = shared.state().nodes.dead(believed, now)
+    dead = list(Node.objects.filter(node_id__in=dead_ids).values_list("id", flat=True))
     aborted = 0
     if dead:
         Node.objects.filter(id__in=dead).update(alive=False, pending=0, pending_rooms=0)
@@ -181,25 +179,10 @@ def close_tickets(ids: list[int], status: str, now: float) -> None:
         Ticket.objects.filter(id__in=part).update(status=status, closed_at=to_dt(now))
 
 
-def _lock_state() -> MatcherState | None:
-    """The pass lock, or None if another process holds it."""
-    lock = MatcherState.objects.select_for_update(skip_locked=True).filter(pk=1)
-    state = lock.first()
-    if state is None and not MatcherState.objects.filter(pk=1).exists():
-        try:
-            with transaction.atomic():
-                MatcherState.objects.create(pk=1)
-        except IntegrityError:
-            pass
-        state = lock.first()
-    return state
-
-
 def maybe_run_pass(now: float | None = None) -> dict[str, Any] | None:
     """Run a pass unless one ran within MATCHER_INTERVAL (a cheap read decides first)."""
     now = now or time.time()
-    last = MatcherState.objects.filter(pk=1).values_list("last_run", flat=True).first() or 0.0
-    if 0 <= now - last < settings.MATCHER_INTERVAL:
+    if not shared.state().gate.due(now):
         return None
     return run_pass(now)
 
@@ -212,19 +195,17 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
     """
     now = now or time.time()
     started = time.perf_counter()
-    with transaction.atomic():
-        state = _lock_state()
-        if state is None or (not force and 0 <= now - state.last_run < settings.MATCHER_INTERVAL):
+    registry = shared.state().nodes
+    with shared.state().gate.hold(now, force=force) as held:  # in a transaction
+        if not held:
             return None
         figures: dict[str, Any] = expire(now)
         # A ticket whose player got a seat meanwhile is void (the constraint is the backstop).
         Ticket.objects.filter(status=Ticket.WAITING, user_id__in=MatchPlayer.objects.filter(
             active=True).values("user_id")).update(status=Ticket.CANCELLED, closed_at=to_dt(now))
-        nodes = [n for n in live_nodes(now) if n.fits(1)]
+        nodes = [n for n in registry.alive(now) if not n.draining and n.fits(1)]
         figures["nodes"] = len(nodes)
         if not nodes:  # nothing can start: leave the tickets alone
-            state.last_run = now
-            state.save(update_fields=["last_run"])
             figures.update(matches=0, error=NO_NODE)
             return figures
         marks = {"prepare": time.perf_counter()}
@@ -241,23 +222,15 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
         seats: list[tuple] = []    # cost would dominate a pass of thousands of tickets
         matched_ids: list[int] = []
         created = connection.ops.adapt_datetimefield_value(to_dt(now))
-        used_seats: Counter[int] = Counter()
-        used_rooms: Counter[int] = Counter()
-        for group in groups:
-            fitting = [n for n in nodes if n.fits(len(group))]
-            if not fitting:
-                if not nodes:
-                    break
-                continue  # a smaller group may still fit
-            node = min(fitting, key=lambda n: (n.load, n.rooms + n.pending_rooms, n.id))
-            node.pending += len(group)
-            node.pending_rooms += 1
-            used_seats[node.id] += len(group)
-            used_rooms[node.id] += 1
-            if not node.fits(1):
-                nodes.remove(node)
+        chosen = registry.reserve([len(g) for g in groups], now)  # atomic, least loaded
+        marks["reserve"] = time.perf_counter()
+        pks = dict(Node.objects.filter(node_id__in={c for c in chosen if c})
+                   .values_list("node_id", "id"))
+        for group, node_id in zip(groups, chosen, strict=True):
+            if node_id is None or node_id not in pks:
+                continue  # no node fits it now: the tickets keep waiting
             match_id = secrets.token_hex(8)
-            matches.append((match_id, group[0].mode, node.id, Match.ACTIVE, len(group),
+            matches.append((match_id, group[0].mode, pks[node_id], Match.ACTIVE, len(group),
                             r.size - len(group), created, ""))
             for t in group:
                 seats.append((match_id, t.user_id, t.ticket_id, True, 0))
@@ -266,11 +239,6 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
                             "created_at", "reason"], matches)
         insert_rows(MatchPlayer, ["match_id", "user_id", "ticket_id", "active", "points"], seats)
         close_tickets(matched_ids, Ticket.MATCHED, now)
-        for node_id, rooms in used_rooms.items():
-            Node.objects.filter(id=node_id).update(pending=F("pending") + used_seats[node_id],
-                                                   pending_rooms=F("pending_rooms") + rooms)
-        state.last_run = now
-        state.save(update_fields=["last_run"])
         marks["write"] = time.perf_counter()
     marks["commit"] = time.perf_counter()
     figures.update(matches=len(matches), seats=len(seats),

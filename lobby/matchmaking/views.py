@@ -7,17 +7,16 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from lobby.api import api_view, error, json_body
+from lobby.shared import NodeInfo, state
 
 from . import services
 from .internal import signed_node_view
-from .models import Node
-from .services import QueueError, to_dt
+from .services import QueueError
 from .validate import NODE_ID_RE, URL_RE, boolean, integer, string
 
 
@@ -82,18 +81,12 @@ def heartbeat(request: HttpRequest, data: dict, node_id: str) -> JsonResponse:
     body_node = string(data, "node_id", 64, NODE_ID_RE)
     if body_node != node_id:
         return error(403, "node_id differs from the signed X-Arena-Node")
-    fields = {
-        "url": string(data, "url", 300, URL_RE).rstrip("/"),
-        "capacity": integer(data, "capacity", 0, 10_000_000),
-        "max_rooms": integer(data, "max_rooms", 0, 1_000_000) if "max_rooms" in data else 0,
-        "rooms": integer(data, "rooms", 0, 1_000_000),
-        "players": integer(data, "players", 0, 10_000_000),
-        "draining": boolean(data, "draining", False),
-        "alive": True, "pending": 0, "pending_rooms": 0, "last_seen": to_dt(time.time()),
-    }
-    try:
-        with transaction.atomic():
-            Node.objects.update_or_create(node_id=node_id, defaults=fields)
-    except IntegrityError:  # two first heartbeats of one node raced: the other one created it
-        Node.objects.filter(node_id=node_id).update(**fields)
+    info = NodeInfo(
+        node_id=node_id, url=string(data, "url", 300, URL_RE).rstrip("/"),
+        capacity=integer(data, "capacity", 0, 10_000_000),
+        max_rooms=integer(data, "max_rooms", 0, 1_000_000) if "max_rooms" in data else 0,
+        rooms=integer(data, "rooms", 0, 1_000_000),
+        players=integer(data, "players", 0, 10_000_000),
+        draining=boolean(data, "draining", False), last_seen=time.time())
+    state().nodes.heartbeat(info)
     return JsonResponse({"ok": True})

@@ -1,0 +1,274 @@
+"""The game-node registry: heartbeats, live nodes with their load, and reservations.
+
+`reserve` picks, for each match to place, the least-loaded live node that fits it and adds
+the match to that node's `pending` counts in the same atomic step, so two workers (or two
+hosts) placing matches at once never overfill one node. A heartbeat resets `pending`: the
+node's own counts then include what was assigned.
+
+Whatever the registry, the `Node` *row* stays in the database (matches refer to it, the
+admin shows it); the row's `alive` flag is what node expiry acts on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import redis
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+
+@dataclass
+class NodeInfo:
+    node_id: str
+    url: str
+    capacity: int          # players it accepts
+    max_rooms: int         # rooms it accepts; 0 = not reported
+    rooms: int
+    players: int
+    draining: bool
+    last_seen: float       # Unix time of its last heartbeat
+    pending: int = 0       # human seats assigned since that heartbeat
+    pending_rooms: int = 0
+
+    @property
+    def load(self) -> float:
+        return (self.players + self.pending) / max(self.capacity, 1)
+
+    def fits(self, seats: int) -> bool:
+        if self.players + self.pending + seats > self.capacity:
+            return False
+        return not self.max_rooms or self.rooms + self.pending_rooms < self.max_rooms
+
+
+def pick(nodes: list[NodeInfo], seats: int) -> NodeInfo | None:
+    """The least-loaded node that fits `seats` (then fewest rooms, then node id)."""
+    fitting = [n for n in nodes if n.fits(seats)]
+    if not fitting:
+        return None
+    return min(fitting, key=lambda n: (n.load, n.rooms + n.pending_rooms, n.node_id))
+
+
+class NodeRegistry(ABC):
+    def __init__(self, timeout: float):
+        self.timeout = timeout  # seconds without a heartbeat before a node counts as dead
+
+    @abstractmethod
+    def heartbeat(self, info: NodeInfo) -> None:
+        """Record the node's status, mark it alive, reset its pending counts."""
+
+    @abstractmethod
+    def alive(self, now: float) -> list[NodeInfo]:
+        """Nodes heard from within `timeout` (draining ones included)."""
+
+    @abstractmethod
+    def reserve(self, groups: list[int], now: float) -> list[str | None]:
+        """For each match of `groups[i]` human seats, in order: the node id it goes to
+        (least loaded live, not draining, fitting), or None when none fits. Atomic."""
+
+    @abstractmethod
+    def dead(self, candidates: list[str], now: float) -> list[str]:
+        """Among node ids the database believes alive, those past `timeout`."""
+
+    def available(self, now: float) -> bool:
+        """Any live node that is not draining (the queue API's "no game node" check)."""
+        return any(not n.draining for n in self.alive(now))
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def upsert_row(info: NodeInfo) -> None:
+    """Create or update the `Node` row from a heartbeat; alive again, pending reset."""
+    from lobby.matchmaking.models import Node
+
+    fields = {"url": info.url, "capacity": info.capacity, "max_rooms": info.max_rooms,
+              "rooms": info.rooms, "players": info.players, "draining": info.draining,
+              "alive": True, "pending": 0, "pending_rooms": 0, "last_seen": _dt(info.last_seen)}
+    try:
+        with transaction.atomic():
+            Node.objects.update_or_create(node_id=info.node_id, defaults=fields)
+    except IntegrityError:  # two first heartbeats of one node raced: the other created it
+        Node.objects.filter(node_id=info.node_id).update(**fields)
+
+
+class DbNodeRegistry(NodeRegistry):
+    """The `Node` rows are the registry. `reserve` runs under the matcher pass lock."""
+
+    def heartbeat(self, info: NodeInfo) -> None:
+        upsert_row(info)
+
+    def alive(self, now: float) -> list[NodeInfo]:
+        from lobby.matchmaking.models import Node
+
+        rows = Node.objects.filter(alive=True, last_seen__gte=_dt(now - self.timeout))
+        return [NodeInfo(n.node_id, n.url, n.capacity, n.max_rooms, n.rooms, n.players,
+                         n.draining, n.last_seen.timestamp(), n.pending, n.pending_rooms)
+                for n in rows.order_by("id")]
+
+    def reserve(self, groups: list[int], now: float) -> list[str | None]:
+        from lobby.matchmaking.models import Node
+
+        with transaction.atomic():
+            nodes = [n for n in self.alive(now) if not n.draining]
+            # Row locks (PostgreSQL) so that a concurrent heartbeat waits for the counts.
+            list(Node.objects.select_for_update().filter(node_id__in=[n.node_id for n in nodes])
+                 .values_list("id", flat=True))
+            chosen: list[str | None] = []
+            for seats in groups:
+                node = pick(nodes, seats)
+                if node is not None:
+                    node.pending += seats
+                    node.pending_rooms += 1
+                chosen.append(node and node.node_id)
+            seats_by: Counter[str] = Counter()
+            for seats, node_id in zip(groups, chosen, strict=True):
+                if node_id is not None:
+                    seats_by[node_id] += seats
+            rooms_by = Counter(c for c in chosen if c is not None)
+            for node_id, rooms in rooms_by.items():
+                Node.objects.filter(node_id=node_id).update(
+                    pending=F("pending") + seats_by[node_id], pending_rooms=F("pending_rooms") + rooms)
+        return chosen
+
+    def dead(self, candidates: list[str], now: float) -> list[str]:
+        from lobby.matchmaking.models import Node
+
+        return list(Node.objects.filter(node_id__in=candidates, last_seen__lt=_dt(now - self.timeout))
+                    .values_list("node_id", flat=True))
+
+    def available(self, now: float) -> bool:
+        from lobby.matchmaking.models import Node
+
+        return Node.objects.filter(alive=True, draining=False,
+                                   last_seen__gte=_dt(now - self.timeout)).exists()
+
+
+# KEYS[1] the index set; ARGV: node key prefix, cutoff time, then one seat count per match.
+# Picks like `pick()` above and adds the match to the chosen node's pending counts.
+RESERVE_LUA = """
+local nodes = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. id
+  local v = redis.call('HMGET', key, 'capacity', 'max_rooms', 'rooms', 'players', 'draining',
+                       'last_seen', 'pending', 'pending_rooms')
+  if not v[1] then
+    redis.call('SREM', KEYS[1], id)
+  elseif tonumber(v[6]) >= tonumber(ARGV[2]) and v[5] == '0' then
+    nodes[#nodes + 1] = {id = id, key = key, cap = tonumber(v[1]), max_rooms = tonumber(v[2]),
+      rooms = tonumber(v[3]), players = tonumber(v[4]), pending = tonumber(v[7]),
+      pending_rooms = tonumber(v[8])}
+  end
+end
+local out = {}
+for i = 3, #ARGV do
+  local seats = tonumber(ARGV[i])
+  local best, best_load = nil, nil
+  for _, n in ipairs(nodes) do
+    if n.players + n.pending + seats <= n.cap
+       and (n.max_rooms == 0 or n.rooms + n.pending_rooms < n.max_rooms) then
+      local load = (n.players + n.pending) / math.max(n.cap, 1)
+      if best == nil or load < best_load
+         or (load == best_load and (n.rooms + n.pending_rooms < best.rooms + best.pending_rooms
+             or (n.rooms + n.pending_rooms == best.rooms + best.pending_rooms and n.id < best.id))) then
+        best, best_load = n, load
+      end
+    end
+  end
+  if best then
+    best.pending = best.pending + seats
+    best.pending_rooms = best.pending_rooms + 1
+    redis.call('HINCRBY', best.key, 'pending', seats)
+    redis.call('HINCRBY', best.key, 'pending_rooms', 1)
+    out[#out + 1] = best.id
+  else
+    out[#out + 1] = ''
+  end
+end
+return out
+"""
+
+# KEYS[1] the node's hash, KEYS[2] the index set; ARGV: ttl ms, then field, value pairs.
+# Returns the previous last_seen and url (nil, nil for a new node).
+HEARTBEAT_LUA = """
+local prev = redis.call('HMGET', KEYS[1], 'last_seen', 'url')
+redis.call('HSET', KEYS[1], 'node_id', ARGV[2], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return prev
+"""
+
+
+class RedisNodeRegistry(NodeRegistry):
+    """A hash per node (`<prefix>node:<id>`, expiring `KEY_TTL_FACTOR * timeout` after its
+    last heartbeat), a set indexing them (`<prefix>nodes`), and `<prefix>nodes:since`, the
+    time this Redis first saw a heartbeat.
+
+    Liveness compares the stored `last_seen` with `now`, like the database registry. After
+    Redis lost its data (a restart without persistence) the registry is empty: `dead`
+    declares nobody dead until `timeout` has passed since `nodes:since`, which gives every
+    live node a heartbeat to come back, so a Redis restart aborts no match.
+    """
+
+    KEY_TTL_FACTOR = 4
+
+    def __init__(self, r: redis.Redis, prefix: str, timeout: float):
+        super().__init__(timeout)
+        self.r, self.prefix = r, prefix
+        self.index = f"{prefix}nodes"
+        self.since = f"{prefix}nodes:since"
+        self._reserve = r.register_script(RESERVE_LUA)
+        self._heartbeat = r.register_script(HEARTBEAT_LUA)
+
+    def _key(self, node_id: str) -> str:
+        return f"{self.prefix}node:{node_id}"
+
+    def heartbeat(self, info: NodeInfo) -> None:
+        fields = {**asdict(info), "draining": int(info.draining), "pending": 0, "pending_rooms": 0}
+        fields.pop("node_id")
+        args: list = [int(self.KEY_TTL_FACTOR * self.timeout * 1000), info.node_id]
+        for k, v in fields.items():
+            args += [k, v]
+        self.r.set(self.since, info.last_seen, nx=True)
+        prev_seen, prev_url = self._heartbeat(keys=[self._key(info.node_id), self.index], args=args)
+        # The durable row: created, revived or moved only when that changed (not per beat).
+        if prev_seen is None or float(prev_seen) < info.last_seen - self.timeout or prev_url != info.url:
+            upsert_row(info)
+
+    def alive(self, now: float) -> list[NodeInfo]:
+        ids = sorted(self.r.smembers(self.index))
+        with self.r.pipeline(transaction=False) as p:
+            for node_id in ids:
+                p.hgetall(self._key(node_id))
+            rows = p.execute()
+        out = []
+        for h in rows:
+            if not h or float(h["last_seen"]) < now - self.timeout:
+                continue
+            out.append(NodeInfo(
+                h["node_id"], h["url"], int(h["capacity"]), int(h["max_rooms"]), int(h["rooms"]),
+                int(h["players"]), h["draining"] == "1", float(h["last_seen"]),
+                int(h["pending"]), int(h["pending_rooms"])))
+        return out
+
+    def reserve(self, groups: list[int], now: float) -> list[str | None]:
+        if not groups:
+            return []
+        out = self._reserve(keys=[self.index], args=[f"{self.prefix}node:", now - self.timeout, *groups])
+        return [c or None for c in out]
+
+    def dead(self, candidates: list[str], now: float) -> list[str]:
+        if not candidates:
+            return []
+        since = self.r.get(self.since)
+        if since is None:  # Redis lost its data (or never saw a node): wait one timeout
+            self.r.set(self.since, now, nx=True)
+            return []
+        if now - float(since) < self.timeout:
+            return []
+        live = {n.node_id for n in self.alive(now)}
+        return [c for c in candidates if c not in live]
