@@ -203,7 +203,7 @@ class _Player:
     __slots__ = ("pid", "user_id", "name", "bot", "x", "y", "aim", "hp", "score", "kills",
                  "deaths", "alive", "connected", "ack", "last_seq", "mx", "my", "fire",
                  "pending", "pending_fire", "pending_n", "next_fire", "respawn_at", "brain",
-                 "gone")
+                 "gone", "ent")
 
     def __init__(self, pid: int, user_id: int, name: str, bot: bool) -> None:
         self.pid = pid
@@ -226,6 +226,9 @@ class _Player:
         self.respawn_at = 0
         self.brain: BotBrain | None = None
         self.gone = False
+        # entity() as last built; None once a field it shows changed (every such write in
+        # this module clears it), so an idle player's tuple is not rebuilt every patch
+        self.ent: tuple | None = None
 
     def entity(self) -> tuple:
         flags = ((FLAG_ALIVE if self.alive else 0) | (FLAG_BOT if self.bot else 0)
@@ -294,6 +297,17 @@ class Arena(Game):
         self._spots = [_Spot(x * Q, y * Q, s) for x, y, s in c.pickups]
         for spot in self._spots:
             self._spawn_pickup(spot)
+        # Spatial index for `_pickups`: square cells of `_pick_cell` units; each spot is
+        # listed in every cell its reach (a player centre closer than sqrt(pick_r2))
+        # touches, so a player is tested only against the spots listed in its own cell.
+        reach = self.radius + c.pickup_radius * Q
+        size = self._pick_cell = max(1, 2 * reach)
+        self._pick_cells: dict[tuple[int, int], list[int]] = {}
+        for i, spot in enumerate(self._spots):
+            for cx in range((spot.x - reach) // size, (spot.x + reach) // size + 1):
+                for cy in range((spot.y - reach) // size, (spot.y + reach) // size + 1):
+                    self._pick_cells.setdefault((cx, cy), []).append(i)
+        self._respawn_due = 1 << 62   # the earliest respawn_at of an empty spot
 
     # --- players -------------------------------------------------------------------------
 
@@ -333,6 +347,7 @@ class Arena(Game):
         if connected and not p.connected:
             p.last_seq = 0    # a new connection numbers its inputs afresh (page reload)
         p.connected = bool(connected)
+        p.ent = None
         if not p.connected:   # stands still until it comes back
             p.mx = p.my = 0
             p.fire = False
@@ -395,6 +410,7 @@ class Arena(Game):
             if p.pending is not None:
                 inp = p.pending
                 p.mx, p.my, p.aim = inp.mx, inp.my, inp.aim
+                p.ent = None
                 p.fire = inp.buttons == 1     # held from now on, until an input says not
                 click = p.pending_fire        # any fire bit since the last tick
                 if not p.bot:
@@ -451,6 +467,7 @@ class Arena(Game):
                 break
         p.x = r if x < r else (self.width - r if x > self.width - r else x)
         p.y = r if y < r else (self.height - r if y > self.height - r else y)
+        p.ent = None
 
     def _fire(self, p: _Player, t: int) -> None:
         p.next_fire = t + self.cooldown
@@ -512,6 +529,7 @@ class Arena(Game):
     def _hit(self, p: _Player, attacker: int, t: int) -> None:
         dmg = min(self.config.projectile_damage, p.hp)
         p.hp -= dmg
+        p.ent = None
         self._events.append([EV_HIT, p.pid, attacker, dmg])
         if p.hp > 0:
             return
@@ -528,18 +546,42 @@ class Arena(Game):
         if killer is not None:
             killer.kills += 1
             killer.score += self.config.kill_score
+            killer.ent = None
 
     def _pickups(self, players: list[_Player], t: int) -> None:
+        """Spot by spot: respawn a due pickup, or give it to the first living player (in
+        `players` order) in reach. The same rules as testing every spot against every
+        player, but the players near a spot are found through `_pick_cells` first, and
+        nothing is done when no spot is due and no living player is near one."""
+        cells, size = self._pick_cells, self._pick_cell
+        near: dict[int, list[_Player]] | None = None
+        for p in players:
+            if p.alive:
+                spots = cells.get((p.x // size, p.y // size))
+                if spots is not None:
+                    for i in spots:
+                        if near is None:
+                            near = {}
+                        found = near.get(i)
+                        if found is None:
+                            near[i] = [p]
+                        else:
+                            found.append(p)
+        if near is None and self._respawn_due > t:
+            return
         r2 = self.pick_r2
         c = self.config
-        for spot in self._spots:
+        due = 1 << 62
+        for i, spot in enumerate(self._spots):
             if spot.eid == 0:
                 if spot.respawn_at <= t:
                     self._spawn_pickup(spot)
+                elif spot.respawn_at < due:
+                    due = spot.respawn_at
                 continue
-            for p in players:
-                if not p.alive:
-                    continue
+            if near is None or i not in near:
+                continue
+            for p in near[i]:
                 dx, dy = p.x - spot.x, p.y - spot.y
                 if dx * dx + dy * dy >= r2:
                     continue
@@ -549,11 +591,15 @@ class Arena(Game):
                     p.hp = min(c.max_hp, p.hp + c.pickup_heal)
                 else:
                     p.score += c.pickup_score
+                p.ent = None
                 self._events.append([EV_PICKUP, p.pid, spot.sort])
                 del self._objects[spot.eid]
                 spot.eid = 0
                 spot.respawn_at = t + self.pickup_ticks
+                if spot.respawn_at < due:
+                    due = spot.respawn_at
                 break
+        self._respawn_due = due
 
     def _spawn_pickup(self, spot: _Spot) -> None:
         spot.eid = self._new_oid()
@@ -577,6 +623,7 @@ class Arena(Game):
         p.hp = self.config.max_hp
         p.mx = p.my = 0
         p.fire = False
+        p.ent = None
 
     def _new_oid(self) -> int:
         oid = self._next_oid
@@ -586,9 +633,12 @@ class Arena(Game):
         return oid
 
     def _check_end(self, t: int) -> None:
-        if any(p.score >= self.config.score_limit for p in self._players.values()):
-            self._end("score")
-        elif t >= self.time_ticks:
+        limit = self.config.score_limit
+        for p in self._players.values():
+            if p.score >= limit:
+                self._end("score")
+                return
+        if t >= self.time_ticks:
             self._end("time")
 
     def _end(self, reason: str) -> None:
@@ -619,7 +669,12 @@ class Arena(Game):
     # --- output --------------------------------------------------------------------------
 
     def entities(self) -> Entities:
-        out = {pid: p.entity() for pid, p in self._players.items()}
+        out = {}
+        for pid, p in self._players.items():
+            e = p.ent
+            if e is None:
+                e = p.ent = p.entity()
+            out[pid] = e
         out.update(self._objects)
         return out
 

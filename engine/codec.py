@@ -265,6 +265,8 @@ def make_delta(prev: dict[int, tuple], cur: dict[int, tuple]) -> tuple[dict, lis
     updated: dict[int, list] = {}
     for eid, new in cur.items():
         old = prev.get(eid)
+        if old is new:  # the same tuple (an unchanged entity kept by the game): no change
+            continue
         if old is None:
             added[eid] = new
         elif old != new:

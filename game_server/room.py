@@ -282,34 +282,37 @@ class Room:
         added, removed, updated = make_delta(self.prev_entities, entities)
         delta = Frame(encode(Delta(tick, self.prev_tick, clock, added, removed, updated, events)))
         key: Frame | None = None
-        n_delta = n_key = drops = 0
-        for seat in tuple(self.clients):
+        n_delta = n_key = 0
+        refused: list[tuple[Seat, Connection]] = []
+        for seat in tuple(self.clients):  # the hot loop: one send per client, little else
             conn = seat.conn
             if seat.needs_key:
                 if key is None:
                     key = Frame(encode(Keyframe(tick, clock, entities, events)))
-                ok = conn.send(key)
-                if ok:
-                    seat.needs_key = False
-                    n_key += 1
+                if not conn.send(key):
+                    refused.append((seat, conn))
+                    continue
+                seat.needs_key = False
+                n_key += 1
+            elif conn.send(delta):
+                n_delta += 1
             else:
-                ok = conn.send(delta)
-                n_delta += 1 if ok else 0
-            if ok:
+                refused.append((seat, conn))
+                continue
+            if seat.stalls:
                 seat.stalls = 0
-            else:
-                drops += 1
-                seat.needs_key = True
-                seat.stalls += 1
-                if seat.stalls >= self.max_send_queue:
-                    self.node.reject(conn, 4020, "Slow consumer")
+        for seat, conn in refused:  # slow clients: a keyframe next time, 4020 at the limit
+            seat.needs_key = True
+            seat.stalls += 1
+            if seat.stalls >= self.max_send_queue:
+                self.node.reject(conn, 4020, "Slow consumer")
         self.prev_entities = entities
         self.prev_tick = tick
         m = self.node.metrics
         m.patches += 1
         m.frames_out += n_delta + n_key
         m.bytes_out += n_delta * len(delta.payload) + (n_key * len(key.payload) if key else 0)
-        m.queue_drops += drops
+        m.queue_drops += len(refused)
 
     # --- the end ----------------------------------------------------------------------------
 
