@@ -21,6 +21,7 @@ from .metrics import Metrics
 from .node import Node
 from .outbox import Outbox
 from .settings import NodeSettings
+from .shared_state import NodeShared, PresencePublisher, Snapshot, build_shared
 from .sockjs_transport import add_sockjs_routes
 from .websocket import websocket_route
 
@@ -33,6 +34,8 @@ OUTBOX_KEY = web.AppKey("outbox", Outbox)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 LOBBY_KEY = web.AppKey("lobby", LobbyClient)
 SETTINGS_KEY = web.AppKey("settings", NodeSettings)
+SHARED_KEY = web.AppKey("shared", NodeShared)
+PRESENCE_KEY = web.AppKey("presence", PresencePublisher)
 
 CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
 
@@ -53,7 +56,18 @@ def build_app(settings: NodeSettings) -> web.Application:
     lobby = LobbyClient(settings.lobby_url, node_id=settings.node_id,
                         node_secret=settings.node_secret, status=status,
                         interval=settings.heartbeat_interval)
+    shared = build_shared(settings.redis_url, prefix=settings.redis_prefix,
+                          node_id=settings.node_id)
+
+    def presence_snapshot() -> Snapshot:
+        return {seat.user_id: (room.match_id, seat.conn is not None)
+                for room in node.rooms.values() for seat in room.players.values()}
+
+    presence = PresencePublisher(shared.presence, settings.node_id, presence_snapshot,
+                                 settings.presence_interval)
     app[SETTINGS_KEY] = settings
+    app[SHARED_KEY] = shared
+    app[PRESENCE_KEY] = presence
     app[NODE_KEY] = node
     app[OUTBOX_KEY] = outbox
     app[METRICS_KEY] = metrics
@@ -82,6 +96,7 @@ def build_app(settings: NodeSettings) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         outbox.start()
         lobby.start()
+        presence.start()
 
     async def on_shutdown(app: web.Application) -> None:
         log.info("node %s shutting down", settings.node_id)
@@ -91,9 +106,11 @@ def build_app(settings: NodeSettings) -> web.Application:
             log.warning("outbox: %d results still pending; delivered at next start",
                         outbox.pending_count())
         await lobby.close(final=True)
+        await presence.close()  # publishes an empty list: this node's players are gone
 
     async def on_cleanup(app: web.Application) -> None:
         await outbox.close()
+        await shared.close()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)

@@ -29,6 +29,9 @@ ENV = {
     "sockjs_disconnect_delay": "ARENA_SOCKJS_DISCONNECT_DELAY",
     "heartbeat_interval": "ARENA_HEARTBEAT_INTERVAL",
     "outbox_path": "ARENA_OUTBOX_PATH",
+    "presence_interval": "ARENA_PRESENCE_INTERVAL",
+    "redis_url": "REDIS_URL",
+    "redis_prefix": "REDIS_PREFIX",
     "seat_secret": "SEAT_SECRET",
     "node_secret": "NODE_SECRET",
 }
@@ -65,6 +68,11 @@ class NodeSettings:
     outbox_retry_min: float = 0.5   # seconds; doubles per failed attempt
     outbox_retry_max: float = 30.0
     shutdown_flush_timeout: float = 5.0
+    # shared state (game_server/shared_state.py, docs/scale-out.md): in-process without
+    # redis_url; with it, presence and events in Redis and used seat-token ids too
+    redis_url: str = ""
+    redis_prefix: str = "arena:"
+    presence_interval: float = 2.0  # seconds between presence publications
 
     def __post_init__(self) -> None:
         if not self.public_url:
@@ -76,7 +84,7 @@ class NodeSettings:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         for name in ("join_timeout", "reconnect_window", "empty_room_timeout", "time_scale",
-                     "heartbeat_interval"):
+                     "heartbeat_interval", "presence_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
 

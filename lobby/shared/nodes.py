@@ -192,14 +192,12 @@ end
 return out
 """
 
-# KEYS[1] the node's hash, KEYS[2] the index set; ARGV: ttl ms, then field, value pairs.
-# Returns the previous last_seen and url (nil, nil for a new node).
+# KEYS[1] the node's hash, KEYS[2] the index set; ARGV: ttl ms, node id, field, value, ...
 HEARTBEAT_LUA = """
-local prev = redis.call('HMGET', KEYS[1], 'last_seen', 'url')
 redis.call('HSET', KEYS[1], 'node_id', ARGV[2], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
-return prev
+return 1
 """
 
 
@@ -234,10 +232,8 @@ class RedisNodeRegistry(NodeRegistry):
         for k, v in fields.items():
             args += [k, v]
         self.r.set(self.since, info.last_seen, nx=True)
-        prev_seen, prev_url = self._heartbeat(keys=[self._key(info.node_id), self.index], args=args)
-        # The durable row: created, revived or moved only when that changed (not per beat).
-        if prev_seen is None or float(prev_seen) < info.last_seen - self.timeout or prev_url != info.url:
-            upsert_row(info)
+        self._heartbeat(keys=[self._key(info.node_id), self.index], args=args)
+        upsert_row(info)  # the durable row (matches refer to it; the admin shows it)
 
     def alive(self, now: float) -> list[NodeInfo]:
         ids = sorted(self.r.smembers(self.index))
