@@ -79,17 +79,20 @@ class InputTicker:
         due = loop.time()
         slot = 0
         while True:
-            due += self.step
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            elif delay < -self.step * self.SLOTS:  # a whole round late: skip, don't burst
-                self.groups["normal"].counters["input_slots_skipped"] += 1
-                due = loop.time()
             now = loop.time()
-            for bot in self.bots[slot::self.SLOTS]:
-                await bot.tick(now)
-            slot = (slot + 1) % self.SLOTS
+            done = 0
+            while due <= now and done < self.SLOTS:  # every slot that is due, in order
+                for bot in self.bots[slot::self.SLOTS]:
+                    await bot.tick(now)
+                slot = (slot + 1) % self.SLOTS
+                due += self.step
+                done += 1
+            if due <= now:  # more than a whole round late (overloaded): skip, don't burst
+                self.groups["normal"].counters["input_slots_skipped"] += 1
+                due = now + self.step
 
 
 class Worker:
