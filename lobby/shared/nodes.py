@@ -208,8 +208,9 @@ class RedisNodeRegistry(NodeRegistry):
 
     Liveness compares the stored `last_seen` with `now`, like the database registry. After
     Redis lost its data (a restart without persistence) the registry is empty: `dead`
-    declares nobody dead until `timeout` has passed since `nodes:since`, which gives every
-    live node a heartbeat to come back, so a Redis restart aborts no match.
+    declares a node it has no entry for dead only once `timeout` has passed since
+    `nodes:since`, which gives every live node a heartbeat to come back, so a Redis
+    restart aborts no match.
     """
 
     KEY_TTL_FACTOR = 4
@@ -260,11 +261,16 @@ class RedisNodeRegistry(NodeRegistry):
     def dead(self, candidates: list[str], now: float) -> list[str]:
         if not candidates:
             return []
-        since = self.r.get(self.since)
-        if since is None:  # Redis lost its data (or never saw a node): wait one timeout
+        with self.r.pipeline(transaction=False) as p:
+            p.get(self.since)
+            for node_id in candidates:
+                p.hget(self._key(node_id), "last_seen")
+            since, *seen = p.execute()
+        if since is None:  # Redis lost its data (or never saw a node): start the clock
             self.r.set(self.since, now, nx=True)
-            return []
-        if now - float(since) < self.timeout:
-            return []
-        live = {n.node_id for n in self.alive(now)}
-        return [c for c in candidates if c not in live]
+            since = now
+        # Unknown here: dead only once the registry has existed for a whole timeout.
+        registry_old = now - float(since) >= self.timeout
+        return [c for c, last in zip(candidates, seen, strict=True)
+                if (last is None and registry_old)
+                or (last is not None and float(last) < now - self.timeout)]
