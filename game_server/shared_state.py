@@ -27,11 +27,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
