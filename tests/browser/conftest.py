@@ -105,8 +105,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         lobby.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module scope: sync Playwright runs an event loop in this thread while it is open,
+    and the asyncio tests of the other folders need the thread free when they run."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
