@@ -57,7 +57,10 @@ def group_summary(g: Group, patch_hz: float, elapsed: float, bots: int) -> dict:
                     "completed": c["matches_completed"], "stalls": c["stalls"],
                     "queue_409_retries": c["queue_409"]},
         "inputs": {"sent": c["inputs_sent"], "never_acked": c["inputs_never_acked"],
-                   "slots_skipped": c["input_slots_skipped"]},
+                   "slots_skipped": c["input_slots_skipped"],
+                   # the bots' achieved input rate while in a match (target: --input-hz)
+                   "per_bot_per_match_s": round(c["inputs_sent"] * patch_hz / expected, 2)
+                   if expected and patch_hz else None},
         "closes": dict(g.closes),
         "errors": dict(g.errors),
         "error_count": sum(g.errors.values()),
@@ -131,6 +134,8 @@ def summary_table(report: dict) -> str:
     lines += ["", f"state frames: {f['received']} received / {f['expected']} expected ({ratio}) "
               f"at {f['patch_hz']:g}/s; tick gaps {f['tick_gaps']}, keyframes {f['keyframes']}, "
               f"delta base mismatch {f['delta_base_mismatch']}"]
+    i = s["inputs"]
+    lines.append(f"inputs: {i['sent']} sent, {i['per_bot_per_match_s']} per bot per match second")
     b = s["bytes"]
     lines.append(f"bytes: in {b['in']:,} out {b['out']:,} "
                  f"(per bot per s: in {b['in_per_bot_per_s']} out {b['out_per_bot_per_s']})")
