@@ -3,6 +3,8 @@
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, connection
+from redis import RedisError
 
 from lobby.matchmaking.services import run_pass
 
@@ -16,7 +18,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, interval: float, once: bool, **options) -> None:
         while True:
-            figures = run_pass(force=True)
+            try:
+                figures = run_pass(force=True)
+            except (RedisError, DatabaseError) as exc:
+                # Redis or the database unreachable: the loop outlives it and tries again
+                # at the next interval (a fresh database connection then).
+                if once:
+                    raise
+                self.stderr.write(f"matcher pass failed: {type(exc).__name__}: {exc}")
+                if isinstance(exc, DatabaseError):
+                    connection.close()
+                figures = None
             if figures and (figures.get("matches") or figures.get("nodes_dropped")
                             or figures.get("matches_aborted")):
                 self.stdout.write(str(figures))
