@@ -17,7 +17,6 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
 from lobby.api import api_view
-from lobby.shared import state
 
 from . import ratelimit
 from .forms import ClaimForm, SignUpForm
@@ -177,5 +176,4 @@ def api_me(request: HttpRequest) -> JsonResponse:
     prof = request.user.profile
     return JsonResponse({"user_id": request.user.id, "username": request.user.username,
                          "rating": round(prof.rating, 1), "guest": prof.guest,
-                         "games": prof.games, "wins": prof.wins,
-                         "presence": state().presence.where(request.user.id)})
+                         "games": prof.games, "wins": prof.wins})

@@ -38,6 +38,13 @@ def api_queue(request: HttpRequest) -> JsonResponse:
     return JsonResponse(services.queue_state(request.user))
 
 
+@api_view(("GET",), login=True)
+def api_presence(request: HttpRequest) -> JsonResponse:
+    """Where the player is playing (`lobby.shared.presence`) and players per node."""
+    presence = state().presence
+    return JsonResponse({"presence": presence.where(request.user.id), "nodes": presence.online()})
+
+
 @login_required
 def queue_page(request: HttpRequest) -> HttpResponse:
     """Queue status; refreshes itself (meta refresh) while waiting, no JS needed."""
