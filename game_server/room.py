@@ -46,6 +46,7 @@ class TickGrid:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self._waiting: dict[int, list[asyncio.Future]] = {}
+        self._outgoing: list[Room] = []
 
     def wait_until(self, when: float) -> asyncio.Future:
         fut = self.loop.create_future()
@@ -61,6 +62,24 @@ class TickGrid:
         for fut in self._waiting.pop(key):
             if not fut.done():
                 fut.set_result(None)
+
+    def deliver_soon(self, room: Room) -> None:
+        """Write `room`'s pending patch in the next loop iteration, together with every
+        other room's patch of this instant.
+
+        All rooms due at an instant first do their Python work (step, delta, encode),
+        then all their frames are written in one run of sends: interleaving 16 sends
+        with each room's work costs ~0.4-0.8 µs more per send here (the kernel's send
+        path falls out of the CPU caches between rooms).
+        """
+        if not self._outgoing:
+            self.loop.call_soon(self._deliver)
+        self._outgoing.append(room)
+
+    def _deliver(self) -> None:
+        rooms, self._outgoing = self._outgoing, []
+        for room in rooms:
+            room.deliver()
 
 
 class Seat:
@@ -102,8 +121,12 @@ class Room:
         self.spectators: set[Seat] = set()
         self.prev_entities: dict = {}
         self.prev_tick = 0
+        # the patch built but not yet written (see TickGrid.deliver_soon):
+        # (tick, clock, entities, events, delta frame, seconds spent building it)
+        self._pending: tuple | None = None
         self.closed = False
         self.loop = asyncio.get_running_loop()
+        self.grid = node.tick_grid()
         self.empty_since: float | None = self.loop.time()
         self.task: asyncio.Task | None = None
         self._config_map = {**self.game.client_config(),
@@ -242,7 +265,7 @@ class Room:
         observe = metrics.tick_seconds.observe
         overruns = 0
         timeout = self.node.settings.empty_room_timeout
-        grid = self.node.tick_grid()
+        grid = self.grid
         try:
             while not self.closed:
                 for _ in range(clock.due(loop.time())):
@@ -250,8 +273,9 @@ class Room:
                     game.step()
                     clock.advance()
                     if game.tick % every == 0 or game.over:
-                        self._patch()
-                    observe(perf() - t0)
+                        self._patch(t0)   # observed once written (deliver)
+                    else:
+                        observe(perf() - t0)
                     metrics.ticks += 1
                     if game.over:
                         break
@@ -272,7 +296,11 @@ class Room:
             log.exception("room %s crashed at tick %d", self.match_id, game.tick)
             self.finish("aborted", "aborted", close=(1011, "Internal error"))
 
-    def _patch(self) -> None:
+    def _patch(self, t0: float) -> None:
+        """Build this tick's patch (the delta; a keyframe only when written, if needed);
+        `deliver` writes it, in the next loop iteration (`TickGrid.deliver_soon`)."""
+        if self._pending is not None:  # catching up: the previous patch goes first
+            self.deliver()
         game = self.game
         entities = game.entities()
         events = game.drain_events()
@@ -281,6 +309,28 @@ class Room:
         tick, clock = game.tick, game.clock
         added, removed, updated = make_delta(self.prev_entities, entities)
         delta = Frame(encode(Delta(tick, self.prev_tick, clock, added, removed, updated, events)))
+        self.prev_entities = entities
+        self.prev_tick = tick
+        self._pending = (tick, clock, entities, events, delta, time.perf_counter() - t0)
+        self.grid.deliver_soon(self)
+
+    def deliver(self) -> None:
+        """Write the pending patch to every client: the delta to those in step, the
+        keyframe to newcomers and to those whose last frame was refused."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        t1 = time.perf_counter()
+        try:
+            self._write(*pending[:5])
+        except Exception:
+            log.exception("room %s crashed writing tick %d", self.match_id, pending[0])
+            self.finish("aborted", "aborted", close=(1011, "Internal error"))
+            return
+        self.node.metrics.tick_seconds.observe(pending[5] + time.perf_counter() - t1)
+
+    def _write(self, tick: int, clock: int, entities: dict, events: list, delta: Frame) -> None:
         key: Frame | None = None
         n_delta = n_key = 0
         refused: list[tuple[Seat, Connection]] = []
@@ -306,8 +356,6 @@ class Room:
             seat.stalls += 1
             if seat.stalls >= self.max_send_queue:
                 self.node.reject(conn, 4020, "Slow consumer")
-        self.prev_entities = entities
-        self.prev_tick = tick
         m = self.node.metrics
         m.patches += 1
         m.frames_out += n_delta + n_key
@@ -320,6 +368,9 @@ class Room:
                ) -> None:
         """End the match: `match_end` to every client, close them, result to the outbox."""
         if self.closed:
+            return
+        self.deliver()  # the last patch before match_end
+        if self.closed:  # writing it failed: already aborted
             return
         self.closed = True
         if self.task is not None and self.task is not asyncio.current_task():
