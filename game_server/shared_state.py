@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "arena:"
 PRESENCE_TTL_FACTOR = 3      # presence entries live this many publish intervals
 SOCKET_TIMEOUT = 2.0         # seconds per Redis command and connection attempt
-RETRIES = 3                  # quick reconnection attempts per command (10, 20, 40 ms)
+RETRIES = 3                  # quick reconnection attempts per command (20, 40, 80 ms apart)
 EVENT_QUEUE = 1000           # in-process subscriber backlog; beyond it events are dropped
 
 #: what a node publishes: user id -> (match id, connected now)

@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 SOCKET_TIMEOUT = 2.0   # seconds per command and per connection attempt
-RETRIES = 3            # reconnection attempts per command, 10 ms, 20 ms, 40 ms apart (max 0.2 s)
+RETRIES = 3            # reconnection attempts per command, 20, 40, 80 ms apart
 RETRY_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionResetError)
 
 
