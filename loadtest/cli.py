@@ -399,11 +399,13 @@ class Run:
         slow_n = sum(1 for b in bots if b["group"] == "slow")
         slow = report.group_summary(self.totals["slow"], patch_hz, elapsed, slow_n) if slow_n else None
         processes = {}
+        ramp_row = next((r for r in self.timeline if r["t"] >= self.args.ramp), None)
         for name, rows in self.process_rows.items():
             cpus = [r["cpu_percent"] for r in rows if "cpu_percent" in r]
             processes[name] = {"cpu_percent_avg": round(sum(cpus) / len(cpus), 1) if cpus else None,
                                "cpu_percent_max": max(cpus) if cpus else None,
                                "rss_mb_start": rows[0]["rss_mb"], "rss_mb_end": rows[-1]["rss_mb"],
+                               "rss_mb_after_ramp": (ramp_row or {}).get("rss_mb", {}).get(name),
                                "rss_mb_max": max(r["rss_mb"] for r in rows)}
         a = self.args
         out = {

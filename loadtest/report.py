@@ -158,7 +158,8 @@ def summary_table(report: dict) -> str:
                  f"max {mc.get('loadavg_max')} (other work on the machine competes with the run)")
     for name, p in report["processes"].items():
         lines.append(f"process {name}: cpu avg {p.get('cpu_percent_avg')}% max {p.get('cpu_percent_max')}%, "
-                     f"rss {p.get('rss_mb_start')} -> {p.get('rss_mb_end')} MB")
+                     f"rss {p.get('rss_mb_start')} -> {p.get('rss_mb_after_ramp')} (ramp done) -> "
+                     f"{p.get('rss_mb_end')} MB")
     if report["targets"]:
         lines.append("")
         for t in report["targets"]:
@@ -170,14 +171,15 @@ def summary_table(report: dict) -> str:
 # --- pictures -------------------------------------------------------------------------------
 
 def plot_png(report: dict, path: Path) -> None:
-    """Players, latency percentiles and node tick time over the run (four stacked panels)."""
+    """Players, latency percentiles, node tick time, throughput and CPU, memory: five
+    stacked panels over the run."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tl = report["timeline"]
     t = [row["t"] for row in tl]
-    fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
+    fig, axes = plt.subplots(5, 1, figsize=(10, 13), sharex=True)
     ax = axes[0]
     ax.plot(t, [r["connected"] for r in tl], label="connected")
     ax.plot(t, [r["in_match"] for r in tl], label="in match")
@@ -209,6 +211,11 @@ def plot_png(report: dict, path: Path) -> None:
     lines1, labels1 = ax.get_legend_handles_labels()
     lines2, labels2 = ax2.get_legend_handles_labels()
     ax.legend(lines1 + lines2, labels1 + labels2, loc="upper left", fontsize=8)
+    ax = axes[4]
+    for name in report["processes"]:
+        ax.plot(t, [(r.get("rss_mb") or {}).get(name) for r in tl], label=f"RSS MB {name}")
+    ax.set_ylabel("MB")
+    ax.legend(loc="upper left", fontsize=8)
     ax.set_xlabel("seconds since start")
     for a in axes:
         a.grid(alpha=0.3)
