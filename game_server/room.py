@@ -35,51 +35,42 @@ log = logging.getLogger(__name__)
 
 
 class TickGrid:
-    """One loop timer per instant for every room due at that instant.
+    """The node's tick scheduler: one loop timer per instant for every room due then.
 
-    Rooms tick on a common grid (multiples of dt), so many rooms wait for the same
-    instant: one `call_at` wakes them all, instead of one timer (and one loop iteration)
-    per room. Each room waits on its own future, so cancelling one room never touches
-    another.
+    Rooms tick on a common grid (multiples of dt), so many rooms are due at the same
+    instant: one `call_at` runs them all, one after the other, in one loop iteration
+    (one epoll per instant for the node, not one per room; no task wake-up per room).
+    Then every frame of the instant is written in one run of sends: interleaving each
+    room's 16 sends with its Python work (step, delta, encode) costs ~0.4-0.8 µs more
+    per send here, the kernel's send path falling out of the CPU caches between rooms.
+    A room that raises is aborted on its own (`Room.tick` catches); the others go on.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
-        self._waiting: dict[int, list[asyncio.Future]] = {}
-        self._outgoing: list[Room] = []
+        self._due: dict[int, list[Room]] = {}
 
-    def wait_until(self, when: float) -> asyncio.Future:
-        fut = self.loop.create_future()
+    def schedule(self, room: Room, when: float) -> None:
+        """`room.tick()` at loop time `when`."""
         key = round(when * 1e6)  # microseconds: the same instant computed two ways
-        waiters = self._waiting.get(key)
-        if waiters is None:
-            waiters = self._waiting[key] = []
+        rooms = self._due.get(key)
+        if rooms is None:
+            rooms = self._due[key] = []
             self.loop.call_at(when, self._fire, key)
-        waiters.append(fut)
-        return fut
+        rooms.append(room)
 
     def _fire(self, key: int) -> None:
-        for fut in self._waiting.pop(key):
-            if not fut.done():
-                fut.set_result(None)
-
-    def deliver_soon(self, room: Room) -> None:
-        """Write `room`'s pending patch in the next loop iteration, together with every
-        other room's patch of this instant.
-
-        All rooms due at an instant first do their Python work (step, delta, encode),
-        then all their frames are written in one run of sends: interleaving 16 sends
-        with each room's work costs ~0.4-0.8 µs more per send here (the kernel's send
-        path falls out of the CPU caches between rooms).
-        """
-        if not self._outgoing:
-            self.loop.call_soon(self._deliver)
-        self._outgoing.append(room)
-
-    def _deliver(self) -> None:
-        rooms, self._outgoing = self._outgoing, []
+        rooms = self._due.pop(key)
         for room in rooms:
-            room.deliver()
+            try:
+                room.tick()
+            except Exception:  # tick() aborts a failing room itself; never stop the others
+                log.exception("room %s: tick failed", room.match_id)
+        for room in rooms:
+            try:
+                room.deliver()
+            except Exception:
+                log.exception("room %s: delivery failed", room.match_id)
 
 
 class Seat:
@@ -128,7 +119,10 @@ class Room:
         self.loop = asyncio.get_running_loop()
         self.grid = node.tick_grid()
         self.empty_since: float | None = self.loop.time()
-        self.task: asyncio.Task | None = None
+        # Every room's schedule sits on the node's common grid (multiples of dt): rooms
+        # due at the same instant run in one loop iteration (TickGrid).
+        self.clock = FixedStep(math.ceil(self.loop.time() / self.dt) * self.dt, self.dt)
+        self._overruns = 0
         self._config_map = {**self.game.client_config(),
                             "reconnect_window": config.reconnect_window,
                             "match_id": match_id}
@@ -142,7 +136,7 @@ class Room:
         for i in range(bots):
             self.game.join(0, f"Bot {i + 1}", bot=True)
         self.node.metrics.rooms_created += 1
-        self.task = self.loop.create_task(self._run(), name=f"room-{self.match_id}")
+        self.grid.schedule(self, self.clock.next_deadline())
         log.info("room %s created: mode=%s seed=%d bots=%d", self.match_id, self.mode, self.seed, bots)
 
     def on_join(self, seat: Seat) -> None:
@@ -256,49 +250,48 @@ class Room:
 
     # --- the tick ---------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        game, metrics, every, loop = self.game, self.node.metrics, self.patch_every, self.loop
-        # Every room's schedule sits on the node's common grid (multiples of dt): rooms due
-        # at the same instant run in one loop iteration (one epoll, not one per room).
-        clock = FixedStep(math.ceil(loop.time() / self.dt) * self.dt, self.dt)
+    def tick(self) -> None:
+        """Run the steps due now (called by the `TickGrid`), then book the next one.
+
+        A patch is built every `patch_every` steps and written by `deliver` once every
+        room of the instant has built its own. A bug here aborts this room only (1011).
+        """
+        if self.closed:
+            return
+        game, clock, metrics, every = self.game, self.clock, self.node.metrics, self.patch_every
         perf = time.perf_counter
-        observe = metrics.tick_seconds.observe
-        overruns = 0
-        timeout = self.node.settings.empty_room_timeout
-        grid = self.grid
         try:
-            while not self.closed:
-                for _ in range(clock.due(loop.time())):
-                    t0 = perf()
-                    game.step()
-                    clock.advance()
-                    if game.tick % every == 0 or game.over:
-                        self._patch(t0)   # observed once written (deliver)
-                    else:
-                        observe(perf() - t0)
-                    metrics.ticks += 1
-                    if game.over:
-                        break
-                if clock.overruns != overruns:
-                    metrics.overruns += clock.overruns - overruns
-                    overruns = clock.overruns
+            for _ in range(clock.due(self.loop.time())):
+                t0 = perf()
+                game.step()
+                clock.advance()
+                if game.tick % every == 0 or game.over:
+                    self._patch(t0)   # observed once written (deliver)
+                else:
+                    metrics.tick_seconds.observe(perf() - t0)
+                metrics.ticks += 1
                 if game.over:
-                    self.finish("finished", game.end_reason)
-                    return
-                if self.empty_since is not None and loop.time() - self.empty_since >= timeout:
-                    log.info("room %s empty for %.0f s", self.match_id, timeout)
-                    self.finish("aborted", "aborted")
-                    return
-                await grid.wait_until(clock.next_deadline())
-        except asyncio.CancelledError:
-            raise
+                    break
+            if clock.overruns != self._overruns:
+                metrics.overruns += clock.overruns - self._overruns
+                self._overruns = clock.overruns
+            if game.over:
+                self.finish("finished", game.end_reason)
+                return
+            timeout = self.node.settings.empty_room_timeout
+            if self.empty_since is not None and self.loop.time() - self.empty_since >= timeout:
+                log.info("room %s empty for %.0f s", self.match_id, timeout)
+                self.finish("aborted", "aborted")
+                return
         except Exception:
             log.exception("room %s crashed at tick %d", self.match_id, game.tick)
             self.finish("aborted", "aborted", close=(1011, "Internal error"))
+            return
+        self.grid.schedule(self, clock.next_deadline())
 
     def _patch(self, t0: float) -> None:
         """Build this tick's patch (the delta; a keyframe only when written, if needed);
-        `deliver` writes it, in the next loop iteration (`TickGrid.deliver_soon`)."""
+        `deliver` writes it, after every room of the instant built its own (`TickGrid`)."""
         if self._pending is not None:  # catching up: the previous patch goes first
             self.deliver()
         game = self.game
@@ -312,7 +305,6 @@ class Room:
         self.prev_entities = entities
         self.prev_tick = tick
         self._pending = (tick, clock, entities, events, delta, time.perf_counter() - t0)
-        self.grid.deliver_soon(self)
 
     def deliver(self) -> None:
         """Write the pending patch to every client: the delta to those in step, the
@@ -372,9 +364,7 @@ class Room:
         self.deliver()  # the last patch before match_end
         if self.closed:  # writing it failed: already aborted
             return
-        self.closed = True
-        if self.task is not None and self.task is not asyncio.current_task():
-            self.task.cancel()
+        self.closed = True  # no more ticks (TickGrid skips a closed room)
         game = self.game
         results = game.results()
         end = Frame(encode(Event(game.tick, [[EV_MATCH_END, reason, [r.row() for r in results]]])))
