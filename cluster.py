@@ -2,6 +2,7 @@
 
     python cluster.py [--lobby-port 8000] [--node-ports 8001,8002] [--db arena_cluster]
                       [--redis-url redis://127.0.0.1:6379/1] [--workers 2]
+                      [--loadtest "--bots 400 --ramp 20 --duration 30 ..."]
 
 Starts, as child processes: the lobby under gunicorn (2 workers) on PostgreSQL (the
 database is created if missing, then migrated), the matcher loop (`manage.py
@@ -24,6 +25,7 @@ import argparse
 import http.client
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -266,6 +268,17 @@ def migrate(env: Mapping[str, str], log_path: Path) -> None:
         raise RuntimeError(f"migrate failed; see {log_path}")
 
 
+def run_loadtest(cluster: Cluster, flags: list[str]) -> int:
+    """`python -m loadtest` against the cluster; its exit code."""
+    argv = [sys.executable, "-m", "loadtest", "--lobby", cluster.lobby_url]
+    for node_id, url in cluster.node_urls.items():
+        argv += ["--node-metrics", f"{url}/metrics",
+                 "--watch-pid", f"{node_id}={cluster.nodes[node_id].popen.pid}"]
+    argv += ["--watch-pid", f"lobby={cluster.lobby.popen.pid}", *flags]
+    print("running:", " ".join(argv[1:]), flush=True)
+    return subprocess.run(argv, cwd=REPO).returncode
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python cluster.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--lobby-port", type=int, default=8000)
@@ -277,6 +290,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="PostgreSQL server, without database")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS))
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    p.add_argument("--loadtest", default=None, metavar="FLAGS",
+                   help="run `python -m loadtest --lobby <lobby> FLAGS` against the cluster, "
+                        "then stop")
     args = p.parse_args(argv)
     try:
         args.node_ports = [int(x) for x in args.node_ports.split(",") if x.strip()]
@@ -309,23 +325,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n  realtime-arena cluster: open {cluster.lobby_url}/ and click 'Play as guest'"
               f"\n  (lobby: gunicorn x{args.workers} + matcher; nodes: {nodes}; "
               f"Ctrl-C stops all)\n", flush=True)
+        if args.loadtest is not None:
+            return run_loadtest(cluster, shlex.split(args.loadtest))
         while not stopping:
             dead = cluster.dead()
             if dead:
                 print(f"stopped: {', '.join(dead)} exited (see {cluster.var_dir}/)",
                       file=sys.stderr, flush=True)
-                return_code = 1
-                break
+                return 1
             time.sleep(0.5)
-        else:
-            return_code = 0
+        return 0
     except Exception as exc:  # a failed start: say why, stop what started
         print(f"cluster: {exc}", file=sys.stderr, flush=True)
-        return_code = 1
+        return 1
     finally:
         print("stopping: nodes, matcher, lobby", flush=True)
         cluster.stop()
-    return return_code
 
 
 if __name__ == "__main__":
