@@ -203,7 +203,7 @@ class _Player:
     __slots__ = ("pid", "user_id", "name", "bot", "x", "y", "aim", "hp", "score", "kills",
                  "deaths", "alive", "connected", "ack", "last_seq", "mx", "my", "fire",
                  "pending", "pending_fire", "pending_n", "next_fire", "respawn_at", "brain",
-                 "gone", "ent")
+                 "gone", "ent", "near")
 
     def __init__(self, pid: int, user_id: int, name: str, bot: bool) -> None:
         self.pid = pid
@@ -229,6 +229,9 @@ class _Player:
         # entity() as last built; None once a field it shows changed (every such write in
         # this module clears it), so an idle player's tuple is not rebuilt every patch
         self.ent: tuple | None = None
+        # the pick-up spots whose reach covers this player's cell (Arena._pick_cells),
+        # set with every change of position
+        self.near: list[int] | None = None
 
     def entity(self) -> tuple:
         flags = ((FLAG_ALIVE if self.alive else 0) | (FLAG_BOT if self.bot else 0)
@@ -465,9 +468,11 @@ class Arena(Game):
                     y = qy + math.ceil(dy * r / d) if dy > 0 else qy + math.floor(dy * r / d)
             if not moved:
                 break
-        p.x = r if x < r else (self.width - r if x > self.width - r else x)
-        p.y = r if y < r else (self.height - r if y > self.height - r else y)
+        p.x = x = r if x < r else (self.width - r if x > self.width - r else x)
+        p.y = y = r if y < r else (self.height - r if y > self.height - r else y)
         p.ent = None
+        size = self._pick_cell
+        p.near = self._pick_cells.get((x // size, y // size))
 
     def _fire(self, p: _Player, t: int) -> None:
         p.next_fire = t + self.cooldown
@@ -553,11 +558,10 @@ class Arena(Game):
         `players` order) in reach. The same rules as testing every spot against every
         player, but the players near a spot are found through `_pick_cells` first, and
         nothing is done when no spot is due and no living player is near one."""
-        cells, size = self._pick_cells, self._pick_cell
         near: dict[int, list[_Player]] | None = None
         for p in players:
             if p.alive:
-                spots = cells.get((p.x // size, p.y // size))
+                spots = p.near
                 if spots is not None:
                     for i in spots:
                         if near is None:
@@ -619,6 +623,8 @@ class Arena(Game):
         good = [i for near, i in ranked[:3] if -near * 4 >= best]   # squared: half as far
         pick = good[self.rng.below(len(good))]
         p.x, p.y = self.spawn_points[pick]
+        size = self._pick_cell
+        p.near = self._pick_cells.get((p.x // size, p.y // size))
         p.alive = True
         p.hp = self.config.max_hp
         p.mx = p.my = 0

@@ -373,8 +373,9 @@ def room_tick_cost(ticks: int = 3000) -> dict:
     entities, delta, encode, websocket framing) -- what the node does that the baseline
     does not."""
     from engine.arena import MODES, Arena
-    from engine.codec import Delta, encode, make_delta
+    from engine.codec import make_delta
     from game_server.connection import Frame
+    from game_server.room import encode_delta
     from game_server.websocket import WS_BINARY, ws_binary_frame
 
     config = MODES["arena"].replace(sim_hz=PATCH_HZ, patch_hz=PATCH_HZ, time_limit=3600,
@@ -388,8 +389,8 @@ def room_tick_cost(ticks: int = 3000) -> dict:
     for _ in range(ticks):
         game.step()
         cur = game.entities()
-        frame = Frame(encode(Delta(game.tick, game.tick - 1, game.clock, *make_delta(prev, cur),
-                                   game.drain_events())))
+        frame = Frame(encode_delta(game.tick, game.tick - 1, game.clock, *make_delta(prev, cur),
+                                   game.drain_events()))
         frame.rendered(WS_BINARY, ws_binary_frame)
         prev = cur
     us = (time.process_time() - t0) * 1e6 / ticks
