@@ -104,6 +104,10 @@ def seat_token(user, match: Match, now: float) -> str:
 def queue_state(user, now: float | None = None) -> dict[str, Any]:
     """What GET /api/queue answers. A token is only ever issued to its own user."""
     now = now or time.time()
+    # The ticket first, then the seat: a pass closes the ticket and creates the seat in one
+    # commit, so a ticket seen closed here has its seat visible below. (Seat first, a pass
+    # committing between the two reads made a matched player look "none".)
+    ticket = Ticket.objects.filter(user=user, status=Ticket.WAITING).first()
     seat = (MatchPlayer.objects.filter(user=user, active=True)
             .select_related("match__node", "ticket").first())
     if seat is not None and seat.match.node is not None:
@@ -112,7 +116,6 @@ def queue_state(user, now: float | None = None) -> dict[str, Any]:
         return {"status": "matched", "waited": round(waited, 1), "match_id": match.match_id,
                 "node_url": match.node.url, "token": seat_token(user, match, now),
                 "mode": match.mode, "seats": match.seats, "bots": match.bots}
-    ticket = Ticket.objects.filter(user=user, status=Ticket.WAITING).first()
     if ticket is None:
         return {"status": "none"}
     state: dict[str, Any] = {"status": "waiting", "ticket_id": ticket.id, "mode": ticket.mode,
