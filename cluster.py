@@ -1,10 +1,10 @@
 """`make run-cluster`: the scaled-out setup on this machine's PostgreSQL and Redis.
 
     python cluster.py [--lobby-port 8000] [--node-ports 8001,8002] [--db arena_cluster]
-                      [--redis-url redis://127.0.0.1:6379/1] [--workers 2]
+                      [--redis-url redis://127.0.0.1:6379/1] [--workers 2] [--threads 4]
                       [--loadtest "--bots 400 --ramp 20 --duration 30 ..."]
 
-Starts, as child processes: the lobby under gunicorn (2 workers) on PostgreSQL (the
+Starts, as child processes: the lobby under gunicorn (2 workers x 4 threads) on PostgreSQL (the
 database is created if missing, then migrated), the matcher loop (`manage.py
 run_matcher`), and one game node per port (`node-1`, `node-2`, ...), each with its own
 public URL, all with `REDIS_URL` set so that shared state lives in Redis. Prints the URL
@@ -163,6 +163,7 @@ class Cluster:
 
     def __init__(self, *, db_name: str, lobby_port: int, node_ports: list[int],
                  redis_url: str = DEFAULT_REDIS, pg_url: str = DEFAULT_PG, workers: int = 2,
+                 threads: int = 4,
                  host: str = "127.0.0.1", var_dir: Path = REPO / "var" / "cluster",
                  env: Mapping[str, str] | None = None,
                  node_env: Mapping[str, Mapping[str, str]] | None = None,
@@ -184,6 +185,7 @@ class Cluster:
         py = sys.executable
         self.lobby = Proc(
             "lobby", [py, "-m", "gunicorn", "lobby.wsgi", "-w", str(workers),
+                      "--threads", str(threads),
                       "-b", f"{host}:{lobby_port}", "--timeout", "60",
                       "--graceful-timeout", "5", "--log-level", "warning"],
             base, self.var_dir / "lobby.log", self.lobby_url, "/api/csrf")
@@ -290,6 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="PostgreSQL server, without database")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS))
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     p.add_argument("--loadtest", default=None, metavar="FLAGS",
                    help="run `python -m loadtest --lobby <lobby> FLAGS` against the cluster, "
                         "then stop")
@@ -307,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cluster = Cluster(db_name=args.db, lobby_port=args.lobby_port, node_ports=args.node_ports,
                       redis_url=args.redis_url, pg_url=args.pg_url, workers=args.workers,
+                      threads=args.threads,
                       host=args.host)
     stopping = False
 
