@@ -189,7 +189,11 @@ def test_workers_share_one_registry_and_never_overfill(workers):
 
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(poll, s) for s in sessions[:8]]
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30
+        while (MatchPlayer.objects.count() < sum(NODES.values())
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        time.sleep(0.5)  # more passes, in both workers, with the nodes full
         stop.set()
         for f in futures:
             f.result(timeout=30)

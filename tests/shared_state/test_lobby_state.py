@@ -60,10 +60,10 @@ def test_nonce_once_per_node(db, r, p):
 
 
 def test_redis_nonce_expires_after_window(redis_url, prefix):
-    store = RedisNonces(connect(redis_url), prefix, window=0.2)
+    store = RedisNonces(connect(redis_url), prefix, window=1.0)
     assert store.claim("node-1", "n", time.time())
     assert not store.claim("node-1", "n", time.time())
-    time.sleep(0.3)
+    time.sleep(1.1)
     assert store.claim("node-1", "n", time.time())
 
 
@@ -174,10 +174,10 @@ def test_redis_registry_survives_lost_data_without_false_deaths(db, redis_url, p
 
 def test_redis_registry_keys_expire(db, redis_url, prefix):
     r = connect(redis_url)
-    reg = RedisNodeRegistry(r, prefix, timeout=0.1)
+    reg = RedisNodeRegistry(r, prefix, timeout=0.25)
     reg.heartbeat(node("a"))
-    assert 0 < r.pttl(f"{prefix}node:a") <= 400
-    time.sleep(0.5)
+    assert 0 < r.pttl(f"{prefix}node:a") <= 1000  # KEY_TTL_FACTOR x timeout
+    time.sleep(1.1)
     assert not r.exists(f"{prefix}node:a")
     assert reg.reserve([1], time.time()) == [None]
     assert not r.sismember(f"{prefix}nodes", "a")  # the index forgets it on the next pick

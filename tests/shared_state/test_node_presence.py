@@ -15,6 +15,8 @@ from game_server.app import PRESENCE_KEY, build_app
 from game_server.settings import DEV_SEAT_SECRET, NodeSettings
 from game_server.shared_state import RedisPresence, connect
 
+from .test_node_state import until_subscribed
+
 
 async def wait_for(check, timeout: float = 3.0):
     deadline = time.monotonic() + timeout
@@ -44,7 +46,7 @@ async def test_seated_players_published_and_cleared_on_stop(redis_url, prefix, t
 
     listener = asyncio.create_task(listen())
     try:
-        await asyncio.sleep(0.1)
+        await until_subscribed(board, events)
         token = issue_seat_token(DEV_SEAT_SECRET, user_id=42, name="Ann", match_id="pm1",
                                  node_id="pn-1", now=time.time(), ttl=30, mode="sprint")
         async with aiohttp.ClientSession() as http:

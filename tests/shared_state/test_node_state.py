@@ -20,6 +20,21 @@ from game_server.shared_state import (
 )
 
 
+async def until_subscribed(board, got: list[dict], timeout: float = 5.0) -> None:
+    """Emit probes until the listener filling `got` receives one (it is subscribed), then
+    forget them."""
+    deadline = time.monotonic() + timeout
+    while not any(e.get("type") == "probe" for e in got):
+        assert time.monotonic() < deadline, "subscriber never ready"
+        await board.emit({"type": "probe"})
+        await asyncio.sleep(0.05)
+    got[:] = [e for e in got if e.get("type") != "probe"]
+
+
+def real(events: list[dict]) -> list[dict]:
+    return [e for e in events if e.get("type") != "probe"]
+
+
 @pytest.fixture(params=["in-process", "redis"])
 async def shared(request):
     """(presence board, jti store, redis client or None) of one backend."""
@@ -51,9 +66,9 @@ async def test_presence_publish_where_and_replace(shared):
 
 async def test_presence_expires_with_its_node(shared):
     board, _, r = shared
-    await board.publish("node-1", {1: ("m1", True)}, ttl=0.2)
+    await board.publish("node-1", {1: ("m1", True)}, ttl=1.0)
     assert await board.where(1) is not None
-    await asyncio.sleep(0.3)  # the node stopped publishing (killed)
+    await asyncio.sleep(1.1)  # the node stopped publishing (killed)
     assert await board.where(1) is None
 
 
@@ -64,15 +79,15 @@ async def test_events_reach_subscribers(shared):
     async def listen() -> None:
         async for event in board.subscribe():
             got.append(event)
-            if len(got) == 2:
+            if len(real(got)) == 2:
                 return
 
     task = asyncio.create_task(listen())
-    await asyncio.sleep(0.1)  # subscribed
+    await until_subscribed(board, got)
     await board.emit({"type": "seated", "user_id": 1})
     await board.emit({"type": "left", "user_id": 1})
     await asyncio.wait_for(task, 3)
-    assert got == [{"type": "seated", "user_id": 1}, {"type": "left", "user_id": 1}]
+    assert real(got) == [{"type": "seated", "user_id": 1}, {"type": "left", "user_id": 1}]
 
 
 def test_diff_events():
@@ -87,7 +102,7 @@ def test_diff_events():
 async def test_publisher_publishes_emits_and_clears_on_close(shared):
     board, _, _ = shared
     players = {1: ("m1", True)}
-    pub = PresencePublisher(board, "node-1", lambda: dict(players), interval=0.05)
+    pub = PresencePublisher(board, "node-1", lambda: dict(players), interval=0.1)  # ttl 0.3 s
     got: list[dict] = []
 
     async def listen() -> None:
@@ -97,15 +112,20 @@ async def test_publisher_publishes_emits_and_clears_on_close(shared):
                 return
 
     task = asyncio.create_task(listen())
-    await asyncio.sleep(0.1)
+    await until_subscribed(board, got)
     pub.start()
-    await asyncio.sleep(0.12)
+    for _ in range(100):  # published, then re-published every 0.1 s
+        if await board.where(1):
+            break
+        await asyncio.sleep(0.02)
     assert (await board.where(1))["match_id"] == "m1"
     players.clear()
     await asyncio.wait_for(task, 3)
-    assert [e["type"] for e in got] == ["seated", "left", "match_ended"]
+    assert [e["type"] for e in real(got)] == ["seated", "left", "match_ended"]
     players[2] = ("m2", True)
-    await asyncio.sleep(0.12)
+    published = pub.published
+    while pub.published == published:
+        await asyncio.sleep(0.02)
     await pub.close()
     assert await board.where(2) is None and pub.published >= 3
 
