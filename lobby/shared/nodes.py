@@ -97,27 +97,32 @@ def upsert_row(info: NodeInfo) -> None:
 
 
 class DbNodeRegistry(NodeRegistry):
-    """The `Node` rows are the registry. `reserve` runs under the matcher pass lock."""
+    """The `Node` rows are the registry; `reserve` locks the rows it reads."""
 
     def heartbeat(self, info: NodeInfo) -> None:
         upsert_row(info)
 
-    def alive(self, now: float) -> list[NodeInfo]:
+    def _live_rows(self, now: float):
         from lobby.matchmaking.models import Node
 
-        rows = Node.objects.filter(alive=True, last_seen__gte=_dt(now - self.timeout))
-        return [NodeInfo(n.node_id, n.url, n.capacity, n.max_rooms, n.rooms, n.players,
-                         n.draining, n.last_seen.timestamp(), n.pending, n.pending_rooms)
-                for n in rows.order_by("id")]
+        return Node.objects.filter(alive=True, last_seen__gte=_dt(now - self.timeout)).order_by("id")
+
+    @staticmethod
+    def _info(n) -> NodeInfo:
+        return NodeInfo(n.node_id, n.url, n.capacity, n.max_rooms, n.rooms, n.players,
+                        n.draining, n.last_seen.timestamp(), n.pending, n.pending_rooms)
+
+    def alive(self, now: float) -> list[NodeInfo]:
+        return [self._info(n) for n in self._live_rows(now)]
 
     def reserve(self, groups: list[int], now: float) -> list[str | None]:
         from lobby.matchmaking.models import Node
 
         with transaction.atomic():
-            nodes = [n for n in self.alive(now) if not n.draining]
-            # Row locks (PostgreSQL) so that a concurrent heartbeat waits for the counts.
-            list(Node.objects.select_for_update().filter(node_id__in=[n.node_id for n in nodes])
-                 .values_list("id", flat=True))
+            # Locked before reading the counts (PostgreSQL; SQLite serializes writers), so a
+            # concurrent reserve or heartbeat waits for this one's pending counts.
+            nodes = [self._info(n) for n in
+                     self._live_rows(now).filter(draining=False).select_for_update()]
             chosen: list[str | None] = []
             for seats in groups:
                 node = pick(nodes, seats)
