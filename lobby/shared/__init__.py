@@ -17,6 +17,7 @@ nothing that cannot be lost.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -60,13 +61,17 @@ def build(redis_url: str, prefix: str) -> SharedState:
 
 
 _state: SharedState | None = None
+_lock = threading.Lock()
 
 
 def state() -> SharedState:
-    """This process's shared state, built on first use."""
+    """This process's shared state, built on first use (after the fork, in a gunicorn
+    worker: each worker has its own Redis connection pool)."""
     global _state
     if _state is None:
-        _state = build(settings.REDIS_URL, settings.REDIS_PREFIX)
+        with _lock:
+            if _state is None:
+                _state = build(settings.REDIS_URL, settings.REDIS_PREFIX)
     return _state
 
 
