@@ -6,6 +6,8 @@ frame); gauges (rooms, players) are read from the node when `/metrics` is scrape
 
 from __future__ import annotations
 
+import os
+import resource
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -110,7 +112,24 @@ class Metrics:
              self.matches_aborted),
         ):
             metric(name, "counter", help_, [("", value)])
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        metric("process_cpu_seconds_total", "counter", "User and system CPU time of the node process.",
+               [("", round(cpu.ru_utime + cpu.ru_stime, 6))])
+        metric("process_resident_memory_bytes", "gauge", "Resident memory of the node process.",
+               [("", _resident_bytes())])
         metric("arena_connections_closed_total", "counter", "Connections closed by the node, by close code.",
                [(f'{{code="{c}"}}', n) for c, n in sorted(self.closed_by_code.items())]
                or [('{code="1000"}', 0)])
         return "\n".join(out) + "\n"
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _resident_bytes() -> int:
+    """Current RSS from /proc (Linux); peak RSS from getrusage elsewhere."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -118,8 +118,11 @@ class Outbox:
 
     async def _deliver(self, match_id: str, body: str, attempts: int) -> bool:
         if self._session is None:
+            # A fresh connection per post: results are rare, and a kept-alive connection
+            # that the lobby's server has just closed fails the post ("Server disconnected").
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.request_timeout))
+                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
+                connector=aiohttp.TCPConnector(force_close=True))
         raw = body.encode()
         headers = sign_request(self.node_secret, node_id=self.node_id, method="POST",
                                path=RESULTS_PATH, body=raw, now=time.time())

@@ -62,3 +62,6 @@ async def test_health_and_metrics(node):
     assert "arena_tick_seconds_count" in text
     frames = [ln for ln in text.splitlines() if ln.startswith("arena_frames_out_total ")]
     assert int(frames[0].split()[1]) >= 2
+    values = dict(ln.split(" ", 1) for ln in text.splitlines() if ln.startswith("process_"))
+    assert float(values["process_cpu_seconds_total"]) > 0
+    assert int(values["process_resident_memory_bytes"]) > 10_000_000  # a Python process with aiohttp
