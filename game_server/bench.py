@@ -133,8 +133,9 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
                 if steps:
                     clock.advance(steps)
                     t0 = perf()
-                    for ws in list(clients):
-                        stats["attempted"] += 1
+                    targets = list(clients)  # a client may leave during the awaits
+                    stats["attempted"] += len(targets)
+                    for ws in targets:
                         try:  # noqa: SIM105  (the plainest loop: no context manager)
                             await ws.send_bytes(payload)
                         except ConnectionError:

@@ -39,7 +39,7 @@ def ws_binary_frame(payload: bytes) -> bytes:
 class WebSocketConnection(Connection):
     """A raw websocket client. Writes bypass aiohttp's writer (frames are pre-built)."""
 
-    __slots__ = ("ws", "_transport", "_sock_send", "_max_frames", "_last_len", "_closed",
+    __slots__ = ("ws", "_transport", "_sock", "_max_frames", "_last_len", "_closed",
                  "_close_task")
 
     transport = "websocket"
@@ -52,14 +52,14 @@ class WebSocketConnection(Connection):
         # is empty (the common case): the syscall `transport.write` makes, without
         # asyncio's bookkeeping. `send(2)`, not `os.write`: write(2) on a socket goes
         # through the VFS layer and costs ~0.7 µs more per call here.
-        self._sock_send = None
+        self._sock: socket.socket | None = None
         if tr.get_extra_info("sslcontext") is None:
             # get_extra_info("socket") is asyncio's TransportSocket wrapper (no send);
             # the socket it wraps is the transport's own, closed only after the
             # transport reports is_closing(), which send() checks first.
             sock = getattr(tr.get_extra_info("socket"), "_sock", None)
             if isinstance(sock, socket.socket):
-                self._sock_send = sock.send
+                self._sock = sock
         self.remote = remote
         self.state = None
         self._max_frames = max_send_queue
@@ -82,12 +82,12 @@ class WebSocketConnection(Connection):
                 return False
             tr.write(data)
             return True
-        send = self._sock_send
-        if send is None:
+        sock = self._sock
+        if sock is None:
             tr.write(data)
             return True
         try:
-            sent = send(data)
+            sent = sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:  # reset or broken: the transport's reader sees it and closes
