@@ -2,6 +2,7 @@
 
     python cluster.py [--lobby-port 8000] [--node-ports 8001,8002] [--db arena_cluster]
                       [--redis-url redis://127.0.0.1:6379/1] [--workers 2] [--threads 4]
+                      [--internal-port 8010]
                       [--loadtest "--bots 400 --ramp 20 --duration 30 ..."]
 
 Starts, as child processes: the lobby under gunicorn (2 workers x 4 threads) on PostgreSQL (the
@@ -163,12 +164,14 @@ class Cluster:
 
     def __init__(self, *, db_name: str, lobby_port: int, node_ports: list[int],
                  redis_url: str = DEFAULT_REDIS, pg_url: str = DEFAULT_PG, workers: int = 2,
-                 threads: int = 4,
+                 threads: int = 4, internal_port: int = 0,
                  host: str = "127.0.0.1", var_dir: Path = REPO / "var" / "cluster",
                  env: Mapping[str, str] | None = None,
                  node_env: Mapping[str, Mapping[str, str]] | None = None,
                  matcher_interval: float = 0.5) -> None:
-        """`env` goes to every process; `node_env` (node id -> variables) to one node."""
+        """`env` goes to every process; `node_env` (node id -> variables) to one node.
+        `internal_port`: the nodes talk to a gunicorn of their own there (1 worker), so
+        that player load on the lobby never delays their heartbeats."""
         self.db_name, self.pg_url, self.redis_url = db_name, pg_url.rstrip("/"), redis_url
         self.database_url = f"{self.pg_url}/{db_name}"
         self.host = host
@@ -189,6 +192,16 @@ class Cluster:
                       "-b", f"{host}:{lobby_port}", "--timeout", "60",
                       "--graceful-timeout", "5", "--log-level", "warning"],
             base, self.var_dir / "lobby.log", self.lobby_url, "/api/csrf")
+        self.lobby_procs = [self.lobby]
+        internal_url = self.lobby_url
+        if internal_port:
+            internal_url = f"http://{host}:{internal_port}"
+            self.lobby_procs.append(Proc(
+                "lobby-internal", [py, "-m", "gunicorn", "lobby.wsgi", "-w", "1", "--threads",
+                                   str(threads), "-b", f"{host}:{internal_port}",
+                                   "--timeout", "60", "--graceful-timeout", "5",
+                                   "--log-level", "warning"],
+                base, self.var_dir / "lobby-internal.log", internal_url, "/api/csrf"))
         self.matcher = Proc(
             "matcher", [py, "manage.py", "run_matcher", "--interval", str(matcher_interval)],
             base, self.var_dir / "matcher.log")
@@ -201,7 +214,7 @@ class Cluster:
             self.nodes[node_id] = Proc(
                 node_id, [py, "-m", "game_server", "--host", host, "--port", str(port),
                           "--node-id", node_id, "--public-url", url,
-                          "--lobby-url", self.lobby_url,
+                          "--lobby-url", internal_url,
                           "--outbox", str(self.var_dir / f"outbox-{node_id}.sqlite3"),
                           "--log-level", os.environ.get("NODE_LOG_LEVEL", "INFO")],
                 {**base, **((node_env or {}).get(node_id, {}))},
@@ -216,14 +229,19 @@ class Cluster:
 
     # -- processes ------------------------------------------------------------------
     def start_lobby(self, timeout: float = 60.0) -> None:
-        self.lobby.start()
+        for proc in self.lobby_procs:
+            proc.start()
         self.matcher.start()
-        self.lobby.wait_ready(timeout)
+        for proc in self.lobby_procs:
+            proc.wait_ready(timeout)
 
     def stop_lobby(self) -> None:
         """The whole lobby side: matcher loop and gunicorn."""
         self.matcher.stop()
-        self.lobby.stop()
+        for proc in self.lobby_procs:
+            proc.signal(signal.SIGTERM)
+        for proc in self.lobby_procs:
+            proc.stop()
 
     def start_node(self, node_id: str, timeout: float = 30.0) -> None:
         self.nodes[node_id].start().wait_ready(timeout)
@@ -247,7 +265,7 @@ class Cluster:
 
     def dead(self) -> list[str]:
         """Names of processes that should run and do not."""
-        procs = [self.lobby, self.matcher, *self.nodes.values()]
+        procs = [*self.lobby_procs, self.matcher, *self.nodes.values()]
         return [p.name for p in procs if p.popen is not None and not p.running]
 
     def health(self, node_id: str) -> dict:
@@ -276,7 +294,9 @@ def run_loadtest(cluster: Cluster, flags: list[str]) -> int:
     for node_id, url in cluster.node_urls.items():
         argv += ["--node-metrics", f"{url}/metrics",
                  "--watch-pid", f"{node_id}={cluster.nodes[node_id].popen.pid}"]
-    argv += ["--watch-pid", f"lobby={cluster.lobby.popen.pid}", *flags]
+    for proc in cluster.lobby_procs:
+        argv += ["--watch-pid", f"{proc.name}={proc.popen.pid}"]
+    argv += flags
     print("running:", " ".join(argv[1:]), flush=True)
     return subprocess.run(argv, cwd=REPO).returncode
 
@@ -293,6 +313,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS))
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    p.add_argument("--internal-port", type=int, default=0,
+                   help="serve the nodes (heartbeats, results) from a gunicorn of their own "
+                        "on this port (default: the nodes use the lobby's port)")
     p.add_argument("--loadtest", default=None, metavar="FLAGS",
                    help="run `python -m loadtest --lobby <lobby> FLAGS` against the cluster, "
                         "then stop")
@@ -310,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cluster = Cluster(db_name=args.db, lobby_port=args.lobby_port, node_ports=args.node_ports,
                       redis_url=args.redis_url, pg_url=args.pg_url, workers=args.workers,
-                      threads=args.threads,
+                      threads=args.threads, internal_port=args.internal_port,
                       host=args.host)
     stopping = False
 
