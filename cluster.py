@@ -312,6 +312,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="PostgreSQL server, without database")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS))
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    p.add_argument("--var-dir", type=Path, default=REPO / "var" / "cluster",
+                   help="logs and the nodes' outboxes (default var/cluster)")
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     p.add_argument("--internal-port", type=int, default=0,
                    help="serve the nodes (heartbeats, results) from a gunicorn of their own "
@@ -334,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = Cluster(db_name=args.db, lobby_port=args.lobby_port, node_ports=args.node_ports,
                       redis_url=args.redis_url, pg_url=args.pg_url, workers=args.workers,
                       threads=args.threads, internal_port=args.internal_port,
+                      var_dir=args.var_dir,
                       host=args.host)
     stopping = False
 

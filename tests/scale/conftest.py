@@ -44,10 +44,15 @@ def reachable(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database, the template of each test's database."""
+def servers() -> None:
+    """Skip unless this machine's PostgreSQL and Redis answer."""
     if not reachable("127.0.0.1", 5432) or not reachable(REDIS_HOST, REDIS_PORT):
         pytest.skip("scale tests need PostgreSQL on 127.0.0.1:5432 and Redis on :6379")
+
+
+@pytest.fixture(scope="session")
+def template_db(servers: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database, the template of each test's database."""
     name = f"arena_scale_{os.getpid()}_tpl"
     drop_database(PG_URL, name)
     create_database(PG_URL, name)
