@@ -5,12 +5,17 @@
                       [--internal-port 8010]
                       [--loadtest "--bots 400 --ramp 20 --duration 30 ..."]
 
-Starts, as child processes: the lobby under gunicorn (2 workers x 4 threads) on PostgreSQL (the
-database is created if missing, then migrated), the matcher loop (`manage.py
-run_matcher`), and one game node per port (`node-1`, `node-2`, ...), each with its own
+Starts, as child processes: the lobby under gunicorn (2 workers x 4 threads) on
+PostgreSQL (the database is created if missing, then migrated), the matcher loop
+(`manage.py run_matcher`), and one game node per port (`node-1`, `node-2`, ...), each with its own
 public URL, all with `REDIS_URL` set so that shared state lives in Redis. Prints the URL
 to open; Ctrl-C (or SIGTERM) stops the nodes first (their results reach the lobby), then
-the matcher and the lobby. If a child dies, the others are stopped too.
+the matcher and the lobby. If a child dies, the others are stopped too. Logs and the
+nodes' outboxes are in `--var-dir` (var/cluster).
+
+With `--loadtest FLAGS` it runs `python -m loadtest --lobby <lobby> FLAGS` against the
+cluster instead of waiting for Ctrl-C (every node's /metrics scraped, nodes and lobby
+watched in /proc), then stops everything: the scaling figures of docs/deploy.md.
 
 `Cluster` is the same thing as an object, used by the fault tests (tests/scale/): each
 process can be stopped, killed and started again on the same port.
@@ -178,7 +183,8 @@ class Cluster:
         self.lobby_url = f"http://{host}:{lobby_port}"
         self.var_dir = Path(var_dir)
         self.var_dir.mkdir(parents=True, exist_ok=True)
-        (REPO / "var" / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT: quiets whitenoise
+        # STATIC_ROOT: whitenoise warns at every start when it is missing
+        (REPO / "var" / "static").mkdir(parents=True, exist_ok=True)
         base = {**os.environ, "PYTHONUNBUFFERED": "1",
                 "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-cluster-secret-key"),
                 "DEBUG": "0", "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "*"),
