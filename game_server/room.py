@@ -1,4 +1,4 @@
-"""A room: one match, one asyncio task ticking its `Arena` on a drift-free schedule.
+"""A room: one match, its `Arena` ticked on a drift-free schedule by the node's `TickGrid`.
 
 Per patch the room encodes the state once as a keyframe and once as a delta against the
 previous patch, and writes the same `Frame` to every client in step; a newcomer or a
