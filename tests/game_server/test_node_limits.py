@@ -236,3 +236,16 @@ async def test_match_over_4040(make_node):
     late = await n.connect()
     await late.send(codec.Join(token("short", 2)))
     await closed_with(late, 4040)
+
+
+async def test_a_room_that_raises_is_aborted_alone_1011(node, bystander):
+    c = await node.player(token("buggy", 5, "Bug"))
+    room = node.node.rooms["buggy"]
+
+    def broken_step() -> None:
+        raise RuntimeError("a bug in the game")
+
+    room.game.step = broken_step
+    assert await c.closed() == 1011
+    [row] = [r for r in node.outbox.rows() if r["match_id"] == "buggy"]
+    assert row["result"]["status"] == "aborted"  # recorded, so the lobby frees the seats
