@@ -66,7 +66,9 @@ async def test_node_killed_mid_match(make_cluster):
 
     await blocking(wait_for, freed, timeout + 5, "the lost match's players freed")
     took = time.monotonic() - killed_at
-    assert took <= timeout + 1.5, f"node dropped {took:.1f} s after the kill"
+    print(f"players of the killed node free {took:.2f} s after SIGKILL")
+    # NODE_TIMEOUT after the last heartbeat, then a matcher pass (0.2 s) and our poll
+    assert took <= timeout + 2.5, f"node dropped {took:.1f} s after the kill"
     assert match_row(cluster, states[lost[0]]["match_id"]) == ("aborted", "node lost")
     for i in lost:
         me = await blocking(players[i].me)

@@ -73,20 +73,26 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 async def test_redis_restarted_mid_run(make_cluster, private_redis):
     """While Redis is down and after it comes back empty: the match in progress finishes and
-    is recorded; players who queue meanwhile are either kept waiting or answered with an
-    error (so they know to queue again), and all of them get a match once Redis is back;
-    lobby and nodes reconnect by themselves (their keys reappear, seats are accepted)."""
+    is recorded; a ticket queued before the outage is kept; players who queue meanwhile are
+    either kept waiting or answered with an error (so they know to queue again), and all of
+    them get a match once Redis is back; lobby and nodes reconnect by themselves (their
+    keys reappear, new seats are accepted). Matches need 2 humans (no bot fill for 60 s)."""
     cluster = await blocking(make_cluster, redis_url=private_redis.url, ARENA_TIME_SCALE="2",
-                             ARENA_PRESENCE_INTERVAL="0.5")
+                             ARENA_PRESENCE_INTERVAL="0.5", MATCH_MAX_WAIT="60")
     prefix = cluster.env["REDIS_PREFIX"]
     assert await blocking(private_redis.keys, prefix + "node:*"), "the registry is in Redis"
     playing = await blocking(lambda: [Player(cluster.lobby_url) for _ in range(2)])
     states = await blocking(queue_and_match, playing)
     seats = await join_all(states)
+    early = await blocking(Player, cluster.lobby_url)   # alone in the queue: it waits
+    await blocking(early.queue)
+    await asyncio.sleep(0.5)
+    assert (await blocking(early.state))["status"] == "waiting"
 
     await blocking(private_redis.stop)
-    waiting = await blocking(lambda: [Player(cluster.lobby_url) for _ in range(4)])
-    for p in waiting:
+    late = await blocking(lambda: [Player(cluster.lobby_url) for _ in range(3)])
+    waiting = [early, *late]
+    for p in late:
         status, body = await blocking(p.http.request, "POST", "/api/queue", {"mode": "sprint"})
         assert status in (200, 503), (status, body)
         if status != 200:
@@ -95,6 +101,8 @@ async def test_redis_restarted_mid_run(make_cluster, private_redis):
     assert cluster.dead() == [], "no process died of the outage"
 
     await blocking(private_redis.start)                  # back, empty
+    assert (await blocking(early.state))["status"] in ("waiting", "matched"), \
+        "the ticket queued before the outage is kept"
     for p in waiting:                                    # the lobby's answer decides:
         state = await blocking(p.state)                  # kept, or queue again
         if state["status"] == "none":
