@@ -114,7 +114,7 @@ async def test_redis_restarted_mid_run(make_cluster, private_redis):
 
     matched = await blocking(wait_for, all_matched, 20, "the waiting players matched", 0.2)
     assert len(by_match(matched)) == 2
-    new_seats = await join_all(matched)                  # nodes check seat ids in Redis again
+    new_seats = await join_all(matched)                  # the nodes seat them
     assert all(seat.welcome.match_id == s["match_id"] for seat, s in zip(new_seats, matched,
                                                                          strict=True))
 
