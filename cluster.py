@@ -102,12 +102,14 @@ class Proc:
         self.name, self.argv, self.env, self.log_path = name, argv, dict(env), log_path
         self.ready_url, self.ready_path = ready_url, ready_path
         self.popen: subprocess.Popen | None = None
+        self.terminating = False  # SIGTERM sent: a second one would cut a node's flush short
 
     @property
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
     def start(self) -> Proc:
+        self.terminating = False
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         try:
             self.popen = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log,
@@ -136,6 +138,8 @@ class Proc:
     def signal(self, sig: int) -> None:
         if self.running:
             self.popen.send_signal(sig)
+            if sig == signal.SIGTERM:
+                self.terminating = True
 
     def wait(self, timeout: float) -> int | None:
         """Exit code, or None if still running after timeout."""
@@ -147,10 +151,12 @@ class Proc:
             return None
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM, then SIGKILL after timeout. The exit code."""
+        """SIGTERM (once: aiohttp and gunicorn read a second one as "hurry"), then SIGKILL
+        after timeout. The exit code."""
         if not self.running:
             return self.popen.returncode if self.popen else None
-        self.signal(signal.SIGTERM)
+        if not self.terminating:
+            self.signal(signal.SIGTERM)
         code = self.wait(timeout)
         if code is None:
             self.kill()

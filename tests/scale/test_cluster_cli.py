@@ -24,7 +24,7 @@ def test_cluster_command_starts_and_stops(servers, tmp_path):
     prefix = f"arena-scale-cli-{os.getpid()}:"
     lobby_port, ports = free_port(), [free_port(), free_port()]
     drop_database(PG_URL, db)
-    env = {**os.environ, "REDIS_PREFIX": prefix, "NODE_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "REDIS_PREFIX": prefix, "NODE_LOG_LEVEL": "INFO"}
     proc = subprocess.Popen(
         [sys.executable, "cluster.py", "--lobby-port", str(lobby_port),
          "--node-ports", ",".join(map(str, ports)), "--db", db,
@@ -52,6 +52,9 @@ def test_cluster_command_starts_and_stops(servers, tmp_path):
         for port in [lobby_port, *ports]:
             with pytest.raises(OSError):
                 http_get(f"http://127.0.0.1:{port}", "/")
+        for node in ("node-1", "node-2"):  # one SIGTERM each: a clean shutdown, no cut-off
+            log = (tmp_path / f"{node}.log").read_text()
+            assert "shutting down" in log and "ERROR" not in log, log
     finally:
         if proc.poll() is None:
             proc.kill()
