@@ -11,7 +11,10 @@ aborts the rooms (their results go to the outbox) and flushes the outbox before 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
+import signal
 
 from aiohttp import web
 
@@ -34,6 +37,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+async def ignore_stop_signals(app: web.Application) -> None:
+    """Once shutdown has begun, further SIGTERM/SIGINT are ignored: aiohttp would raise
+    GracefulExit again in the middle of the outbox flush, leaving the aborted results
+    undelivered until the next start (Ctrl-C in a terminal plus a launcher's SIGTERM is
+    enough; tests/scale/test_faults.py::test_sigterm_on_a_node)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, ValueError, RuntimeError):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -45,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("game_server").info(
         "node %s on %s:%d (public %s, lobby %s)", settings.node_id, settings.host, settings.port,
         settings.public_url, settings.lobby_url or "none")
-    web.run_app(build_app(settings), host=settings.host, port=settings.port,
+    app = build_app(settings)
+    app.on_shutdown.insert(0, ignore_stop_signals)
+    web.run_app(app, host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_flush_timeout + 5, print=None,
                 access_log=None)
 

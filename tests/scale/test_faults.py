@@ -148,9 +148,9 @@ async def test_node_restarted_delivers_its_outbox(make_cluster):
 
 
 async def test_sigterm_on_a_node(make_cluster):
-    """SIGTERM: the node tells its players to reconnect through the lobby (close 4030),
-    flushes the aborted result before exiting (so the lobby frees them at once, not after
-    NODE_TIMEOUT), and the players' next match is on the other node."""
+    """SIGTERM (twice, 30 ms apart): the node tells its players to reconnect through the
+    lobby (close 4030), flushes the aborted result before exiting (so the lobby frees them
+    at once, not after NODE_TIMEOUT), and the players' next match is on the other node."""
     cluster = await blocking(make_cluster, ARENA_TIME_SCALE="1", NODE_TIMEOUT="20")
     players = await blocking(lambda: [Player(cluster.lobby_url) for _ in range(2)])
     states = await blocking(queue_and_match, players)
@@ -160,6 +160,8 @@ async def test_sigterm_on_a_node(make_cluster):
 
     stopped_at = time.monotonic()
     cluster.nodes[node].signal(signal.SIGTERM)
+    await asyncio.sleep(0.03)  # a second one mid-shutdown (an impatient operator, or
+    cluster.nodes[node].popen.send_signal(signal.SIGTERM)  # Ctrl-C + a launcher) is ignored
     await asyncio.gather(*(seat.closed(15) for seat in seats))
     for seat in seats:
         assert seat.close_code == 4030
