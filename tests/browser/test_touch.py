@@ -22,7 +22,7 @@ def touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:
 
 def test_touch_stick_moves_and_a_tap_fires(browser, servers):
     token = issue_seat_token(SEAT_SECRET, user_id=999, name="Touchy", match_id=secrets.token_hex(6),
-                             node_id="browser-node", now=time.time(), mode="sprint", seats=1, bots=1)
+                             node_id="browser-node", now=time.time(), mode="sprint", seats=1, bots=0)  # no one to end the match
     context = browser.new_context(viewport={"width": 900, "height": 600}, has_touch=True,
                                   is_mobile=True)
     page = context.new_page()
