@@ -60,7 +60,11 @@ class NodeSettings:
     # tuning and testing knobs
     time_scale: float = 1.0         # ticks run this many times faster than sim_hz (tests, bench)
     game_overrides: dict[str, Any] = field(default_factory=dict)  # ArenaConfig.replace(**...)
-    socket_send_buffer: int = 0     # SO_SNDBUF of raw websockets; 0 = the system's default
+    # SO_SNDBUF of raw websockets (bytes; 0 = the system's autotuned buffer, up to MBs, in
+    # which a client that stops reading hides for minutes). 64 KiB is seconds of patches
+    # (~300 B deltas, ~1.2 KB keyframes at 20/s): then the backlog builds in the node,
+    # where `max_send_queue` sees it.
+    socket_send_buffer: int = 64 * 1024
     sockjs_disconnect_delay: float = 5.0
     sockjs_test_endpoints: bool = False
     heartbeat_interval: float = 5.0
@@ -83,6 +87,8 @@ class NodeSettings:
                      "max_players", "max_other_rate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.socket_send_buffer < 0:
+            raise ValueError("socket_send_buffer must be >= 0")
         for name in ("join_timeout", "reconnect_window", "empty_room_timeout", "time_scale",
                      "heartbeat_interval", "presence_interval"):
             if getattr(self, name) <= 0:

@@ -25,46 +25,65 @@ log = logging.getLogger(__name__)
 WS_BINARY = "ws-binary"  # Frame.rendered key
 
 
-def ws_binary_frame(payload: bytes) -> bytes:
-    """One final, unmasked binary websocket frame (RFC 6455 5.2) carrying `payload`."""
+OP_TEXT, OP_BINARY, OP_CLOSE = 0x1, 0x2, 0x8  # websocket opcodes (RFC 6455 5.2)
+
+
+def ws_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, unmasked websocket frame (RFC 6455 5.2): `opcode` carrying `payload`."""
     n = len(payload)
     if n < 126:
-        header = bytes((0x82, n))
+        header = bytes((0x80 | opcode, n))
     elif n < 1 << 16:
-        header = struct.pack("!BBH", 0x82, 126, n)
+        header = struct.pack("!BBH", 0x80 | opcode, 126, n)
     else:
-        header = struct.pack("!BBQ", 0x82, 127, n)
+        header = struct.pack("!BBQ", 0x80 | opcode, 127, n)
     return header + payload
+
+
+def ws_binary_frame(payload: bytes) -> bytes:
+    """The raw websocket's rendering of a `Frame` (cached per Frame under `WS_BINARY`)."""
+    return ws_frame(OP_BINARY, payload)
 
 
 class GameWebSocket(web.WebSocketResponse):
     """aiohttp's websocket, telling its `WebSocketConnection` when it closes.
 
-    Once aiohttp has sent a close frame nothing may follow it; `close()` is where aiohttp
-    sends one (its own error paths included) while the transport stays open for the
-    peer's reply, so the connection learns it here instead of asking `ws.closed` before
-    every frame (one object fewer touched per client per patch). aiohttp's other way to
-    close (a ping/pong failure) closes the transport at once, which `send` checks.
+    The node's own closes do not go through aiohttp: `WebSocketConnection.close` writes
+    the close frame itself and the handler's read loop goes on until the client's reply.
+    (aiohttp's `close()` from another task than the reader wakes the reader and closes
+    the socket at once: the client's inputs still in flight then meet a closed socket,
+    Linux answers with a reset, and a client still reading its backlog loses the close
+    frame: 1006 instead of the code.) So `close()` here, called by aiohttp when the
+    client's reply (or EOF) arrives or when the handler returns, only ends the TCP
+    connection if the node's close frame is out; otherwise (the client closed first,
+    aiohttp's error paths) it is aiohttp's, and the connection learns it is closed
+    instead of asking `ws.closed` before every frame (one object fewer touched per
+    client per patch). aiohttp's other way to close (a ping/pong failure) closes the
+    transport at once, which `send` checks.
     """
 
     conn: WebSocketConnection | None = None
 
-    async def close(self, *args, **kwargs) -> bool:
-        if self.conn is not None:
-            self.conn._closed = True
-        return await super().close(*args, **kwargs)
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        conn = self.conn
+        if conn is not None:
+            if conn._close_sent:  # the node's close frame is out: no second one
+                conn._end()
+                return False
+            conn._closed = True
+        return await super().close(code=code, message=message, drain=drain)
 
 
 class WebSocketConnection(Connection):
     """A raw websocket client. Writes bypass aiohttp's writer (frames are pre-built)."""
 
     __slots__ = ("ws", "_transport", "_sock", "_max_frames", "_last_len", "_closed",
-                 "_close_task")
+                 "_close_sent", "_close_timeout", "_give_up")
 
     transport = "websocket"
 
     def __init__(self, ws: web.WebSocketResponse, tr: asyncio.Transport, remote: str,
-                 max_send_queue: int):
+                 max_send_queue: int, close_timeout: float = 2.0):
         self.ws = ws
         self._transport = tr
         # A plain TCP socket is written with its own `send` while the transport's buffer
@@ -84,7 +103,9 @@ class WebSocketConnection(Connection):
         self._max_frames = max_send_queue
         self._last_len = 64
         self._closed = False
-        self._close_task: asyncio.Task | None = None
+        self._close_sent = False
+        self._close_timeout = close_timeout
+        self._give_up: asyncio.TimerHandle | None = None
 
     def send(self, frame: Frame) -> bool:
         if self._closed:
@@ -131,27 +152,41 @@ class WebSocketConnection(Connection):
         return self._closed or self.ws.closed
 
     def close(self, code: int, reason: str) -> None:
+        """Write the close frame (after whatever is buffered, past the backlog limit) and
+        keep the TCP connection open for the client's reply: the handler's read loop
+        drops the client's messages until then. `_end` closes it on the reply, or after
+        `close_timeout` for a client that does not answer."""
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(RuntimeError):  # no running loop: interpreter shutdown
-            self._close_task = asyncio.get_running_loop().create_task(self._close(code, reason))
-
-    async def _close(self, code: int, reason: str) -> None:
+        tr = self._transport
+        if tr.is_closing():
+            return
+        tr.write(ws_frame(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123]))
+        self._close_sent = True
         try:
-            await self.ws.close(code=code, message=reason.encode()[:123])
-        except Exception:  # a dead socket: the transport is closed either way
-            log.debug("close of %s failed", self.remote, exc_info=True)
-            self._transport.close()
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no running loop: interpreter shutdown
+            tr.abort()
+            return
+        self._give_up = loop.call_later(self._close_timeout, self._end)
 
-    async def wait_closed(self) -> None:
-        if self._close_task is not None:
-            with contextlib.suppress(Exception):
-                await self._close_task
+    def _end(self) -> None:
+        """End the TCP connection after the close frame. Still unsent bytes at this point
+        belong to a client that stopped reading: abort (it sees 1006, having read nothing
+        of the last seconds anyway); else close (FIN after the last byte)."""
+        if self._give_up is not None:
+            self._give_up.cancel()
+            self._give_up = None
+        tr = self._transport
+        if tr.get_write_buffer_size():
+            tr.abort()
+        elif not tr.is_closing():
+            tr.close()
 
 
 def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_message_bytes: int,
-                    socket_send_buffer: int = 0, close_timeout: float = 2.0):
+                    socket_send_buffer: int = 64 * 1024, close_timeout: float = 2.0):
     """An aiohttp handler serving the raw websocket.
 
     aiohttp's own frame limit is set well above `max_message_bytes` so that an oversized
@@ -174,9 +209,12 @@ def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_mess
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, socket_send_buffer)
-        conn = ws.conn = WebSocketConnection(ws, tr, request.remote or "", max_send_queue)
+        conn = ws.conn = WebSocketConnection(ws, tr, request.remote or "", max_send_queue,
+                                             close_timeout)
         handler.connection_made(conn)
         try:
+            # Until the client's close reply: after the node's close frame the node drops
+            # what the client still sends (conn.closed), but reads it.
             async for msg in ws:
                 if msg.type is WSMsgType.BINARY or msg.type is WSMsgType.TEXT:
                     handler.message_received(conn, msg.data)
@@ -185,7 +223,8 @@ def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_mess
         finally:
             conn._closed = True
             handler.connection_lost(conn)
-        await conn.wait_closed()
+            if conn._close_sent:
+                conn._end()
         return ws
 
     return play_websocket
