@@ -26,7 +26,6 @@ import email.utils
 import functools
 import json
 import logging
-import struct
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 from sockjs import Session, SessionManager, SessionState
+from sockjs.exceptions import SessionIsClosed
 from sockjs.protocol import Frame as SockjsFrame
 from sockjs.protocol import MsgType, SockjsMessage, close_frame, loads
 from sockjs.route import SockJSRoute
@@ -53,6 +53,7 @@ from sockjs.transports.utils import cancel_tasks, session_cookie
 from engine.codec import to_text
 
 from .connection import Connection, ConnectionHandler, Frame
+from .websocket import OP_TEXT, ws_frame
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +87,9 @@ def sockjs_text(frame: Frame) -> str:
     return frame.rendered(SOCKJS_TEXT, to_text)
 
 
-def ws_text_frame(payload: bytes) -> bytes:
-    """One final, unmasked text websocket frame (RFC 6455 5.2) carrying `payload`."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, n)
-    return header + payload
-
-
 def _render_ws(payload: bytes) -> bytes:
     # Base64 needs no JSON escaping, so this quoting is exact.
-    return ws_text_frame(b'a["' + to_text(payload).encode() + b'"]')
+    return ws_frame(OP_TEXT, b'a["' + to_text(payload).encode() + b'"]')
 
 
 def sockjs_ws_frame(frame: Frame) -> bytes:
@@ -410,8 +399,36 @@ class _WebSocket(WebSocketTransport):
             await manager.release(session)
             await cancel_tasks(server, client, self._wait_pong_task)
             if not ws.closed:
-                await ws.close()
+                # From this task (the reader is cancelled) aiohttp sends its close frame,
+                # then reads until the client's reply (`close_timeout`). Its drain has no
+                # bound: a client that reads nothing is aborted (it sees 1006).
+                try:
+                    await asyncio.wait_for(ws.close(), 2 * self.close_timeout)
+                except TimeoutError:
+                    if request.transport is not None:
+                        request.transport.abort()
         return ws
+
+    async def server(self, ws: web.WebSocketResponse) -> None:
+        """The package's writer loop, except after the SockJS close frame: the package
+        called `ws.close()` here, which (another task reading) makes aiohttp close the
+        socket at once; the client's messages still in flight then meet a closed socket,
+        Linux answers with a reset and the client can lose the close frame (1006).
+        Returning instead lets `process` close with the handshake."""
+        while True:
+            try:
+                frame, data = await self.session.get_frame()
+            except SessionIsClosed:
+                return
+            if frame == SockjsFrame.HEARTBEAT:
+                await ws.ping()
+                if self._wait_pong_task is None:
+                    self._wait_pong_task = asyncio.create_task(self._wait_pong())
+                    self._wait_pong_task.add_done_callback(self._wait_done_callback)
+                continue
+            await ws.send_str(data)
+            if frame == SockjsFrame.CLOSE:
+                return
 
     async def client(self, ws: web.WebSocketResponse) -> None:
         manager, session = self.manager, self.session

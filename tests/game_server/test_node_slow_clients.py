@@ -7,8 +7,11 @@ followed by the client's reply, not by a reset, even while the client's inputs s
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 import time
+
+import pytest
 
 from engine import codec
 from tests.game_server.conftest import (
@@ -24,13 +27,21 @@ BUSY = {"time_scale": 3.0, "game_overrides": {"patch_hz": 30, "time_limit": 120,
                                                 "score_limit": 1000}}
 
 
-async def _send_inputs(writer: asyncio.StreamWriter, hz: float, stop: asyncio.Event) -> None:
+def _message(msg: codec.Message, sockjs: bool) -> bytes:
+    """One client websocket frame: binary msgpack, or a SockJS text frame `["<base64>"]`."""
+    if sockjs:
+        return ws_frame(json.dumps([codec.to_text(codec.encode(msg))]).encode(), opcode=0x1)
+    return ws_frame(codec.encode(msg))
+
+
+async def _send_inputs(writer: asyncio.StreamWriter, hz: float, stop: asyncio.Event,
+                       sockjs: bool = False) -> None:
     """An honest client: one input every 1/hz s, whatever happens to its reading side."""
     seq = 0
     while not stop.is_set():
         seq += 1
         try:
-            writer.write(ws_frame(codec.encode(codec.Input(seq, 1, 0, 0, 0))))
+            writer.write(_message(codec.Input(seq, 1, 0, 0, 0), sockjs))
         except (ConnectionError, RuntimeError):
             return
         await asyncio.sleep(1 / hz)
@@ -65,7 +76,7 @@ def _close_code(frames: list[tuple[int, bytes]]) -> int | None:
 async def _stalled_client(n, match: str, *, send_hz: float = 0):
     """A raw websocket client that joins a busy room and never reads again."""
     reader, writer = await raw_websocket(n.server.host, n.server.port, rcvbuf=4096)
-    writer.write(ws_frame(codec.encode(codec.Join(token(match, 1, bots=15)))))
+    writer.write(_message(codec.Join(token(match, 1, bots=15)), False))
     await writer.drain()
     stop = asyncio.Event()
     task = asyncio.create_task(_send_inputs(writer, send_hz, stop)) if send_hz else None
@@ -113,15 +124,17 @@ async def test_stalled_client_sending_honest_inputs_gets_4020_not_4004(make_node
     writer.close()
 
 
-async def test_close_frame_reaches_a_client_whose_inputs_keep_coming(make_node):
+@pytest.mark.parametrize("sockjs", [False, True], ids=["websocket", "sockjs-websocket"])
+async def test_close_frame_reaches_a_client_whose_inputs_keep_coming(make_node, sockjs):
     """The match ends while the client lags a little and keeps sending inputs: it still
     reads every frame, the match end and the close code (no reset from a node that
     closed its socket with the client's inputs unread)."""
     n = await make_node(time_scale=3.0, game_overrides={"patch_hz": 30, "time_limit": 4})
-    reader, writer = await raw_websocket(n.server.host, n.server.port, rcvbuf=4096)
-    writer.write(ws_frame(codec.encode(codec.Join(token("end", 1, bots=15)))))
+    path = "/play/000/lagging/websocket" if sockjs else "/play/websocket"
+    reader, writer = await raw_websocket(n.server.host, n.server.port, path, rcvbuf=4096)
+    writer.write(_message(codec.Join(token("end", 1, bots=15)), sockjs))
     stop = asyncio.Event()
-    task = asyncio.create_task(_send_inputs(writer, 20, stop))
+    task = asyncio.create_task(_send_inputs(writer, 20, stop, sockjs))
     metrics = n.node.metrics
     deadline = time.monotonic() + 10
     while not metrics.matches_finished and time.monotonic() < deadline:  # not reading
@@ -132,7 +145,13 @@ async def test_close_frame_reaches_a_client_whose_inputs_keep_coming(make_node):
     stop.set()
     await task
     frames = parse_server_frames(data)
-    assert _close_code(frames) == 1000, (end, len(frames))
-    ends = [codec.decode(p, max_size=1 << 22) for op, p in frames if op == 0x2]
-    assert isinstance(ends[-1], codec.Event) and ends[-1].events[0][0] == codec.EV_MATCH_END
+    if sockjs:  # c[1000,"Normal closure"], then the websocket's own close frame
+        texts = [p.decode() for op, p in frames if op == 0x1]
+        assert texts and texts[-1] == 'c[1000,"Normal closure"]', (end, texts[-3:])
+        last = codec.decode_text(json.loads(texts[-2][1:])[0], max_size=1 << 22)
+        assert _close_code(frames) is not None, (end, len(frames))
+    else:
+        assert _close_code(frames) == 1000, (end, len(frames))
+        last = codec.decode([p for op, p in frames if op == 0x2][-1], max_size=1 << 22)
+    assert isinstance(last, codec.Event) and last.events[0][0] == codec.EV_MATCH_END
     writer.close()
