@@ -46,7 +46,9 @@ def build_app(settings: NodeSettings) -> web.Application:
     outbox = Outbox(settings.outbox_path, node_id=settings.node_id,
                     node_secret=settings.node_secret, lobby_url=settings.lobby_url,
                     retry_min=settings.outbox_retry_min, retry_max=settings.outbox_retry_max)
-    node = Node(settings, metrics=metrics, record_result=outbox.add)
+    shared = build_shared(settings.redis_url, prefix=settings.redis_prefix,
+                          node_id=settings.node_id)
+    node = Node(settings, metrics=metrics, record_result=outbox.add, jti=shared.jti)
 
     def status() -> dict:
         return {"url": settings.public_url, "capacity": settings.max_players,
@@ -56,8 +58,6 @@ def build_app(settings: NodeSettings) -> web.Application:
     lobby = LobbyClient(settings.lobby_url, node_id=settings.node_id,
                         node_secret=settings.node_secret, status=status,
                         interval=settings.heartbeat_interval)
-    shared = build_shared(settings.redis_url, prefix=settings.redis_prefix,
-                          node_id=settings.node_id)
 
     def presence_snapshot() -> Snapshot:
         return {seat.user_id: (room.match_id, seat.conn is not None)

@@ -34,6 +34,7 @@ from .connection import Connection, Frame
 from .metrics import Metrics
 from .room import Room, Seat, TickGrid
 from .settings import NodeSettings
+from .shared_state import InProcessJti, JtiStore
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,11 @@ ENDED_MATCHES_KEPT = 10_000   # match ids remembered to answer a late `join` wit
 class Client:
     """Per-connection state (`Connection.state`)."""
 
-    __slots__ = ("seat", "timer", "tokens", "stamp", "other_tokens", "other_stamp")
+    __slots__ = ("seat", "joining", "timer", "tokens", "stamp", "other_tokens", "other_stamp")
 
     def __init__(self, now: float, burst: float, other_burst: float):
         self.seat: Seat | None = None
+        self.joining = False    # a `join` waits for the jti store
         self.timer: asyncio.TimerHandle | None = None
         self.tokens = burst
         self.stamp = now
@@ -57,15 +59,16 @@ class Client:
 class Node:
     def __init__(self, settings: NodeSettings, *, metrics: Metrics | None = None,
                  record_result: Callable[[dict], None] | None = None,
-                 wall_clock: Callable[[], float] = time.time):
+                 wall_clock: Callable[[], float] = time.time, jti: JtiStore | None = None):
         self.settings = settings
         self.metrics = metrics or Metrics()
         self._record = record_result
         self.now = wall_clock
         self.rooms: dict[str, Room] = {}
         self.ended: OrderedDict[str, None] = OrderedDict()
-        self.used_jti: dict[str, int] = {}      # jti -> token expiry (forgotten after it)
-        self._jti_purged = 0.0
+        # used seat-token ids: `app[SHARED_KEY].jti` (in-process, or Redis with REDIS_URL)
+        self.jti: JtiStore = jti if jti is not None else InProcessJti()
+        self._joins: set[asyncio.Task] = set()
         self.resume_tokens: dict[str, Seat] = {}
         self.connections: set[Connection] = set()
         self.draining = False
@@ -181,7 +184,8 @@ class Node:
         kind = type(msg)
         if kind is Input:
             if seat is None:
-                self.reject(conn, 4006, "Protocol violation")
+                if not st.joining:  # (sent right after `join`: dropped, not punished)
+                    self.reject(conn, 4006, "Protocol violation")
                 return
             now = asyncio.get_running_loop().time()
             tokens = min(self._burst, st.tokens + (now - st.stamp) * self._rate)
@@ -206,10 +210,10 @@ class Node:
             tick = seat.room.game.tick if seat is not None else 0
             conn.send(Frame(encode(Pong(msg.t, tick))))
         elif kind is Join or kind is Resume:
-            if seat is not None:
+            if seat is not None or st.joining:
                 self.reject(conn, 4006, "Protocol violation")
             elif kind is Join:
-                self._join(conn, msg.token)
+                self._start_join(conn, msg.token)
             else:
                 self._resume(conn, msg.token)
         elif kind is Leave:
@@ -224,7 +228,10 @@ class Node:
 
     # --- seating ----------------------------------------------------------------------------
 
-    def _join(self, conn: Connection, token: str) -> None:
+    def _start_join(self, conn: Connection, token: str) -> None:
+        """Check the token's signature now; claim its `jti` in the store (awaited: Redis
+        with REDIS_URL), then seat. Meanwhile the client's inputs are dropped and a second
+        `join`/`resume` is 4006."""
         s = self.settings
         now = self.now()
         try:
@@ -232,11 +239,35 @@ class Node:
         except TokenError as e:
             self.reject(conn, e.code, e.reason)
             return
-        self._purge_jti(now)
-        if claims.jti in self.used_jti:
+        st: Client = conn.state
+        st.joining = True
+        task = asyncio.get_running_loop().create_task(self._join(conn, claims, now))
+        self._joins.add(task)
+        task.add_done_callback(self._joins.discard)
+
+    async def _join(self, conn: Connection, claims: SeatClaims, now: float) -> None:
+        st: Client = conn.state
+        try:
+            fresh = await self.jti.claim(claims.jti, claims.exp, now)
+        except Exception:  # the store is unreachable (Redis down): no seat without the check
+            log.warning("jti store unreachable; join of %s refused", conn.remote, exc_info=True)
+            st.joining = False
+            self.reject(conn, 1011, "Internal error")
+            return
+        st.joining = False
+        if conn.closed:  # gone meanwhile (join timeout, disconnect): the jti is used up
+            return
+        try:
+            self._seat(conn, claims, fresh)
+        except Exception:  # a bug must cost one connection, never the node
+            log.exception("join from %s", conn.remote)
+            self.reject(conn, 4001, "Bad message")
+
+    def _seat(self, conn: Connection, claims: SeatClaims, fresh: bool) -> None:
+        s = self.settings
+        if not fresh:
             self.reject(conn, 4012, "Token already used")
             return
-        self.used_jti[claims.jti] = claims.exp
         if claims.mode not in MODES:
             self.reject(conn, 4010, "Invalid token")
             return
@@ -281,14 +312,6 @@ class Node:
         if st.timer is not None:
             st.timer.cancel()
             st.timer = None
-
-    def _purge_jti(self, now: float) -> None:
-        if now - self._jti_purged < 10.0:
-            return
-        self._jti_purged = now
-        expired = [jti for jti, exp in self.used_jti.items() if exp < now - 1]
-        for jti in expired:
-            del self.used_jti[jti]
 
     # --- shutdown ---------------------------------------------------------------------------
 

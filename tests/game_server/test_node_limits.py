@@ -12,6 +12,9 @@ import msgpack
 import pytest
 
 from engine import codec
+from engine.auth import verify_seat_token
+from game_server.app import SHARED_KEY
+from game_server.settings import DEV_SEAT_SECRET
 from tests.game_server.conftest import (
     assert_unaffected,
     parse_server_frames,
@@ -144,6 +147,28 @@ async def test_replayed_token_4012(node, bystander):
     await c.send(codec.Join(tok))
     await closed_with(c, 4012)
     await assert_unaffected(first)
+
+
+async def test_token_used_in_the_shared_store_4012(node, bystander):
+    """Used ids live in the node's shared store (`app[SHARED_KEY].jti`: Redis with
+    REDIS_URL, so a restarted node still refuses them), not in a dict of the node."""
+    tok = token("m", 1, jti="seen-elsewhere")
+    claims = verify_seat_token(DEV_SEAT_SECRET, tok, node_id="node-1", now=time.time())
+    assert await node.app[SHARED_KEY].jti.claim(claims.jti, claims.exp, time.time())
+    c = await node.connect()
+    await c.send(codec.Join(tok))
+    await closed_with(c, 4012)
+
+
+async def test_input_right_after_join_is_not_a_violation(node, bystander):
+    """`join` waits for the jti store: an input sent before the `welcome` is dropped."""
+    c = await node.connect()
+    await c.send(codec.Join(token("m", 1)))
+    await c.input(mx=100)
+    await c.expect(codec.Welcome)
+    await c.expect(codec.Keyframe)
+    await c.input(mx=100)
+    await assert_unaffected(c)
 
 
 async def test_wrong_node_4013(node, bystander):
