@@ -74,7 +74,8 @@ class Node:
         self.draining = False
         self._grid: TickGrid | None = None
         self._rate = float(settings.max_input_rate)
-        self._burst = 2.0 * settings.max_input_rate
+        self._burst = 2.0 * settings.max_input_rate        # at join
+        self._credit = settings.input_window * settings.max_input_rate  # earned by quiet
         self._other_rate = float(settings.max_other_rate)
         self._other_burst = 2.0 * settings.max_other_rate
 
@@ -188,7 +189,10 @@ class Node:
                     self.reject(conn, 4006, "Protocol violation")
                 return
             now = asyncio.get_running_loop().time()
-            tokens = min(self._burst, st.tokens + (now - st.stamp) * self._rate)
+            # A token bucket holding up to `input_window` seconds of inputs: the rate is
+            # judged over that window, so a burst of honest inputs the network held back
+            # (as much as the quiet before it earned) passes; a sustained excess is 4004.
+            tokens = min(self._credit, st.tokens + (now - st.stamp) * self._rate)
             st.stamp = now
             if tokens < 1.0:
                 self.reject(conn, 4004, "Input flood")

@@ -18,6 +18,7 @@ DEV_NODE_SECRET = "dev-node-secret"
 ENV = {
     "max_message_bytes": "ARENA_MAX_MESSAGE_BYTES",
     "max_input_rate": "ARENA_MAX_INPUT_RATE",
+    "input_window": "ARENA_INPUT_WINDOW",
     "max_send_queue": "ARENA_MAX_SEND_QUEUE",
     "join_timeout": "ARENA_JOIN_TIMEOUT",
     "reconnect_window": "ARENA_RECONNECT_WINDOW",
@@ -48,7 +49,11 @@ class NodeSettings:
     node_secret: str = DEV_NODE_SECRET
     # limits (docs/protocol.md)
     max_message_bytes: int = 1024
-    max_input_rate: int = 60        # inputs per second per player; burst 2x
+    max_input_rate: int = 60        # inputs per second per player, judged over input_window
+    # Inputs are judged over this many seconds: a quiet client earns credit up to
+    # max_input_rate * input_window (at join: 2 s of it), so honest inputs that the network
+    # held back and delivered at once are not a flood; a sustained excess still is (4004).
+    input_window: float = 10.0
     max_send_queue: int = 32        # state frames; then latest wins, then close 4020
     join_timeout: float = 10.0
     reconnect_window: float = 20.0
@@ -89,6 +94,8 @@ class NodeSettings:
                 raise ValueError(f"{name} must be >= 1")
         if self.socket_send_buffer < 0:
             raise ValueError("socket_send_buffer must be >= 0")
+        if self.input_window < 2:
+            raise ValueError("input_window must be >= 2 (the burst allowed at join)")
         for name in ("join_timeout", "reconnect_window", "empty_room_timeout", "time_scale",
                      "heartbeat_interval", "presence_interval"):
             if getattr(self, name) <= 0:

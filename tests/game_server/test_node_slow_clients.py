@@ -155,3 +155,33 @@ async def test_close_frame_reaches_a_client_whose_inputs_keep_coming(make_node, 
         last = codec.decode([p for op, p in frames if op == 0x2][-1], max_size=1 << 22)
     assert isinstance(last, codec.Event) and last.events[0][0] == codec.EV_MATCH_END
     writer.close()
+
+
+async def test_inputs_the_network_held_back_are_not_a_flood(make_node):
+    """3 s of honest 20/s inputs arriving at once after 3 s of quiet (a network or a
+    client loop that held them) pass: the rate is judged over `input_window`."""
+    n = await make_node(max_input_rate=20)
+    c = await n.player(token("held", 1))
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3.0:  # quiet, reading its state
+        await c.expect(codec.Delta)
+    for _ in range(60):
+        await c.input(mx=100)
+    await assert_unaffected(c)
+    assert n.node.metrics.closed_by_code[4004] == 0
+    assert n.node.metrics.inputs == 60
+
+
+async def test_sustained_input_flood_is_still_4004(make_node):
+    """3x the rate, steadily: the credit runs out within seconds, then 4004."""
+    n = await make_node(max_input_rate=20)
+    calm = await n.player(token("calm", 99))
+    c = await n.player(token("flood", 1))
+    t0 = time.monotonic()
+    while not n.node.metrics.closed_by_code[4004] and time.monotonic() - t0 < 5:
+        await c.input(mx=100)
+        await asyncio.sleep(1 / 60)
+    assert time.monotonic() - t0 < 5
+    code = await c.closed()
+    assert code == 4004 and c.error == codec.Error(4004, "Input flood")
+    await assert_unaffected(calm)
