@@ -27,8 +27,10 @@ from loadtest.stats import Group
 TRANSPORTS = ("websocket", "sockjs-websocket", "xhr-streaming", "xhr-polling")
 _SOCKJS = {"sockjs-websocket": "websocket", "xhr-streaming": "xhr_streaming", "xhr-polling": "xhr"}
 STATE_MAX_BYTES = 1 << 20  # largest node -> client message a bot decodes
-MAX_PENDING_INPUTS = 256
-REQUEUE_RETRY = 1.0        # seconds between POST /api/queue attempts answered 409   # unacknowledged inputs kept for the latency measure
+MAX_PENDING_INPUTS = 256   # unacknowledged inputs kept for the latency measure
+REQUEUE_RETRY = 1.0        # seconds between POST /api/queue attempts answered 409
+STATE_TIMEOUT = 5.0        # seconds of silence from a node that sends state 20 times a second
+WATCHDOG_SLACK = 0.5       # the read watchdog fires 0..this late (it is moved at most every 0.5 s)
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -73,6 +75,28 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def apply_in_place(entities: dict, added: dict, removed: list, updated: dict) -> None:
+    """`codec.apply_delta` on the bot's own state, without copying it every patch: an
+    updated entity becomes a list changed in place (the bot only reads fields). Same rules
+    and errors as `codec.apply_delta`; on an error the state is partly applied, and the
+    bot waits for a keyframe (tests/loadtest/test_units.py compares both)."""
+    for eid in removed:
+        entities.pop(eid, None)
+    entities.update(added)
+    for eid, changes in updated.items():
+        fields = entities.get(eid)
+        if fields is None:
+            raise codec.DecodeError(4001, "Delta does not apply")
+        if type(fields) is not list:
+            fields = entities[eid] = list(fields)
+        size = len(fields)
+        for i in range(0, len(changes), 2):
+            index = changes[i]
+            if type(index) is not int or not 0 < index < size:
+                raise codec.DecodeError(4001, "Delta does not apply")
+            fields[index] = changes[i + 1]
 
 
 class LobbyError(Exception):
@@ -373,62 +397,87 @@ class Bot:
         self.frames_expected += expected
 
     async def _read_loop(self, conn: NodeConnection, m: _Match) -> None:
+        """Read until the connection closes or stays silent too long.
+
+        One watchdog timer per connection, not one per message: its deadline moves
+        forward only once it is less than `timeout` away, so the bot gives up after
+        `timeout` to `timeout + WATCHDOG_SLACK` s of silence."""
         g = self.g
+        loop = asyncio.get_running_loop()
         timeout = self.cfg.connect_timeout
         stalled = False
-        while True:
-            if m.ended or m.left:
-                timeout = self.cfg.match_end_grace
-            try:
-                async with asyncio.timeout(timeout):
+        seen_state = False
+        try:
+            async with asyncio.timeout(loop.time() + timeout) as watchdog:
+                while True:
+                    if (m.ended or m.left) and timeout != self.cfg.match_end_grace:
+                        timeout = self.cfg.match_end_grace
+                        watchdog.reschedule(loop.time() + timeout)
                     raw = await conn.recv()
-            except TimeoutError:
-                if m.stalled:
-                    g.closes["silent after stall"] += 1
-                elif m.ended or m.left or self.stop.is_set():
-                    g.closes["closed by bot"] += 1
-                else:
-                    self.error("timeout waiting for the node")
-                return
-            if raw is None:
-                self._record_close(conn, m)
-                return
-            try:
-                msg = codec.decode_any(raw, STATE_MAX_BYTES)
-            except codec.DecodeError as exc:
-                self.error(f"decode {exc.code}")
-                return
-            now = time.monotonic()
-            kind = type(msg)
-            if kind is codec.Delta or kind is codec.Keyframe:
-                self._on_state(msg, m, now)
-                if self.state != "playing":
-                    self.state = "playing"
-                    g.counters["matches_started"] += 1
-                    g.hist["time_to_seat"].record(now - m.t_queue)
-                    g.hist["join_to_state"].record(now - m.t_connect)
-                timeout = 5.0  # a healthy node sends state many times a second
-                if self.slow and not stalled and now - m.first_frame > self.cfg.slow_after:
-                    stalled = True
-                    await self._stall(conn, m)
-            elif kind is codec.Welcome:
-                m.player_id = msg.player_id
-                m.patch_hz = effective_patch_hz(msg.config)
-                sim_hz = msg.config.get("sim_hz")
-                patch_hz = msg.config.get("patch_hz")
-                if isinstance(sim_hz, int) and isinstance(patch_hz, int) and sim_hz > 0 and patch_hz > 0:
-                    m.patch_every = max(1, round(sim_hz / patch_hz))
-                g.counters["welcomes"] += 1
-                g.patch_rates[m.patch_hz] += 1
-            elif kind is codec.Event:
-                self._on_events(msg.events, m)
-            elif kind is codec.Pong:
-                g.hist["rtt"].record(max(0.0, (time.monotonic() * 1000 % (1 << 32) - msg.t) / 1000))
-            elif kind is codec.Error:
-                g.counters[f"error message {msg.code}"] += 1
-                m.error_code = msg.code
+                    if raw is None:
+                        self._record_close(conn, m)
+                        return
+                    now_loop = loop.time()
+                    if watchdog.when() - now_loop < timeout:
+                        watchdog.reschedule(now_loop + timeout + WATCHDOG_SLACK)
+                    kind = self._on_message(raw, m)
+                    if kind is None:
+                        return
+                    if kind is codec.Delta or kind is codec.Keyframe:
+                        if not seen_state:
+                            seen_state = True
+                            if not (m.ended or m.left):
+                                timeout = STATE_TIMEOUT
+                                watchdog.reschedule(now_loop + timeout)
+                        if self.slow and not stalled and time.monotonic() - m.first_frame > self.cfg.slow_after:
+                            stalled = True
+                            watchdog.reschedule(None)
+                            await self._stall(conn, m)
+                            watchdog.reschedule(loop.time() + timeout)
+        except TimeoutError:
+            if m.stalled:
+                g.closes["silent after stall"] += 1
+            elif m.ended or m.left or self.stop.is_set():
+                g.closes["closed by bot"] += 1
             else:
-                self.error(f"unexpected message {kind.__name__}")
+                self.error("timeout waiting for the node")
+
+    def _on_message(self, raw: bytes | str, m: _Match) -> type | None:
+        """Decode and account one message: its type, or None if it ends the connection."""
+        g = self.g
+        try:
+            msg = codec.decode_any(raw, STATE_MAX_BYTES)
+        except codec.DecodeError as exc:
+            self.error(f"decode {exc.code}")
+            return None
+        now = time.monotonic()
+        kind = type(msg)
+        if kind is codec.Delta or kind is codec.Keyframe:
+            self._on_state(msg, m, now)
+            if self.state != "playing":
+                self.state = "playing"
+                g.counters["matches_started"] += 1
+                g.hist["time_to_seat"].record(now - m.t_queue)
+                g.hist["join_to_state"].record(now - m.t_connect)
+        elif kind is codec.Welcome:
+            m.player_id = msg.player_id
+            m.patch_hz = effective_patch_hz(msg.config)
+            sim_hz = msg.config.get("sim_hz")
+            patch_hz = msg.config.get("patch_hz")
+            if isinstance(sim_hz, int) and isinstance(patch_hz, int) and sim_hz > 0 and patch_hz > 0:
+                m.patch_every = max(1, round(sim_hz / patch_hz))
+            g.counters["welcomes"] += 1
+            g.patch_rates[m.patch_hz] += 1
+        elif kind is codec.Event:
+            self._on_events(msg.events, m)
+        elif kind is codec.Pong:
+            g.hist["rtt"].record(max(0.0, (time.monotonic() * 1000 % (1 << 32) - msg.t) / 1000))
+        elif kind is codec.Error:
+            g.counters[f"error message {msg.code}"] += 1
+            m.error_code = msg.code
+        else:
+            self.error(f"unexpected message {kind.__name__}")
+        return kind
 
     def _on_state(self, msg, m: _Match, now: float) -> None:
         g = self.g
@@ -450,7 +499,7 @@ class Bot:
             m.state_tick = msg.tick
         elif msg.base == m.state_tick:
             try:
-                m.entities = codec.apply_delta(m.entities, msg.added, msg.removed, msg.updated)
+                apply_in_place(m.entities, msg.added, msg.removed, msg.updated)
             except codec.DecodeError:
                 self.error("delta does not apply")
                 m.state_tick = -1

@@ -8,7 +8,8 @@ import pytest
 
 from game_server.metrics import Metrics
 from loadtest import cli, metrics
-from loadtest.bot import effective_patch_hz, host_allowed
+from engine import codec
+from loadtest.bot import apply_in_place, effective_patch_hz, host_allowed
 from loadtest.stats import Group, Histogram
 from loadtest.worker import is_slow
 
@@ -109,3 +110,37 @@ def test_named_hosts_and_transport_lists_are_accepted():
     assert args.transports == ("xhr-polling", "xhr-streaming")
     assert args.processes == 3  # never more processes than bots
     assert "lobby.test" in args.allowed_hosts
+
+
+def test_in_place_apply_follows_codec_apply_delta_over_a_played_match():
+    """The bot's in-place state equals codec.apply_delta's over 600 patches of real play
+    (a 16-player Arena), each patch through encode -> decode as on the wire."""
+    from engine.arena import Arena, ArenaConfig
+
+    game = Arena(ArenaConfig(), 3)
+    for i in range(16):
+        game.join(100 + i, f"p{i}", bot=True)
+    prev = game.entities()
+    reference = dict(prev)
+    mine = codec.decode(codec.encode(codec.Keyframe(game.tick, game.clock, prev, []))).entities
+    changed = 0
+    for _ in range(600):
+        game.step()
+        cur = game.entities()
+        msg = codec.decode(codec.encode(codec.delta_message(game.tick, 0, game.clock, prev, cur, [])), 1 << 20)
+        changed += len(msg.added) + len(msg.removed) + len(msg.updated)
+        reference = codec.apply_delta(reference, msg.added, msg.removed, msg.updated)
+        apply_in_place(mine, msg.added, msg.removed, msg.updated)
+        assert {k: tuple(v) for k, v in mine.items()} == reference == cur
+        prev = cur
+    assert changed > 600
+
+
+@pytest.mark.parametrize("updated", [{9: [1, 5]}, {1: [0, 5]}, {1: [3, 5]}, {1: [True, 5]}, {1: ["x", 5]}])
+def test_in_place_apply_rejects_what_codec_apply_delta_rejects(updated):
+    base = {1: (codec.PROJECTILE, 1, 2)}
+    with pytest.raises(codec.DecodeError) as expected:
+        codec.apply_delta(dict(base), {}, [], updated)
+    with pytest.raises(codec.DecodeError) as got:
+        apply_in_place(dict(base), {}, [], updated)
+    assert (got.value.code, got.value.reason) == (expected.value.code, expected.value.reason)
