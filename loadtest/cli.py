@@ -69,7 +69,7 @@ from urllib.parse import urlsplit
 from loadtest import metrics, report
 from loadtest.bot import LOOPBACK, TRANSPORTS, BotConfig
 from loadtest.stats import Group, Histogram
-from loadtest.worker import STOP_GRACE, WorkerPlan, worker_main
+from loadtest.worker import STOP_GRACE, WorkerPlan, event_loop_name, worker_main
 
 LIMITS = {"bots": (1, 10_000), "ramp": (0, 600), "duration": (1, 3600), "processes": (1, 64),
           "leave_after": (0, 3600), "slow_after": (0, 600), "slow_stall": (0, 600),
@@ -420,7 +420,7 @@ class Run:
             "node": self._node_summary(), "processes": processes,
             "machine": {"cpus": os.cpu_count(), "loadavg_start": self.timeline[0].get("loadavg") if self.timeline else None,
                         "loadavg_max": max((r.get("loadavg") or 0 for r in self.timeline), default=None),
-                        "python": sys.version.split()[0]},
+                        "python": sys.version.split()[0], "bot_event_loop": event_loop_name()},
             "timeline": self.timeline, "per_bot": _per_bot(bots), "targets": [],
         }
         out["targets"] = report.check_targets(out, a.targets)

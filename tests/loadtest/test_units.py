@@ -6,9 +6,9 @@ import random
 
 import pytest
 
+from engine import codec
 from game_server.metrics import Metrics
 from loadtest import cli, metrics
-from engine import codec
 from loadtest.bot import apply_in_place, effective_patch_hz, host_allowed
 from loadtest.stats import Group, Histogram
 from loadtest.worker import is_slow
@@ -144,3 +144,15 @@ def test_in_place_apply_rejects_what_codec_apply_delta_rejects(updated):
     with pytest.raises(codec.DecodeError) as got:
         apply_in_place(dict(base), {}, [], updated)
     assert (got.value.code, got.value.reason) == (expected.value.code, expected.value.reason)
+
+
+def test_bot_event_loop_is_uvloop_when_installed_unless_forced(monkeypatch):
+    from loadtest import worker
+
+    monkeypatch.delenv("LOADTEST_LOOP", raising=False)
+    assert worker.event_loop_name() == ("uvloop" if worker.uvloop is not None else "asyncio")
+    monkeypatch.setenv("LOADTEST_LOOP", "asyncio")
+    assert worker.event_loop_name() == "asyncio"
+    monkeypatch.setattr(worker, "uvloop", None)
+    monkeypatch.delenv("LOADTEST_LOOP")
+    assert worker.event_loop_name() == "asyncio"
