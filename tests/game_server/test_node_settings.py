@@ -12,6 +12,7 @@ def test_defaults_match_the_protocol():
     assert (s.max_message_bytes, s.max_input_rate, s.max_send_queue, s.join_timeout,
             s.reconnect_window, s.empty_room_timeout, s.max_rooms, s.max_players) == \
         (1024, 60, 32, 10.0, 20.0, 30.0, 200, 4000)
+    assert (s.socket_send_buffer, s.input_window) == (64 * 1024, 10.0)
     assert s.seat_secret == "dev-seat-secret" and s.node_secret == "dev-node-secret"
     assert s.public_url == "http://127.0.0.1:8001"
     assert s.outbox_path.endswith("var/outbox-node-1.sqlite3")
@@ -29,7 +30,8 @@ def test_environment_then_overrides():
 
 
 @pytest.mark.parametrize("env", [{"ARENA_MAX_PLAYERS": "lots"}, {"ARENA_MAX_SEND_QUEUE": "0"},
-                                 {"ARENA_JOIN_TIMEOUT": "-1"}])
+                                 {"ARENA_JOIN_TIMEOUT": "-1"}, {"ARENA_INPUT_WINDOW": "1"},
+                                 {"ARENA_SOCKET_SEND_BUFFER": "-1"}])
 def test_bad_values_are_refused_clearly(env):
     with pytest.raises(ValueError, match="ARENA_|must be"):
         NodeSettings.from_env(env)

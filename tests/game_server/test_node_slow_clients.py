@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import struct
 import time
 
@@ -185,3 +186,32 @@ async def test_sustained_input_flood_is_still_4004(make_node):
     code = await c.closed()
     assert code == 4004 and c.error == codec.Error(4004, "Input flood")
     await assert_unaffected(calm)
+
+
+async def test_client_that_shrinks_its_window_and_stalls_is_not_a_flood(make_node):
+    """What the load test's slow bots do (aiohttp client): shrink SO_RCVBUF mid-connection,
+    stop reading the socket, keep sending 20 inputs/s. After a few seconds the node stops
+    receiving those inputs (they wait unacknowledged in the client's send queue: the
+    node's segments carrying the ACKs are beyond the client's shrunk window), and they
+    all arrive at once when the client reads again. That burst of honest inputs was
+    closed 4004 (a bucket of 2 s); the connection must simply go on."""
+    n = await make_node(max_input_rate=20, game_overrides={"time_limit": 60})
+    c = await n.connect()
+    await c.send(codec.Join(token("shrunk", 1, bots=3)))
+    await c.expect(codec.Keyframe)
+    tr = c.ws._response.connection.transport
+    tr.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    tr.pause_reading()
+    metrics = n.node.metrics
+    for _ in range(10 * 20):  # 10 s without reading, inputs going on
+        await c.input(mx=100)
+        await asyncio.sleep(0.05)
+    received_while_stalled = metrics.inputs
+    tr.resume_reading()
+    before = c.tick
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2.0:  # reading again: the backlog, then live state
+        await c.recv()
+    assert metrics.closed_by_code[4004] == 0, (received_while_stalled, metrics.inputs)
+    assert c.tick > before and not c.ws.closed and metrics.inputs >= 10 * 20
+    await c.close()
