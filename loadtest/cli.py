@@ -423,6 +423,7 @@ class Run:
                         "python": sys.version.split()[0], "bot_event_loop": event_loop_name()},
             "timeline": self.timeline, "per_bot": _per_bot(bots), "targets": [],
         }
+        out["machine"]["bot_cpu_ms_per_bot_second"] = bot_cost(self.timeline)
         out["targets"] = report.check_targets(out, a.targets)
         return out
 
@@ -442,6 +443,18 @@ def _loadavg() -> float | None:
 
 def _ms(h: Histogram, q: float) -> float | None:
     return round(h.percentile(q) * 1000, 2) if h.count else None
+
+
+def bot_cost(timeline: list[dict]) -> float | None:
+    """What the bots cost: their CPU ms per second of one bot in a match, over the seconds
+    when at least 90% of the most bots ever in a match at once were playing (the ramp and
+    the lobby traffic around it left out)."""
+    peak = max((r.get("in_match", 0) for r in timeline), default=0)
+    rows = [r for r in timeline if peak and r.get("in_match", 0) >= 0.9 * peak
+            and "bots" in (r.get("cpu") or {})]
+    if not rows:
+        return None
+    return round(10 * sum(r["cpu"]["bots"] for r in rows) / sum(r["in_match"] for r in rows), 3)
 
 
 def _per_bot(bots: list[dict]) -> dict:

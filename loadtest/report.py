@@ -156,7 +156,8 @@ def summary_table(report: dict) -> str:
     mc = report.get("machine") or {}
     lines.append(f"machine: {mc.get('cpus')} CPUs, load average {mc.get('loadavg_start')} at start, "
                  f"max {mc.get('loadavg_max')} (other work on the machine competes with the run); "
-                 f"bots on the {mc.get('bot_event_loop', 'asyncio')} event loop")
+                 f"bots on the {mc.get('bot_event_loop', 'asyncio')} event loop, "
+                 f"{mc.get('bot_cpu_ms_per_bot_second')} ms of bot CPU per bot per match second")
     for name, p in report["processes"].items():
         lines.append(f"process {name}: cpu avg {p.get('cpu_percent_avg')}% max {p.get('cpu_percent_max')}%, "
                      f"rss {p.get('rss_mb_start')} -> {p.get('rss_mb_after_ramp')} (ramp done) -> "

@@ -156,3 +156,14 @@ def test_bot_event_loop_is_uvloop_when_installed_unless_forced(monkeypatch):
     monkeypatch.setattr(worker, "uvloop", None)
     monkeypatch.delenv("LOADTEST_LOOP")
     assert worker.event_loop_name() == "asyncio"
+
+
+def test_bot_cost_counts_only_the_seconds_near_the_peak():
+    timeline = [{"in_match": 10, "cpu": {"bots": 90.0}},    # ramp: left out
+                {"in_match": 100, "cpu": {"bots": 20.0}},
+                {"in_match": 95, "cpu": {"bots": 19.0}},
+                {"in_match": 100},                          # no CPU sample: left out
+                {"in_match": 0, "cpu": {"bots": 5.0}}]
+    assert cli.bot_cost(timeline) == round(10 * (20.0 + 19.0) / (100 + 95), 3)
+    assert cli.bot_cost([]) is None
+    assert cli.bot_cost([{"in_match": 0, "cpu": {"bots": 3.0}}]) is None
