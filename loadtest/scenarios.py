@@ -98,11 +98,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_http(url: str, proc: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def wait_http(url: str, proc: subprocess.Popen, what: str, log: Path | None = None,
+              timeout: float = START_TIMEOUT) -> None:
+    """Wait until `url` answers 200; fail at once if `proc` exits (showing its `log`)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}")
+            tail = f"; see {log}:\n{log.read_text()[-2000:]}" if log else ""
+            raise RuntimeError(f"{what} exited with {proc.returncode}{tail}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -110,7 +113,7 @@ def _wait_http(url: str, proc: subprocess.Popen, what: str, log: Path) -> None:
         except OSError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer {url} within {START_TIMEOUT:g} s; see {log}")
+    raise RuntimeError(f"{what} did not answer {url} within {timeout:g} s" + (f"; see {log}" if log else ""))
 
 
 @dataclass
@@ -152,11 +155,11 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
         lobby_log, node_log = workdir / "lobby.log", workdir / "node.log"
         with open(lobby_log, "w") as out:
             procs.append(subprocess.Popen(lobby_cmd, cwd=ROOT, env=cli_env, stdout=out, stderr=subprocess.STDOUT))
-        _wait_http(lobby_url + "/api/csrf", procs[0], "the lobby", lobby_log)
+        wait_http(lobby_url + "/api/csrf", procs[0], "the lobby", lobby_log)
         with open(node_log, "w") as out:
             procs.append(subprocess.Popen(node_cmd, cwd=ROOT, env={**env, **node_env}, stdout=out,
                                           stderr=subprocess.STDOUT))
-        _wait_http(node_url + "/health", procs[1], "the node", node_log)
+        wait_http(node_url + "/health", procs[1], "the node", node_log)
         time.sleep(0.5)  # the node's first heartbeat registers it at the lobby
         yield Stack(workdir, lobby_url, node_url, procs[0], procs[1])
     finally:

@@ -13,13 +13,13 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from loadtest.scenarios import wait_http
 from lobby.live import REPO, GunicornServer, free_port
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -43,21 +43,6 @@ class Servers:
     node_url: str
     node_log: Path
     lobby_log: Path
-
-
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer on {url}")
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +77,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
                  "ARENA_HEARTBEAT_INTERVAL": "0.5", "ARENA_RECONNECT_WINDOW": "20"})
     try:
         node_url = f"http://127.0.0.1:{port}"
-        _wait_http(node_url + "/health", 30, node, "the game node")
+        wait_http(node_url + "/health", node, "the game node", timeout=30)
         time.sleep(1.0)  # a heartbeat or two: the lobby knows the node
         yield Servers(lobby.url, node_url, node_log, lobby_log)
     finally:

@@ -317,13 +317,6 @@ class FakeLobby:
             self._runner = None
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 async def lobby():
     fake = FakeLobby()

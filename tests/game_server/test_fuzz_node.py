@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from engine import codec
 from game_server.app import build_app
 from game_server.settings import NodeSettings
-from tests.game_server.conftest import free_port, token
+from lobby.live import free_port
+from tests.game_server.conftest import token
 
 DOCUMENTED = {1000, 4001, 4002, 4003, 4004, 4005, 4006, 4010, 4011, 4012, 4013, 4014, 4015,
               4016, 4020, 4030, 4040}

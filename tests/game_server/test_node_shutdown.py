@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from engine import codec
-from tests.game_server.conftest import Client, free_port
+from lobby.live import free_port
+from tests.game_server.conftest import Client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -7,7 +7,8 @@ import time
 
 from engine import codec
 from game_server.outbox import Outbox
-from tests.game_server.conftest import FakeLobby, free_port, token
+from lobby.live import free_port
+from tests.game_server.conftest import FakeLobby, token
 
 QUICK = {"time_scale": 20.0, "outbox_retry_min": 0.05, "outbox_retry_max": 0.2}
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from lobby.live import free_port
+
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 _counter = itertools.count()
 
@@ -59,10 +61,6 @@ def killer(redis_url: str) -> Iterator[redis.Redis]:
     r.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OwnRedis:
