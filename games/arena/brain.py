@@ -1,0 +1,112 @@
+"""The Arena's wire-state bot brain (the `Brain` of engine/game.py): what a load-test bot
+decides each input slot from the entities it decoded, without the game's code.
+
+It moves in one of eight directions (or stands) for 0.4..1.8 s, aims at the nearest alive
+player and fires when one is close; with nobody in sight it sweeps its aim and fires now
+and then. Field positions come from `welcome.config.schema`, so a reordered entity or
+input spec still works; the names below are the Arena's.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+FLAG_ALIVE = 1
+AIM_MAX = 3142          # milliradians
+FIRE_RANGE = 6000       # wire units (world units * 10): fire at a target closer than this
+AIM_EVERY = 4           # look for the nearest enemy every this many inputs (it is the cost)
+
+# The Arena's wire layout, used when a welcome carries no schema (field 0 is the kind).
+_PLAYER_KIND = 1
+_PLAYER_FIELDS = ("x", "y", "aim", "hp", "score", "kills", "deaths", "flags", "ack", "name")
+_INPUTS = ("mx", "my", "aim", "buttons")
+
+
+def _player_layout(config: dict) -> tuple[int, int, int, int]:
+    """(kind, index of x, of y, of flags) of the player entity, from the schema."""
+    schema = config.get("schema") if isinstance(config, dict) else None
+    kinds = schema.get("entities") if isinstance(schema, dict) else None
+    for kind in kinds if isinstance(kinds, list) else ():
+        if isinstance(kind, dict) and kind.get("name") == "player":
+            fields = list(kind.get("fields") or ())
+            if {"x", "y", "flags"} <= set(fields):
+                return (kind.get("kind", _PLAYER_KIND), 1 + fields.index("x"),
+                        1 + fields.index("y"), 1 + fields.index("flags"))
+    return (_PLAYER_KIND, 1 + _PLAYER_FIELDS.index("x"), 1 + _PLAYER_FIELDS.index("y"),
+            1 + _PLAYER_FIELDS.index("flags"))
+
+
+def _input_names(config: dict) -> tuple[str, ...]:
+    schema = config.get("schema") if isinstance(config, dict) else None
+    inputs = schema.get("inputs") if isinstance(schema, dict) else None
+    if isinstance(inputs, list) and inputs:
+        return tuple(str(i.get("name")) if isinstance(i, dict) else "" for i in inputs)
+    return _INPUTS
+
+
+class ArenaBrain:
+    """One Arena bot's decisions. `active` is False while its player is dead: the Arena
+    ignores a dead player's inputs, so the load test expects no ack for them."""
+
+    def __init__(self, config: dict, player_id: int, seed: int):
+        self.player_id = player_id
+        self.rng = random.Random(seed)
+        sim_hz = config.get("sim_hz") if isinstance(config, dict) else None
+        self.sim_hz = sim_hz if isinstance(sim_hz, int) and sim_hz > 0 else 30
+        self.kind, self.ix, self.iy, self.iflags = _player_layout(config)
+        self.names = _input_names(config)
+        self.move = (0, 0)
+        self.next_turn = -1          # tick of the next change of direction
+        self.aim = self.rng.randint(-AIM_MAX, AIM_MAX)
+        self.calls = 0
+        self.active = False
+
+    def think(self, tick: int, entities: dict) -> tuple[int, ...]:
+        rng = self.rng
+        me = entities.get(self.player_id)
+        alive = me is not None and me[0] == self.kind and bool(me[self.iflags] & FLAG_ALIVE)
+        self.active = alive
+        if tick >= self.next_turn:
+            if rng.random() < 0.1:
+                self.move = (0, 0)
+            else:
+                angle = rng.randrange(8) * math.pi / 4
+                self.move = (round(100 * math.cos(angle)), round(100 * math.sin(angle)))
+            self.next_turn = tick + round(rng.uniform(0.4, 1.8) * self.sim_hz)
+        target = self._nearest_enemy(me, entities) if alive and self.calls % AIM_EVERY == 0 else None
+        self.calls += 1
+        if target is not None:
+            dx, dy, dist2 = target
+            self.aim = int(math.atan2(dy, dx) * 1000) + rng.randint(-120, 120)
+            fire = 1 if dist2 < FIRE_RANGE * FIRE_RANGE and rng.random() < 0.7 else 0
+        else:
+            self.aim += rng.randint(-150, 150)
+            fire = 1 if rng.random() < 0.08 else 0
+        if self.aim > AIM_MAX:
+            self.aim -= 2 * AIM_MAX
+        elif self.aim < -AIM_MAX:
+            self.aim += 2 * AIM_MAX
+        if self.names == _INPUTS:
+            return (self.move[0], self.move[1], self.aim, fire)
+        by_name = {"mx": self.move[0], "my": self.move[1], "aim": self.aim,
+                   "buttons": fire, "fire": fire}
+        return tuple(by_name.get(name, 0) for name in self.names)
+
+    def _nearest_enemy(self, me, entities: dict) -> tuple[int, int, int] | None:
+        kind, ix, iy, iflags = self.kind, self.ix, self.iy, self.iflags
+        x, y = me[ix], me[iy]
+        best = None
+        for eid, e in entities.items():
+            if e[0] != kind or eid == self.player_id or not e[iflags] & FLAG_ALIVE:
+                continue
+            dx, dy = e[ix] - x, e[iy] - y
+            d2 = dx * dx + dy * dy
+            if best is None or d2 < best[2]:
+                best = (dx, dy, d2)
+        return best
+
+
+def make_brain(welcome_config: dict, player_id: int, seed: int) -> ArenaBrain:
+    """`GameDef.bot` of the Arena: called as `bot(welcome.config, welcome.player_id, seed)`."""
+    return ArenaBrain(welcome_config, player_id, seed)
