@@ -2,7 +2,7 @@
 game node started as subprocesses, and Debian's Chromium driven by Playwright.
 
 Chromium is never downloaded: the tests use `CHROMIUM` (default `/usr/bin/chromium`) and
-are skipped when it is missing. Screenshots go to `test-artifacts/browser/`.
+are skipped when it is missing (they fail under `CI=true`: `tests.services.need`). Screenshots go to `test-artifacts/browser/`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 from loadtest.scenarios import wait_http
 from lobby.live import REPO, GunicornServer, free_port
+from tests.services import need
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -47,10 +48,10 @@ class Servers:
 
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set CHROMIUM, or apt-get install chromium)")
-    if not (REPO / "static" / "build" / "client.js").exists():
-        pytest.skip("static/build/client.js missing: run `node static/build.mjs` (make does)")
+    need(Path(CHROMIUM).exists(),
+         f"no Chromium at {CHROMIUM} (set CHROMIUM, or apt-get install chromium)")
+    need((REPO / "static" / "build" / "client.js").exists(),
+         "static/build/client.js missing: run `node static/build.mjs` (make does)")
     tmp = tmp_path_factory.mktemp("browser")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {
@@ -96,8 +97,7 @@ def browser():
     and the asyncio tests of the other folders need the thread free when they run."""
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    need(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}")
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM, headless=True,

@@ -2,7 +2,8 @@
 
 Node's sockjs-client offers websocket, xhr-streaming, xhr-polling and eventsource (htmlfile
 and jsonp need a browser DOM: test_sockjs_protocol.py covers them over raw HTTP). Skipped
-when Node or `node_modules/sockjs-client` is missing (`make setup` installs it).
+when Node or `node_modules/sockjs-client` is missing (`make setup` installs it; fails
+under `CI=true`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ from engine import codec
 from game_server.conformance import build_conformance_app
 from game_server.connection import Connection, Frame
 from game_server.sockjs_transport import add_sockjs_routes
+from tests.services import need
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
 TRANSPORTS = ["websocket", "xhr-streaming", "xhr-polling", "eventsource"]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not (NODE_MODULES / "sockjs-client").is_dir(),
-    reason="needs node and node_modules/sockjs-client")
+
+
+@pytest.fixture(autouse=True)
+def _node_and_sockjs_client() -> None:
+    need(shutil.which("node") and (NODE_MODULES / "sockjs-client").is_dir(),
+         "needs node and node_modules/sockjs-client")
 
 SCRIPT = r"""
 const SockJS = require('sockjs-client');

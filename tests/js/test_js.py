@@ -6,17 +6,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.services import need
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_node_unit_tests() -> None:
     node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    if not (ROOT / "node_modules" / "@msgpack" / "msgpack").is_dir():
-        pytest.skip("node_modules missing: run `npm ci`")
+    need(node, "node is not installed")
+    need((ROOT / "node_modules" / "@msgpack" / "msgpack").is_dir(),
+         "node_modules missing: run `npm ci`")
     tests = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "js").glob("*.test.mjs"))
     proc = subprocess.run([node, "--test", *tests], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)

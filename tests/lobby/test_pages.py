@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from lobby.accounts.models import Profile
 from lobby.matchmaking.models import Match, MatchPlayer
+from tests.services import need
 
 User = get_user_model()
 
@@ -90,8 +91,7 @@ def test_admin_lists_models(admin_client):
 def test_browser_client_bundle_is_served_when_built(db, settings):
     """`node static/build.mjs` writes static/build/client.js; the lobby serves it as-is."""
     bundle = settings.BASE_DIR / "static" / "build" / "client.js"
-    if not bundle.exists():
-        pytest.skip("static/build/client.js not built (make setup builds it)")
+    need(bundle.exists(), "static/build/client.js not built (make setup builds it)")
     response = Client().get("/static/client.js")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == bundle.read_bytes()

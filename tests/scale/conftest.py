@@ -21,6 +21,7 @@ import redis
 
 from cluster import DEFAULT_PG, Cluster, create_database, drop_database, migrate
 from lobby.live import free_port
+from tests.services import need
 
 PG_URL = os.environ.get("PG_URL", DEFAULT_PG)
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -45,9 +46,9 @@ def reachable(host: str, port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def servers() -> None:
-    """Skip unless this machine's PostgreSQL and Redis answer."""
-    if not reachable("127.0.0.1", 5432) or not reachable(REDIS_HOST, REDIS_PORT):
-        pytest.skip("scale tests need PostgreSQL on 127.0.0.1:5432 and Redis on :6379")
+    """Skip (fail under `CI=true`) unless this machine's PostgreSQL and Redis answer."""
+    need(reachable("127.0.0.1", 5432), "scale tests need PostgreSQL on 127.0.0.1:5432")
+    need(reachable(REDIS_HOST, REDIS_PORT), f"scale tests need Redis on {REDIS_HOST}:{REDIS_PORT}")
 
 
 @pytest.fixture(scope="session")

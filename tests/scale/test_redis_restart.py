@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from lobby.live import free_port
+from tests.services import need
 
 from .players import Player, by_match, join_all, queue_and_match, wait_for
 from .test_faults import START, blocking
@@ -60,8 +61,7 @@ class RedisServer:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    need(shutil.which("redis-server"), "redis-server is not installed")
     server = RedisServer(tmp_path)
     server.start()
     try:

@@ -1,5 +1,6 @@
 """Fixtures: real Redis at 127.0.0.1:6379 (REDIS_TEST_URL to change it), a key prefix per
-test, deleted afterwards. Redis variants skip, with the reason, only if it is unreachable."""
+test, deleted afterwards. Redis variants skip, with the reason, only if it is unreachable
+(and fail under `CI=true`: `tests.services.need`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import redis
 
 from lobby.live import free_port
+from tests.services import need
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 _counter = itertools.count()
@@ -32,8 +34,7 @@ def redis_reachable() -> str | None:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     reason = redis_reachable()
-    if reason:
-        pytest.skip(reason)
+    need(reason is None, reason or "")
     return REDIS_TEST_URL
 
 
@@ -98,8 +99,7 @@ class OwnRedis:
 
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server not installed")
+    need(shutil.which("redis-server"), "redis-server not installed")
     server = OwnRedis()
     server.start()
     yield server
