@@ -12,7 +12,8 @@ Each piece is a small interface with an in-process default and a Redis implement
 - `JtiStore`: single-use seat tokens. Tokens are bound to one node, so per-node is enough;
   the Redis store also survives a restart of the node within a token's lifetime.
 
-Redis keys (prefix `REDIS_PREFIX`, default `arena:`): see `PresenceKeys` and `RedisJti`.
+Redis keys (prefix `REDIS_PREFIX`, default `arena:`): presence in `shared_keys.PresenceKeys`
+(the lobby reads them too), seat-token ids in `RedisJti`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared_keys import DEFAULT_PREFIX, presence_keys
+
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "arena:"
 PRESENCE_TTL_FACTOR = 3      # presence entries live this many publish intervals
 SOCKET_TIMEOUT = 2.0         # seconds per Redis command and connection attempt
 RETRIES = 3                  # quick reconnection attempts per command (20, 40, 80 ms apart)
@@ -43,31 +45,6 @@ EVENT_QUEUE = 1000           # in-process subscriber backlog; beyond it events a
 
 #: what a node publishes: user id -> (match id, connected now)
 Snapshot = dict[int, tuple[str, bool]]
-
-
-@dataclass(frozen=True)
-class PresenceKeys:
-    """Key names, shared with the lobby's reader (`lobby.shared.presence`)."""
-
-    prefix: str
-
-    @property
-    def nodes(self) -> str:      # set: node ids that published presence
-        return f"{self.prefix}presence:nodes"
-
-    @property
-    def events(self) -> str:     # pub/sub channel: JSON events
-        return f"{self.prefix}events"
-
-    def node(self, node_id: str) -> str:   # hash: user id -> JSON {"match_id", "connected"}
-        return f"{self.prefix}presence:node:{node_id}"
-
-    def user(self, user_id: int) -> str:   # string: JSON {"node_id", "match_id", "connected"}
-        return f"{self.prefix}presence:user:{user_id}"
-
-
-def presence_keys(prefix: str = DEFAULT_PREFIX) -> PresenceKeys:
-    return PresenceKeys(prefix)
 
 
 def diff_events(node_id: str, before: Snapshot, after: Snapshot) -> list[dict]:

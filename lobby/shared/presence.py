@@ -2,7 +2,7 @@
 
 Default (database): a player is "present" on the node of their active seat, from the
 match's creation until its result (seated, not necessarily connected). With Redis the
-nodes publish who is actually in their rooms (`game_server.shared_state`, keys there),
+nodes publish who is actually in their rooms (key names in `shared_keys`, which both import),
 with a TTL of a few publish intervals, so a killed node's players vanish by themselves.
 """
 
@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 
 import redis
 
-from game_server.shared_state import presence_keys
+from shared_keys import presence_keys
 
 
 class Presence(ABC):
