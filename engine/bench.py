@@ -1,8 +1,9 @@
-"""`python -m engine.bench`: what a room costs. Prints the machine and the figures and
-writes a JSON report (default reports/engine-bench.json).
+"""`python -m engine.bench`: what a room of any registered game costs. Prints the machine
+and the figures and writes a JSON report (default reports/engine-bench.json).
 
-- µs per tick of a 16-player Arena full of bots, and of a 64-entity stress room;
-- µs and bytes per keyframe and per delta for 16 players, from real play;
+- µs per tick of a full room of the mode (default: the Arena's "arena", 16 players) of
+  bots, and of the game's stress room (its module's optional `BENCH_STRESS` config);
+- µs and bytes per keyframe and per delta, from real play;
 - bytes per second per player at 20 patches per second.
 
 Each figure is the median over `--repeat` runs (the machine is shared; the spread is in
@@ -12,6 +13,7 @@ the report). This is the one engine module that does I/O: it prints and writes a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -19,10 +21,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from engine import codec
-from engine.arena import MODES, Arena, ArenaConfig
-from engine.bots import BotBrain
+from engine.clock import patch_every
+from engine.game import Game, GameDef, Mode
+from engine.registry import registry
 
 TARGETS = {"tick_plus_encode_us": 1000, "delta_bytes_mean": 300, "keyframe_bytes_max": 1500}
 
@@ -43,25 +47,29 @@ def machine() -> dict:
             "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
 
 
-def filled(config: ArenaConfig, seed: int, humans: bool) -> tuple[Arena, list]:
-    """16 players: bots, or "humans" whose inputs (one per tick, like a client sending at
-    the tick rate) come from a bot brain through `submit`, so `ack` changes as in play."""
-    game = Arena(config, seed)
+def filled(gdef: GameDef, config: Any, players: int, seed: int,
+           humans: bool) -> tuple[Game, list]:
+    """A full room: bots, or "humans" whose inputs (one per tick, like a client sending at
+    the tick rate) come from the game's wire-state brain (`GameDef.bot`) through `submit`,
+    so `ack` changes as in play."""
+    game = gdef.game(config, seed)
     brains = []
-    for i in range(16):
+    for i in range(players):
         pid = game.join(1000 + i, f"player{i:02d}", bot=not humans)
         if humans:
-            brains.append((pid, BotBrain(pid)))
+            brains.append([pid, gdef.bot({**game.client_config(), "schema": gdef.schema(),
+                                          "sim_hz": config.sim_hz}, pid, seed * 1000 + i), 0])
     return game, brains
 
 
-def drive(game: Arena, brains: list) -> None:
+def drive(gdef: GameDef, game: Game, brains: list) -> None:
     if brains:
-        players = {p.pid: p for p in game.players_view()}
-        for pid, brain in brains:
-            p = players[pid]
-            if p.alive:
-                game.submit(pid, brain.think(game, p))
+        entities = game.entities()
+        tick = game.tick
+        clamp = gdef.clamp
+        for b in brains:
+            b[2] += 1
+            game.submit(b[0], b[2], clamp(b[1].think(tick, entities)))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,16 +77,15 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def run_room(config: ArenaConfig, seed: int, ticks: int, warmup: int,
+def run_room(gdef: GameDef, config: Any, players: int, seed: int, ticks: int, warmup: int,
              humans: bool = False) -> dict:
-    """Tick a room of 16 players; time every tick (with its inputs), and every patch's
-    encoding."""
-    game, brains = filled(config, seed, humans)
+    """Tick a full room; time every tick (with its inputs), and every patch's encoding."""
+    game, brains = filled(gdef, config, players, seed, humans)
     for _ in range(warmup):
-        drive(game, brains)
+        drive(gdef, game, brains)
         game.step()
     game.drain_events()
-    every = game.patch_every
+    every = patch_every(config.sim_hz, config.patch_hz)
     perf = time.perf_counter_ns
     tick_ns: list[int] = []
     delta_ns: list[int] = []
@@ -91,7 +98,7 @@ def run_room(config: ArenaConfig, seed: int, ticks: int, warmup: int,
     events: list = []
     for _ in range(ticks):
         t0 = perf()
-        drive(game, brains)
+        drive(gdef, game, brains)
         game.step()
         tick_ns.append(perf() - t0)
         events += game.drain_events()
@@ -131,13 +138,17 @@ def run_room(config: ArenaConfig, seed: int, ticks: int, warmup: int,
     }
 
 
-# The stress room: 16 bots firing about twice as often with longer-lived projectiles,
-# and 12 pickups: about 64 entities on average.
-STRESS = MODES["arena"].replace(
-    mode="stress", fire_cooldown=0.15, projectile_lifetime=1.2, score_limit=1_000_000,
-    time_limit=3600, pickups=MODES["arena"].pickups + (
-        (800, 150, 1), (800, 850, 1), (330, 500, 1), (1270, 500, 1)))
-PLAY = MODES["arena"].replace(score_limit=1_000_000, time_limit=3600)
+def unlimited(config: Any) -> Any:
+    """`config` with its time (and score, if it has one) limit out of reach."""
+    changes = {"time_limit": 3600}
+    if hasattr(config, "score_limit"):
+        changes["score_limit"] = 1_000_000
+    return dataclasses.replace(config, **changes)
+
+
+def stress_config(gdef: GameDef) -> Any | None:
+    """The game's optional stress room: `BENCH_STRESS` in the module of its Game class."""
+    return getattr(sys.modules[gdef.game.__module__], "BENCH_STRESS", None)
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -153,23 +164,50 @@ def median_of(runs: list[dict]) -> dict:
     return out
 
 
+def pick(ap: argparse.ArgumentParser, game: str | None, mode: str | None) -> tuple[GameDef, Mode]:
+    games = registry()
+    if mode is not None:
+        if mode not in games.modes:
+            ap.error(f"unknown mode {mode!r}; registered: {', '.join(games.modes)}")
+        gdef, m = games.mode(mode)
+        if game is not None and gdef.name != game:
+            ap.error(f"mode {mode!r} belongs to game {gdef.name!r}")
+        return gdef, m
+    if game is None:
+        gdef = next(iter(games.games.values()))
+    elif game in games.games:
+        gdef = games.game(game)
+    else:
+        ap.error(f"unknown game {game!r}; registered: {', '.join(games.games)}")
+    return gdef, next(iter(gdef.modes.values()))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="reports/engine-bench.json", help="JSON report path")
     ap.add_argument("--ticks", type=int, default=3000, help="measured ticks per run")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median kept)")
     ap.add_argument("--cpu", type=int, default=None, help="pin the process to this core")
+    ap.add_argument("--game", default=None, help="game name (default: the mode's game)")
+    ap.add_argument("--mode", default=None, help="mode (default: the game's first; the Arena's arena)")
     args = ap.parse_args(argv)
+    gdef, mode = pick(ap, args.game, args.mode)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
 
     info = machine()
     print(f"machine: {info['cpu']} x{info['cpus']} | {info['platform']} | "
           f"{info['implementation']} {info['python']}")
-    play = median_of([run_room(PLAY, seed, args.ticks, 300) for seed in range(args.repeat)])
-    stress = median_of([run_room(STRESS, seed, args.ticks, 300) for seed in range(args.repeat)])
-    humans = median_of([run_room(PLAY, seed, args.ticks, 300, humans=True)
-                        for seed in range(args.repeat)])
+    n = mode.max_players
+    play_cfg = unlimited(mode.config)
+    print(f"game {gdef.name}, mode {mode.name}, {n} players")
+    play = median_of([run_room(gdef, play_cfg, n, seed, args.ticks, 300)
+                      for seed in range(args.repeat)])
+    stress_cfg = stress_config(gdef)
+    stress = median_of([run_room(gdef, stress_cfg, n, seed, args.ticks, 300)
+                        for seed in range(args.repeat)]) if stress_cfg is not None else play
+    humans = median_of([run_room(gdef, play_cfg, n, seed, args.ticks, 300, humans=True)
+                        for seed in range(args.repeat)]) if gdef.bot is not None else play
     patch_hz = 20
     figures = {
         "tick16_us": play["tick_us_mean"],
@@ -198,20 +236,20 @@ def main(argv: list[str] | None = None) -> int:
                                 figures["humans16_delta_bytes_mean"]) < TARGETS["delta_bytes_mean"],
         "keyframe_bytes_max": figures["keyframe16_bytes_max"] < TARGETS["keyframe_bytes_max"],
     }
-    report = {"machine": info, "args": vars(args), "figures": figures, "targets": TARGETS,
+    report = {"machine": info, "args": vars(args), "game": gdef.name, "mode": mode.name, "figures": figures, "targets": TARGETS,
               "met": checks, "play16": play, "stress": stress, "humans16": humans,
               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     rows = [
-        ("16-player tick (bots)", f"{figures['tick16_us']:.0f} µs  (p99 {figures['tick16_us_p99']:.0f} µs)"),
+        (f"{n}-player tick (bots)", f"{figures['tick16_us']:.0f} µs  (p99 {figures['tick16_us_p99']:.0f} µs)"),
         (f"stress tick ({figures['stress_entities_mean']:.0f} entities)",
          f"{figures['stress_tick_us']:.0f} µs"),
-        ("delta, 16 players", f"{figures['delta16_us']:.0f} µs, {figures['delta16_bytes_mean']:.0f} B "
+        (f"delta, {n} players", f"{figures['delta16_us']:.0f} µs, {figures['delta16_bytes_mean']:.0f} B "
                               f"mean, {figures['delta16_bytes_p95']:.0f} B p95"),
-        ("keyframe, 16 players", f"{figures['keyframe16_us']:.0f} µs, "
+        (f"keyframe, {n} players", f"{figures['keyframe16_us']:.0f} µs, "
                                  f"{figures['keyframe16_bytes_mean']:.0f} B mean, "
                                  f"{figures['keyframe16_bytes_max']:.0f} B max"),
-        ("16 'human' players (inputs, ack)", f"{figures['humans16_tick_us']:.0f} µs tick, "
+        (f"{n} 'human' players (inputs, ack)", f"{figures['humans16_tick_us']:.0f} µs tick, "
                                              f"{figures['humans16_delta_bytes_mean']:.0f} B delta"),
         ("tick + encode", f"{figures['tick_plus_encode_us']:.0f} µs  (target < 1000)"),
         ("per player at 20 patches/s", f"{figures['bytes_per_s_per_player_at_20hz'] / 1000:.2f} kB/s"),

@@ -17,21 +17,13 @@ from typing import Any, ClassVar
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 DEFAULT_MAX_SIZE = 1024  # bytes of msgpack accepted from a client (docs/protocol.md, limits)
 
-# Entity kinds and the index of their fields (the kind is field 0).
-PLAYER, PROJECTILE, PICKUP = 1, 2, 3
-P_X, P_Y, P_AIM, P_HP, P_SCORE, P_KILLS, P_DEATHS, P_FLAGS, P_ACK, P_NAME = range(1, 11)
-PR_X0, PR_Y0, PR_VX, PR_VY, PR_BORN, PR_OWNER = range(1, 7)
-PK_X, PK_Y, PK_SORT = range(1, 4)
-FLAG_ALIVE, FLAG_BOT, FLAG_CONNECTED = 1, 2, 4
-POSITION_SCALE = 10  # wire positions are world units * 10
-
-# Event types.
-EV_HIT, EV_KILL, EV_PICKUP, EV_RESPAWN, EV_JOINED, EV_LEFT, EV_MATCH_END = range(1, 8)
-
-BUTTON_FIRE = 1
+# The room's events (codes 1..15 are reserved for the room; a game's are 16..127, declared
+# with engine.game.EventKind).
+EV_JOINED, EV_LEFT, EV_MATCH_END = 1, 2, 3   # [1, player, name], [2, player], [3, reason, results]
+ROOM_EVENT_MAX = 15
 
 
 class DecodeError(Exception):
@@ -98,6 +90,7 @@ def _events(v: Any) -> bool:
 class Message:
     TYPE: ClassVar[int]
     CHECKS: ClassVar[tuple]
+    REST: ClassVar[Any] = None   # the check of each extra trailing field, if the type has them
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +109,14 @@ class Resume(Message):
 
 @dataclass(frozen=True, slots=True)
 class Input(Message):
-    """Range rules (clamping, wrapping) are the game's; the codec only checks types."""
+    """`[3, seq, *values]`: seq is u32, values are ints. Their number and ranges are the
+    game's input spec (engine.game.GameDef.clamp), checked by the node, not here."""
 
     TYPE = 3
-    CHECKS = (_int, _int, _int, _int, _int)
+    CHECKS = (_u32,)
+    REST = _int   # every field after CHECKS
     seq: int
-    mx: int
-    my: int
-    aim: int
-    buttons: int
+    values: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +206,8 @@ _pack = msgpack.Packer().pack  # reused: msgpack.packb builds a Packer on every 
 def encode(msg: Message) -> bytes:
     """msgpack bytes of one message (entity tuples become arrays)."""
     cls = type(msg)
+    if cls is Input:
+        return _pack([3, msg.seq, *msg.values])
     return _pack([cls.TYPE, *[getattr(msg, name) for name in _FIELD_NAMES[cls]]])
 
 
@@ -313,6 +307,13 @@ def decode(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Message:
     if type(obj) is not list or not obj or type(obj[0]) is not int:
         raise DecodeError(4001, "Bad message")
     kind = obj[0]
+    if kind == 3:  # Input.TYPE: a node decodes up to max_input_rate of them per player
+        if len(obj) < 2 or not _u32(obj[1]):
+            raise DecodeError(4001, "Bad message")
+        values = obj[2:]
+        if not _all_int(map(type, values)):
+            raise DecodeError(4001, "Bad message")
+        return Input(obj[1], tuple(values))
     if kind == 12:  # Delta.TYPE
         return _decode_delta(obj)
     if kind == 11:  # Keyframe.TYPE

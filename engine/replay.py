@@ -1,5 +1,5 @@
 """Input logs and replays: a seed plus the log of what the room fed the game reproduce
-the match exactly (state and results).
+the match exactly (state and results), for any registered game.
 
 A log is a list of records, each a tuple whose first element is the tick at which the
 call happened (`game.tick` before the following `step()`):
@@ -7,7 +7,7 @@ call happened (`game.tick` before the following `step()`):
     (tick, "join", user_id, name, bot, player_id)   # player_id: what join() returned
     (tick, "leave", player_id)
     (tick, "connected", player_id, connected)
-    (tick, "input", player_id, PlayerInput)         # the raw input, before validation
+    (tick, "input", player_id, seq, values)         # submit() as the room called it
 
 plus `end_tick`, the tick the game had reached when the log was closed. `to_rows` /
 `from_rows` turn a log into plain lists (msgpack or JSON friendly) and back.
@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.arena import Arena, ArenaConfig
-from engine.game import Entities, PlayerInput, PlayerResult
+from engine.game import Entities, Game, GameDef, PlayerResult
+from engine.registry import Registry, registry
 
 
 class ReplayError(Exception):
@@ -35,8 +35,7 @@ class InputLog:
         rows: list[list] = []
         for rec in self.records:
             if rec[1] == "input":
-                i = rec[3]
-                rows.append([rec[0], "input", rec[2], i.seq, i.mx, i.my, i.aim, i.buttons])
+                rows.append([rec[0], "input", rec[2], rec[3], list(rec[4])])
             else:
                 rows.append(list(rec))
         return [self.end_tick, rows]
@@ -47,7 +46,7 @@ class InputLog:
         records: list[tuple] = []
         for row in rows:
             if row[1] == "input":
-                records.append((row[0], "input", row[2], PlayerInput(*row[3:8])))
+                records.append((row[0], "input", row[2], row[3], tuple(row[4])))
             else:
                 records.append(tuple(row))
         return cls(records, end_tick)
@@ -57,7 +56,7 @@ class Recorder:
     """Wraps a game and logs every call that changes it. Use it where you would use the
     game; other attributes (entities, results, over, ...) pass through."""
 
-    def __init__(self, game: Arena) -> None:
+    def __init__(self, game: Game) -> None:
         self.game = game
         self.log = InputLog(end_tick=game.tick)
 
@@ -75,9 +74,9 @@ class Recorder:
         self.log.records.append((self.game.tick, "connected", player_id, connected))
         self.game.set_connected(player_id, connected)
 
-    def submit(self, player_id: int, raw: PlayerInput) -> bool:
-        self.log.records.append((self.game.tick, "input", player_id, raw))
-        return self.game.submit(player_id, raw)
+    def submit(self, player_id: int, seq: int, values: tuple[int, ...]) -> bool:
+        self.log.records.append((self.game.tick, "input", player_id, seq, tuple(values)))
+        return self.game.submit(player_id, seq, values)
 
     def step(self) -> None:
         self.game.step()
@@ -87,9 +86,22 @@ class Recorder:
         return getattr(self.game, name)
 
 
-def replay(config: ArenaConfig, seed: int, log: InputLog) -> tuple[Entities, list[PlayerResult]]:
-    """Run a new game from `seed` through `log`; return its final entities and results."""
-    game = Arena(config, seed)
+def replay(mode: str, seed: int, log: InputLog, config: Any = None, *,
+           game: GameDef | None = None, games: Registry | None = None,
+           ) -> tuple[Entities, list[PlayerResult]]:
+    """Run a new match of `mode` from `seed` through `log`; return its final entities and
+    results. The game is the mode's in `games` (default: the process registry) unless
+    `game` is given; `config` defaults to the mode's (pass the one the match ran with when
+    the host overrode fields)."""
+    if game is None:
+        game, _ = (games or registry()).mode(mode)
+    if config is None:
+        config = game.modes[mode].config
+    return run(game.game(config, seed), log)
+
+
+def run(game: Game, log: InputLog) -> tuple[Entities, list[PlayerResult]]:
+    """Drive a fresh `game` through `log` (what `replay` does once it has built the game)."""
     records = log.records
     i, n = 0, len(records)
     while True:
@@ -107,10 +119,10 @@ def replay(config: ArenaConfig, seed: int, log: InputLog) -> tuple[Entities, lis
     return game.entities(), game.results()
 
 
-def _apply(game: Arena, rec: tuple) -> None:
+def _apply(game: Game, rec: tuple) -> None:
     kind = rec[1]
     if kind == "input":
-        game.submit(rec[2], rec[3])
+        game.submit(rec[2], rec[3], tuple(rec[4]))
     elif kind == "join":
         _, _, user_id, name, bot, pid = rec
         got = game.join(user_id, name, bot=bot)

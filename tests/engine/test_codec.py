@@ -14,9 +14,10 @@ u32 = st.integers(0, 2**32 - 1)
 i32 = st.integers(-(2**31), 2**31 - 1)
 name = st.text(max_size=24)
 
-player = st.tuples(st.just(codec.PLAYER), *[i32] * 9, name)
-projectile = st.tuples(st.just(codec.PROJECTILE), *[i32] * 6)
-pickup = st.tuples(st.just(codec.PICKUP), i32, i32, st.integers(1, 2))
+# entity shapes like a game's: a player-like kind with a name, two all-int kinds
+player = st.tuples(st.just(1), *[i32] * 9, name)
+projectile = st.tuples(st.just(2), *[i32] * 6)
+pickup = st.tuples(st.just(3), i32, i32, st.integers(1, 2))
 entity = st.one_of(player, projectile, pickup)
 entities = st.dictionaries(u16, entity, max_size=40)
 event = st.lists(i32, min_size=1, max_size=5)
@@ -43,7 +44,7 @@ def state_pairs(draw):
 messages = st.one_of(
     st.builds(codec.Join, st.text(max_size=300)),
     st.builds(codec.Resume, st.text(max_size=100)),
-    st.builds(codec.Input, u32, i32, i32, i32, st.integers(0, 255)),
+    st.builds(codec.Input, u32, st.lists(st.integers(-(2**63), 2**63 - 1), max_size=8).map(tuple)),
     st.builds(codec.Ping, u32),
     st.builds(codec.Leave),
     st.builds(codec.Welcome, u16, st.text(max_size=40), st.text(max_size=40), u32,
@@ -126,9 +127,13 @@ def test_well_formed_msgpack_of_wrong_shape_raises_only_decode_error(obj):
         (msgpack.packb({"t": 1}), 4001),  # not an array
         (msgpack.packb([]), 4001),
         (msgpack.packb([99, 1]), 4003),  # unknown type
-        (msgpack.packb([3, 1, 2]), 4001),  # input with missing fields
-        (msgpack.packb([3, 1, 2, 3, "x", 0]), 4001),  # aim is a string
+        (msgpack.packb([3]), 4001),  # input without seq
+        (msgpack.packb([3, -1, 0]), 4001),  # seq is not u32
+        (msgpack.packb([3, 2**32, 0]), 4001),
+        (msgpack.packb([3, 1.0, 0]), 4001),
+        (msgpack.packb([3, 1, 2, 3, "x", 0]), 4001),  # a value is a string
         (msgpack.packb([3, 1, True, 3, 4, 0]), 4001),  # bool is not an int here
+        (msgpack.packb([3, 1, 2, 3, 0.5]), 4001),
         (msgpack.packb([1, "x" * 3000]), 4002),  # too large
         (msgpack.packb([12, 2, 1, 0, {}, [], {1: [1]}, []]), 4001),  # odd updated list
     ],
@@ -146,6 +151,19 @@ def test_text_errors():
     with pytest.raises(codec.DecodeError) as exc:
         codec.decode_text(base64.b64encode(b"\x00" * 2000).decode())
     assert exc.value.code == 4002
+
+
+def test_input_carries_any_number_of_int_values():
+    """The codec checks types only; arity and ranges are the game's (the node checks them)."""
+    assert codec.decode(msgpack.packb([3, 7])) == codec.Input(7, ())
+    assert codec.decode(msgpack.packb([3, 7, -5, 2**40, 0])) == codec.Input(7, (-5, 2**40, 0))
+    assert type(codec.decode(msgpack.packb([3, 1, 2])).values) is tuple
+    assert msgpack.unpackb(codec.encode(codec.Input(9, (1, -2)))) == [3, 9, 1, -2]
+
+
+def test_room_events_are_reserved_low_codes():
+    assert (codec.EV_JOINED, codec.EV_LEFT, codec.EV_MATCH_END) == (1, 2, 3)
+    assert codec.ROOM_EVENT_MAX == 15 and codec.PROTOCOL_VERSION == 2
 
 
 def test_extra_trailing_fields_are_ignored():

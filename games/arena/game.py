@@ -4,6 +4,7 @@ Rules in docs/engine.md. All positions are ints in 1/10 world units (the wire's
 quantization), so the state the simulation keeps is exactly the state it ships. Floats
 appear only in geometry tests and direction vectors, always computed in the same order,
 so a seed plus the input log reproduce a match bit for bit (engine/replay.py).
+Declared to the hosts in games/arena/__init__.py.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from engine.bots import BotBrain
 from engine.clock import patch_every
-from engine.game import Entities, Event, Game, GameFull, PlayerInput, PlayerResult
+from engine.game import Entities, Event, Game, GameFull, PlayerResult
 from engine.rng import Rng
+from games.arena.bots import BotBrain
 
 Q = 10  # internal / wire units per world unit
 
 KIND_PLAYER, KIND_PROJECTILE, KIND_PICKUP = 1, 2, 3
 FLAG_ALIVE, FLAG_BOT, FLAG_CONNECTED = 1, 2, 4
-EV_HIT, EV_KILL, EV_PICKUP, EV_RESPAWN, EV_JOINED, EV_LEFT, EV_MATCH_END = range(1, 8)
+EV_HIT, EV_KILL, EV_PICKUP, EV_RESPAWN = range(16, 20)   # game events (1..15: the room's)
+BUTTON_FIRE = 1
 PICKUP_SCORE, PICKUP_HEAL = 1, 2
 
 AIM_MAX = 3142  # milliradians; aim is kept in [-AIM_MAX, AIM_MAX]
 AIM_PERIOD = 6283  # 2*pi in milliradians, rounded
-SEQ_MAX = (1 << 32) - 1
 NAME_MAX = 24
 PLAYER_ID_MAX = 999  # player ids are 1..999; projectiles and pickups use 1000..65535
 OBJECT_ID_MIN, OBJECT_ID_MAX = 1000, 65535
@@ -196,12 +197,19 @@ MODES: dict[str, ArenaConfig] = {
     "duel": ArenaConfig(mode="duel", max_players=2, time_limit=120, score_limit=15),
 }
 
+# `python -m engine.bench`'s stress room: 16 bots firing about twice as often with
+# longer-lived projectiles, and 12 pickups: about 64 entities on average.
+BENCH_STRESS = MODES["arena"].replace(
+    mode="stress", fire_cooldown=0.15, projectile_lifetime=1.2, score_limit=1_000_000,
+    time_limit=3600, pickups=MODES["arena"].pickups + (
+        (800, 150, 1), (800, 850, 1), (330, 500, 1), (1270, 500, 1)))
+
 
 # --- state ---------------------------------------------------------------------------
 
 class _Player:
     __slots__ = ("pid", "user_id", "name", "bot", "x", "y", "aim", "hp", "score", "kills",
-                 "deaths", "alive", "connected", "ack", "last_seq", "mx", "my", "fire",
+                 "deaths", "alive", "connected", "ack", "mx", "my", "fire",
                  "pending", "pending_fire", "pending_n", "next_fire", "respawn_at", "brain",
                  "gone", "ent", "near")
 
@@ -216,10 +224,10 @@ class _Player:
         self.alive = False
         self.connected = True
         self.ack = 0          # seq of the last applied input (stays 0 for bots)
-        self.last_seq = 0     # seq of the last accepted input (applied or queued)
         self.mx = self.my = 0
         self.fire = False
-        self.pending: PlayerInput | None = None  # the queue, coalesced (see _queue)
+        # the queue, coalesced (see _queue): (seq, mx, my, aim, fire bit) of the last input
+        self.pending: tuple[int, int, int, int, int] | None = None
         self.pending_fire = False
         self.pending_n = 0
         self.next_fire = 0    # first tick at which this player may fire again
@@ -261,7 +269,7 @@ class _Spot:
 
 
 class Arena(Game):
-    """One match of the Arena game. See engine/game.py for the contract."""
+    """One match of the Arena game. See engine/game.py for the Game API."""
 
     def __init__(self, config: ArenaConfig | None = None, seed: int = 0) -> None:
         c = self.config = config or ArenaConfig()
@@ -331,7 +339,6 @@ class Arena(Game):
         if bot:
             p.brain = BotBrain(pid)
         self._players[pid] = p
-        self._events.append([EV_JOINED, pid, name])
         self._spawn(p)
         return pid
 
@@ -341,14 +348,11 @@ class Arena(Game):
             return
         p.gone = True
         self._gone.append(p)
-        self._events.append([EV_LEFT, player_id])
 
     def set_connected(self, player_id: int, connected: bool) -> None:
         p = self._players.get(player_id)
         if p is None:
             return
-        if connected and not p.connected:
-            p.last_seq = 0    # a new connection numbers its inputs afresh (page reload)
         p.connected = bool(connected)
         p.ent = None
         if not p.connected:   # stands still until it comes back
@@ -358,32 +362,29 @@ class Arena(Game):
             p.pending_fire = False
             p.pending_n = 0
 
-    def submit(self, player_id: int, raw: PlayerInput) -> bool:
+    def submit(self, player_id: int, seq: int, values: tuple[int, ...]) -> bool:
+        """Queue `values` = (mx, my, aim, buttons); the room has clamped them to the input
+        spec and checked `seq`. Ignored for unknown, bot, dead or disconnected players."""
         p = self._players.get(player_id)
         if p is None or p.bot or not p.alive or not p.connected or self._over:
             return False
-        return self._queue(p, raw)
+        try:
+            mx, my, aim, buttons = values
+        except (TypeError, ValueError):
+            return False
+        return self._queue(p, seq, mx, my, aim, buttons)
 
-    def _queue(self, p: _Player, raw: PlayerInput) -> bool:
-        """Validate one input and add it to the player's queue.
+    def _queue(self, p: _Player, seq: int, mx: int, my: int, aim: int, buttons: int) -> bool:
+        """Add one input to the player's queue.
 
         The queue is stored coalesced: the last input (movement, aim, seq) plus the OR of
         every fire bit. That is exactly what applying a queue of up to `max_queued_inputs`
         with drop-oldest-but-keep-fire gives, without keeping the list.
         """
-        try:
-            seq, mx, my, aim, buttons = raw.seq, raw.mx, raw.my, raw.aim, raw.buttons
-        except AttributeError:
-            return False
-        if not (type(seq) is int and type(mx) is int and type(my) is int
-                and type(aim) is int and type(buttons) is int):
-            return False   # bools, floats, None...: malformed
-        if seq <= p.last_seq or seq > SEQ_MAX:
-            return False
         mx, my = clamp_move(mx, my)
-        p.last_seq = seq
-        p.pending = PlayerInput(seq, mx, my, wrap_aim(aim), buttons & 1)
-        if buttons & 1:
+        fire = buttons & BUTTON_FIRE
+        p.pending = (seq, mx, my, wrap_aim(aim), fire)
+        if fire:
             p.pending_fire = True
         if p.pending_n < self.config.max_queued_inputs:
             p.pending_n += 1
@@ -408,16 +409,15 @@ class Arena(Game):
         think = self.config.bot_think_ticks
         for p in players:
             if p.brain is not None and p.alive and (t + p.pid) % think == 0:
-                self._queue(p, p.brain.think(self, p))
+                self._queue(p, 0, *p.brain.think(self, p))
             click = False
             if p.pending is not None:
-                inp = p.pending
-                p.mx, p.my, p.aim = inp.mx, inp.my, inp.aim
+                seq, p.mx, p.my, p.aim, fire = p.pending
                 p.ent = None
-                p.fire = inp.buttons == 1     # held from now on, until an input says not
+                p.fire = fire == 1            # held from now on, until an input says not
                 click = p.pending_fire        # any fire bit since the last tick
                 if not p.bot:
-                    p.ack = inp.seq
+                    p.ack = seq
                 p.pending = None
                 p.pending_fire = False
                 p.pending_n = 0
@@ -650,7 +650,6 @@ class Arena(Game):
     def _end(self, reason: str) -> None:
         self._over = True
         self._end_reason = reason
-        self._events.append([EV_MATCH_END, reason, [r.row() for r in self.results()]])
 
     # --- queries used by bots ----------------------------------------------------------------
 
@@ -704,7 +703,7 @@ class Arena(Game):
         """Everyone who played, leavers included (with the score they had), by placement.
 
         Placement is by score; equal scores share a placement ("1, 2, 2, 4"). Within a tie
-        rows are ordered by kills, then fewer deaths, then player id.
+        rows are ordered by kills, then fewer deaths, then player id. Stats: (kills, deaths).
         """
         everyone = list(self._players.values()) + self._gone
         everyone.sort(key=lambda p: (-p.score, -p.kills, p.deaths, p.pid))
@@ -713,8 +712,8 @@ class Arena(Game):
         for i, p in enumerate(everyone):
             if i == 0 or p.score != everyone[i - 1].score:
                 place = i + 1
-            rows.append(PlayerResult(p.pid, p.user_id, p.name, p.score, p.kills, p.deaths,
-                                     place, p.bot))
+            rows.append(PlayerResult(p.pid, p.user_id, p.name, p.score, place, p.bot,
+                                     (p.kills, p.deaths)))
         return rows
 
     def client_config(self) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine import codec
-from engine.arena import MODES, Arena
+from games.arena.game import MODES, Arena
 
 
 def test_a_client_following_deltas_holds_the_game_state() -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from engine.arena import MODES, Arena
-from engine.game import PlayerInput
+from games.arena.game import MODES, Arena
 
-EV_HIT, EV_KILL, EV_PICKUP = 1, 2, 3
+EV_HIT, EV_KILL, EV_PICKUP = 16, 17, 18
 
 
 def test_bots_roam_fight_and_never_stay_stuck() -> None:
@@ -51,7 +50,7 @@ def test_a_person_can_play_alone_against_bots() -> None:
     while not game.over:
         if game.tick % 10 == 0:
             seq += 1
-            game.submit(me, PlayerInput(seq, 0, 0, 0, 0))   # a passive human
+            game.submit(me, seq, (0, 0, 0, 0))   # a passive human
         game.step()
         events += game.drain_events()
     assert any(e[0] == EV_HIT and e[1] == me for e in events), "the bots ignored the human"

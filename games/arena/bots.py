@@ -1,7 +1,7 @@
-"""Bot players: a simple AI that produces the same `PlayerInput` a human would send.
+"""The Arena's fill bots: a simple AI that produces the same input values a human sends.
 
 The Arena asks each bot's brain for an input every `bot_think_ticks` ticks and feeds it
-through the same validation and queue as a human's. All randomness comes from the
+through the same rules and queue as a human's. All randomness comes from the
 game's RNG, drawn in player order, so bots replay exactly like everything else.
 
 Behaviour: heal when hurt, otherwise fight the nearest enemy in sight (aim with some
@@ -15,10 +15,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from engine.game import PlayerInput
-
 if TYPE_CHECKING:
-    from engine.arena import Arena
+    from games.arena.game import Arena
 
 FEELER = 700          # 1/10 units: how far ahead a bot looks for walls
 KEEP_NEAR, KEEP_FAR = 2500, 3800   # preferred fighting distance band (1/10 units)
@@ -26,21 +24,20 @@ TURNS = (0.6, -0.6, 1.2, -1.2, 1.8, -1.8, 2.5, -2.5)   # radians tried around a 
 
 
 class BotBrain:
-    __slots__ = ("pid", "seq", "side", "last_x", "last_y", "stuck", "detour")
+    __slots__ = ("pid", "side", "last_x", "last_y", "stuck", "detour")
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.seq = 0
         self.side = 1            # preferred way round an obstacle, and strafe direction
         self.last_x = self.last_y = -1
         self.stuck = 0
         self.detour = 0          # thinks left walking in a fixed escape direction
 
-    def think(self, arena: Arena, me) -> PlayerInput:
+    def think(self, arena: Arena, me) -> tuple[int, int, int, int]:
+        """(mx, my, aim, buttons), unclamped (the Arena clamps as for a human)."""
         rng = arena.rng
         c = arena.config
         x, y = me.x, me.y
-        self.seq += 1
 
         # nearest living enemy
         enemy = None
@@ -107,7 +104,7 @@ class BotBrain:
             mx = my = 0
         else:
             mx, my = round(math.cos(heading) * 100), round(math.sin(heading) * 100)
-        return PlayerInput(self.seq, mx, my, aim_mrad, fire)
+        return mx, my, aim_mrad, fire
 
     def _steer(self, arena: Arena, x: int, y: int, heading: float) -> float:
         """The first heading near the wanted one whose feeler is free of walls."""

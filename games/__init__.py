@@ -1,0 +1,1 @@
+"""Game packages: one folder per game (docs/games.md). Listed in $GAMES (engine.registry)."""
