@@ -2,8 +2,11 @@
 `join`, play until `match_end`, queue again, until told to stop.
 
 The bot speaks the protocol through `engine.codec` (the client side of docs/protocol.md)
-and nothing else of the project. Everything it measures goes into a `stats.Group` that
-its worker flushes once a second.
+and knows no game: it finds its own player (the entity whose id is `welcome.player_id`)
+and that entity's `ack` field in `welcome.config.schema`, and asks a brain
+(`loadtest.brain`: the game's own, looked up by name in the registry, or a generic one)
+for each input's values. Everything it measures goes into a `stats.Group` that its worker
+flushes once a second.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from engine import codec
+from loadtest import brain as brains
 from loadtest.sockjs_client import SockJSClient, SockJSError
 from loadtest.stats import Group
 
@@ -204,6 +208,8 @@ class _Match:
     patch_hz: float = 20.0
     patch_every: int = 1
     player_id: int = 0
+    brain: brains.Brain | None = None
+    ack_at: dict = field(default_factory=dict)    # entity kind -> index of its ack field
     entities: dict = field(default_factory=dict)
     state_tick: int = -1
     frames: int = 0
@@ -211,8 +217,6 @@ class _Match:
     last_frame: float = 0.0
     first_tick: int = 0
     last_tick: int = 0
-    alive: bool = False
-    pos: tuple[int, int] | None = None
     ended: bool = False
     left: bool = False              # the bot sent `leave` (churn)
     stalled: bool = False           # a slow bot stopped reading during this match
@@ -249,9 +253,6 @@ class Bot:
         # input state
         self.seq = 0
         self.pending: deque[tuple[int, float]] = deque()
-        self.move = (0, 0)
-        self.next_turn = 0.0
-        self.aim = self.rng.randint(-3142, 3142)
         self.match: _Match | None = None
         self.requeue_from: float | None = None  # when the last match ended
         self.next_ping = 0.0
@@ -362,7 +363,6 @@ class Bot:
         conn = self.conn = NodeConnection(self.http_node, node_url, self.transport, self.cfg.connect_timeout)
         self._reported_in = self._reported_out = 0
         self.seq = 0
-        self.pending.clear()
         self.g.counters["connections"] += 1
         sender: asyncio.Task | None = None
         try:
@@ -380,6 +380,7 @@ class Bot:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)
             await conn.close()
+            self._abandon_pending()
             self.flush_bytes()
             self._account_frames(m)
             self.conn = None
@@ -461,6 +462,9 @@ class Bot:
                 g.hist["join_to_state"].record(now - m.t_connect)
         elif kind is codec.Welcome:
             m.player_id = msg.player_id
+            m.ack_at = brains.ack_indices(msg.config)
+            m.brain, own = brains.make_brain(msg.config, msg.player_id, self.rng.getrandbits(32))
+            g.counters["brain_game" if own else "brain_generic"] += 1
             m.patch_hz = effective_patch_hz(msg.config)
             sim_hz = msg.config.get("sim_hz")
             patch_hz = msg.config.get("patch_hz")
@@ -508,15 +512,12 @@ class Bot:
         else:
             g.counters["delta_base_mismatch"] += 1  # wait for the keyframe the node sends
             return
-        me = m.entities.get(m.player_id)
-        if me is not None and me[0] == codec.PLAYER:
-            m.alive = bool(me[codec.P_FLAGS] & codec.FLAG_ALIVE)
-            m.pos = (me[codec.P_X], me[codec.P_Y])
-            if not m.alive:
-                self.pending.clear()  # inputs of a dead player are ignored: no ack to wait for
-            else:
-                ack = me[codec.P_ACK]
-                pending = self.pending
+        pending = self.pending
+        if pending:
+            me = m.entities.get(m.player_id)
+            index = m.ack_at.get(me[0]) if me is not None else None
+            if index is not None:
+                ack = me[index]
                 hist = g.hist["input_ack"]
                 while pending and pending[0][0] <= ack:
                     hist.record(now - pending.popleft()[1])
@@ -528,7 +529,7 @@ class Bot:
             if event and event[0] == codec.EV_MATCH_END and not m.ended:
                 m.ended = True
                 self.requeue_from = time.monotonic()
-                self.pending.clear()
+                self._abandon_pending()
                 self.matches += 1
                 self.g.counters["matches_completed"] += 1
 
@@ -559,7 +560,7 @@ class Bot:
         conn.pause_reading()
         await sleep_or_stop(self.stop, self.cfg.slow_stall)
         conn.resume_reading()
-        self.pending.clear()
+        self._abandon_pending()
         m.last_frame = time.monotonic()
 
     async def tick(self, now: float) -> None:
@@ -572,7 +573,7 @@ class Bot:
         try:
             if now >= m.leave_at:
                 m.left = True
-                self.pending.clear()
+                self._abandon_pending()
                 self.requeue_from = time.monotonic()
                 await conn.send(codec.encode(codec.Leave()))
                 g.counters["leaves"] += 1
@@ -598,49 +599,27 @@ class Bot:
         await conn.close()
 
     def _next_input(self, m: _Match, now: float) -> codec.Input:
-        rng = self.rng
-        if now >= self.next_turn:
-            if rng.random() < 0.1:
-                self.move = (0, 0)
-            else:
-                angle = rng.randrange(8) * math.pi / 4
-                self.move = (round(100 * math.cos(angle)), round(100 * math.sin(angle)))
-            self.next_turn = now + rng.uniform(0.4, 1.8)
-        fire = 0
-        target = self._nearest_enemy(m) if self.seq % 4 == 0 else None
-        if target is not None:
-            dx, dy, dist2 = target
-            self.aim = int(math.atan2(dy, dx) * 1000) + rng.randint(-120, 120)
-            fire = codec.BUTTON_FIRE if dist2 < 6000 * 6000 and rng.random() < 0.7 else 0
-        else:
-            self.aim += rng.randint(-150, 150)
-            fire = codec.BUTTON_FIRE if rng.random() < 0.08 else 0
-        if self.aim > 3142:
-            self.aim -= 6284
-        elif self.aim < -3142:
-            self.aim += 6284
+        """The brain's values for this slot; the input joins `pending` (waits for its ack)
+        while the player is in the state and the brain is active."""
+        brain = m.brain
+        values = brain.think(m.last_tick, m.entities) if brain is not None else ()
         self.seq += 1
-        if m.alive:
-            pending = self.pending
+        pending = self.pending
+        if m.player_id in m.entities and getattr(brain, "active", True):
             pending.append((self.seq, now))
+            self.g.counters["inputs_awaiting_ack"] += 1
             if len(pending) > MAX_PENDING_INPUTS:
                 pending.popleft()
                 self.g.counters["inputs_never_acked"] += 1
-        return codec.Input(self.seq, self.move[0], self.move[1], self.aim, fire)
+        elif pending:
+            self._abandon_pending()  # the game ignores this player's inputs: no ack to wait for
+        return codec.Input(self.seq, values)
 
-    def _nearest_enemy(self, m: _Match) -> tuple[int, int, int] | None:
-        if m.pos is None:
-            return None
-        x, y = m.pos
-        best = None
-        for eid, e in m.entities.items():
-            if e[0] != codec.PLAYER or eid == m.player_id or not e[codec.P_FLAGS] & codec.FLAG_ALIVE:
-                continue
-            dx, dy = e[codec.P_X] - x, e[codec.P_Y] - y
-            d2 = dx * dx + dy * dy
-            if best is None or d2 < best[2]:
-                best = (dx, dy, d2)
-        return best
+    def _abandon_pending(self) -> None:
+        """Stop waiting for the acks of the inputs in flight (match over, left, stalled,
+        player inactive): they count neither as acked nor as lost."""
+        self.g.counters["inputs_ack_abandoned"] += len(self.pending)
+        self.pending.clear()
 
     # --- the whole life --------------------------------------------------------------------------
 

@@ -6,9 +6,10 @@
 
 Every bot: guest sign-in at the lobby (GET /api/csrf, POST /api/guest), POST /api/queue,
 polls GET /api/queue until matched, connects to the node the lobby names with the chosen
-transport, sends `join(token)`, plays (20 inputs/s that move, aim and fire like a player,
-a ping every 2 s), decodes every state frame with `engine.codec` and applies the deltas,
-until `match_end`; then queues again, until the run ends. Then it leaves (`leave`, or
+transport, sends `join(token)`, plays (20 inputs/s whose values come from the game's bot
+brain, or a generic one that reads the schema; a ping every 2 s), decodes every state frame
+with `engine.codec` and applies the deltas, until `match_end`; then queues again, until the
+run ends. Then it leaves (`leave`, or
 DELETE /api/queue) and closes everything.
 
 Flags (limits are enforced, see `LIMITS`):
@@ -29,7 +30,8 @@ Flags (limits are enforced, see `LIMITS`):
   --slow-after S, --slow-stall S
   --leave-after S        churn: each bot sends `leave` after 0.5x..1.5x S seconds of each
                          match (0: play every match to its end), then queues again
-  --mode M               the queue mode sent to the lobby (default: the lobby's)
+  --mode M               the queue mode sent to the lobby, any mode of any game the
+                         lobby and its nodes run (default: the lobby's)
   --input-hz H           inputs per second per bot (1..60, default 20)
   --poll-interval S      GET /api/queue period while waiting (default 0.5)
   --queue-timeout S      a ticket not matched after S seconds is an error (default 120)
@@ -41,7 +43,7 @@ Flags (limits are enforced, see `LIMITS`):
                          they report zero rooms and players (leak check)
   --target NAME=VALUE    a target to check and print PASS/FAIL for (repeatable):
                          frames_ratio, max_errors, tick_p99_ms, ack_p99_intervals,
-                         node_idle_after (1), slow_dropped (1)
+                         acked_ratio, node_idle_after (1), slow_dropped (1)
   --quiet                no live progress
   --no-plot              no PNG/HTML
 
@@ -77,8 +79,8 @@ LIMITS = {"bots": (1, 10_000), "ramp": (0, 600), "duration": (1, 3600), "process
           "input_hz": (1, 60), "slow_fraction": (0.0, 1.0), "settle": (0, 600)}
 BOTS_PER_PROCESS = 250
 READY_TIMEOUT = 60.0
-TARGETS = ("frames_ratio", "max_errors", "tick_p99_ms", "ack_p99_intervals", "node_idle_after",
-           "slow_dropped")
+TARGETS = ("frames_ratio", "max_errors", "tick_p99_ms", "ack_p99_intervals", "acked_ratio",
+           "node_idle_after", "slow_dropped")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -27,6 +27,9 @@ def group_summary(g: Group, patch_hz: float, elapsed: float, bots: int) -> dict:
     received, expected = c["frames"], c["frames_expected"]
     ack = g.hist["input_ack"].summary()
     interval_ms = 1000.0 / patch_hz if patch_hz else None
+    # inputs that waited for an ack until it came or was given up (MAX_PENDING_INPUTS):
+    # not those in flight when the bot stopped waiting (match over, left, inactive player)
+    awaited = c["inputs_awaiting_ack"] - c["inputs_ack_abandoned"]
     ack_intervals = ({k: (round(v / interval_ms, 3) if isinstance(v, float) else v)
                       for k, v in ack.items() if k != "count"} if interval_ms else {})
     return {
@@ -53,10 +56,14 @@ def group_summary(g: Group, patch_hz: float, elapsed: float, bots: int) -> dict:
             "in_per_bot_per_s": round(c["bytes_in"] / bots / elapsed, 1) if bots and elapsed else None,
             "out_per_bot_per_s": round(c["bytes_out"] / bots / elapsed, 1) if bots and elapsed else None,
         },
+        "brains": {"game": c["brain_game"], "generic": c["brain_generic"]},
         "matches": {"connections": c["connections"], "started": c["matches_started"],
                     "completed": c["matches_completed"], "stalls": c["stalls"],
                     "queue_409_retries": c["queue_409"]},
-        "inputs": {"sent": c["inputs_sent"], "never_acked": c["inputs_never_acked"],
+        "inputs": {"sent": c["inputs_sent"], "awaiting_ack": c["inputs_awaiting_ack"],
+                   "ack_abandoned": c["inputs_ack_abandoned"], "acked": ack["count"],
+                   "acked_ratio": round(ack["count"] / awaited, 5) if awaited > 0 else None,
+                   "never_acked": c["inputs_never_acked"],
                    "slots_skipped": c["input_slots_skipped"],
                    # the bots' achieved input rate while in a match (target: --input-hz)
                    "per_bot_per_match_s": round(c["inputs_sent"] * patch_hz / expected, 2)
@@ -91,6 +98,11 @@ def check_targets(report: dict, targets: dict) -> list[dict]:
         v = s["input_ack_patch_intervals"].get("p99")
         add("input-to-ack p99 (patch intervals)", v, f"<= {targets['ack_p99_intervals']}",
             v is not None and v <= targets["ack_p99_intervals"])
+    if "acked_ratio" in targets:
+        # a run whose bots get no acks (none at all, or no `ack` field in the schema) fails
+        v = s["inputs"]["acked_ratio"]
+        add("inputs acked / inputs awaiting an ack", v, f">= {targets['acked_ratio']}",
+            v is not None and v >= targets["acked_ratio"])
     if "node_idle_after" in targets:
         end = report["node"].get("after_settle") or {}
         ok = end.get("rooms") == 0 and end.get("players") == 0
@@ -135,7 +147,11 @@ def summary_table(report: dict) -> str:
               f"at {f['patch_hz']:g}/s; tick gaps {f['tick_gaps']}, keyframes {f['keyframes']}, "
               f"delta base mismatch {f['delta_base_mismatch']}"]
     i = s["inputs"]
-    lines.append(f"inputs: {i['sent']} sent, {i['per_bot_per_match_s']} per bot per match second")
+    lines.append(f"inputs: {i['sent']} sent, {i['per_bot_per_match_s']} per bot per match second; "
+                 f"acked {i['acked']} of {i['awaiting_ack'] - i['ack_abandoned']} awaited "
+                 f"(ratio {i['acked_ratio']}), {i['never_acked']} never acked")
+    br = s["brains"]
+    lines.append(f"brains: the game's {br['game']}, generic {br['generic']}")
     b = s["bytes"]
     lines.append(f"bytes: in {b['in']:,} out {b['out']:,} "
                  f"(per bot per s: in {b['in_per_bot_per_s']} out {b['out_per_bot_per_s']})")

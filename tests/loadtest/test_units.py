@@ -7,6 +7,7 @@ import random
 import pytest
 
 from engine import codec
+from engine.registry import registry
 from game_server.metrics import Metrics
 from loadtest import cli, metrics
 from loadtest.bot import apply_in_place, effective_patch_hz, host_allowed
@@ -112,13 +113,15 @@ def test_named_hosts_and_transport_lists_are_accepted():
     assert "lobby.test" in args.allowed_hosts
 
 
-def test_in_place_apply_follows_codec_apply_delta_over_a_played_match():
+@pytest.mark.parametrize("name", sorted(registry().games))
+def test_in_place_apply_follows_codec_apply_delta_over_a_played_match(name):
     """The bot's in-place state equals codec.apply_delta's over 600 patches of real play
-    (a 16-player Arena), each patch through encode -> decode as on the wire."""
-    from engine.arena import Arena, ArenaConfig
-
-    game = Arena(ArenaConfig(), 3)
-    for i in range(16):
+    (every registered game, its first mode full of its own bots), each patch through
+    encode -> decode as on the wire."""
+    gdef = registry().game(name)
+    mode_name, mode = next(iter(gdef.modes.items()))
+    game = gdef.new(mode_name, 3)
+    for i in range(mode.max_players):
         game.join(100 + i, f"p{i}", bot=True)
     prev = game.entities()
     reference = dict(prev)
@@ -133,12 +136,12 @@ def test_in_place_apply_follows_codec_apply_delta_over_a_played_match():
         apply_in_place(mine, msg.added, msg.removed, msg.updated)
         assert {k: tuple(v) for k, v in mine.items()} == reference == cur
         prev = cur
-    assert changed > 600
+    assert changed > 100
 
 
 @pytest.mark.parametrize("updated", [{9: [1, 5]}, {1: [0, 5]}, {1: [3, 5]}, {1: [True, 5]}, {1: ["x", 5]}])
 def test_in_place_apply_rejects_what_codec_apply_delta_rejects(updated):
-    base = {1: (codec.PROJECTILE, 1, 2)}
+    base = {1: (2, 1, 2)}
     with pytest.raises(codec.DecodeError) as expected:
         codec.apply_delta(dict(base), {}, [], updated)
     with pytest.raises(codec.DecodeError) as got:
