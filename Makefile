@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-cluster test lint setup bench clean
+.PHONY: run run-cluster test test-fast lint setup bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	@echo "--- lobby tests again on PostgreSQL ($(PG_URL))"
 	DATABASE_URL=$(PG_URL) $(PY) -m pytest -q -p no:cacheprovider tests/lobby
+
+# The inner loop: no browser, scale or slow tests (pytest markers; tests/conftest.py marks
+# tests/browser and tests/scale by folder), no PostgreSQL pass.
+test-fast: setup
+	$(PY) -m pytest -q -p no:cacheprovider -m "not browser and not scale and not slow"
 
 bench: $(STAMP)
 	$(PY) -m engine.bench
