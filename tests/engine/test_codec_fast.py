@@ -3,6 +3,7 @@ messages' CHECKS accept, with the same DecodeError codes (property tests against
 plain CHECKS-driven decoder below, the codec's reference behaviour)."""
 
 import msgpack
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,6 +83,7 @@ def corrupted(draw, message):
     return msg
 
 
+@pytest.mark.slow  # 2,000 examples, about 10 s
 @settings(max_examples=2000, deadline=None)
 @given(st.one_of(corrupted(keyframe), corrupted(delta)), st.sampled_from([0] * 6 + [1, 2, 3]), st.lists(bad_scalar, max_size=2))
 def test_state_messages_decode_as_the_checks_say(message, cut, extra):

@@ -91,6 +91,7 @@ async def _wait_for_close(metrics, code: int, seconds: float, calm) -> float:
     return time.monotonic() - t0
 
 
+@pytest.mark.slow
 async def test_stalled_client_is_closed_4020_with_default_buffers(make_node):
     """With the default `socket_send_buffer` the kernel no longer hides the backlog: the
     node refuses frames (latest state wins), then closes 4020 within seconds."""
@@ -111,6 +112,7 @@ async def test_stalled_client_is_closed_4020_with_default_buffers(make_node):
     writer.close()
 
 
+@pytest.mark.slow
 async def test_stalled_client_sending_honest_inputs_gets_4020_not_4004(make_node):
     """A client that stops reading but keeps sending 20 inputs/s is a slow consumer, not a
     flood, even if the network hands its inputs over in bursts."""
@@ -188,6 +190,7 @@ async def test_sustained_input_flood_is_still_4004(make_node):
     await assert_unaffected(calm)
 
 
+@pytest.mark.slow
 async def test_client_that_shrinks_its_window_and_stalls_is_not_a_flood(make_node):
     """What the load test's slow bots do (aiohttp client): shrink SO_RCVBUF mid-connection,
     stop reading the socket, keep sending 20 inputs/s. After a few seconds the node stops
