@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from engine.game import DefinitionError, GameDef, Mode
 
-DEFAULT_GAMES = "games.arena"   # games.tag joins with its package
+DEFAULT_GAMES = "games.arena,games.tag"
 ENV = "GAMES"
 
 
