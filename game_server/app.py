@@ -53,7 +53,7 @@ def build_app(settings: NodeSettings) -> web.Application:
     def status() -> dict:
         return {"url": settings.public_url, "capacity": settings.max_players,
                 "max_rooms": settings.max_rooms, "rooms": len(node.rooms), "players": node.seat_count(),
-                "draining": node.draining}
+                "draining": node.draining, "modes": node.modes()}
 
     lobby = LobbyClient(settings.lobby_url, node_id=settings.node_id,
                         node_secret=settings.node_secret, status=status,

@@ -2,8 +2,9 @@
 
 For each N (default 1000 and 2000) it runs, one after the other:
 
-- **node**: a real game node (`build_app`, rooms of 16 passive players, 20 patches/s,
-  raw binary websocket), and
+- **node**: a real game node (`build_app`, rooms of 16 passive players of `--mode`
+  (default `arena`; fewer if the mode's game seats fewer), 20 patches/s, raw binary
+  websocket), and
 - **baseline**: a plain aiohttp server that `await ws.send_bytes(frame)` to every client
   in a loop, 20 times a second, with a frame of the node's mean state-frame size.
 
@@ -31,8 +32,18 @@ import sys
 import time
 from multiprocessing.connection import Connection as Pipe
 
-ROOM_SIZE = 16
+ROOM_SIZE = 16      # players per room, at most the mode's max_players
 PATCH_HZ = 20
+DEFAULT_MODE = "arena"
+#: each mode's config fields the benchmark sets (only those the config has)
+OVERRIDES = {"sim_hz": PATCH_HZ, "patch_hz": PATCH_HZ, "time_limit": 3600, "score_limit": 10 ** 6}
+
+
+def room_size(mode_name: str) -> int:
+    """ROOM_SIZE, or fewer if the mode's game seats fewer."""
+    from engine.registry import registry
+    _, mode = registry().mode(mode_name)
+    return min(ROOM_SIZE, mode.config.max_players)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -91,8 +102,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
         settings = NodeSettings(
             node_id="bench", outbox_path=os.path.join("var", "outbox-bench.sqlite3"),
             max_players=100_000, max_rooms=10_000, join_timeout=120, max_send_queue=32,
-            game_overrides={"sim_hz": PATCH_HZ, "patch_hz": PATCH_HZ, "time_limit": 3600,
-                            "score_limit": 10 ** 6})
+            game_overrides=OVERRIDES)
         app = build_app(settings)
         metrics = app[METRICS_KEY]
         metrics.tick_seconds = Recording()
@@ -258,19 +268,20 @@ class _Client(asyncio.Protocol):
         self.buf = buf[i:] if i < n else b""
 
 
-def _clients(n: int, port: int, node: bool, pipe: Pipe) -> None:
+def _clients(n: int, port: int, node: bool, pipe: Pipe, mode: str) -> None:
     _pin(1)
     _raise_nofile()
-    asyncio.run(_clients_async(n, port, node, pipe))
+    asyncio.run(_clients_async(n, port, node, pipe, mode))
 
 
-async def _clients_async(n: int, port: int, node: bool, pipe: Pipe) -> None:
+async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str) -> None:
     from engine import codec
     from engine.auth import issue_seat_token
     from game_server.settings import DEV_SEAT_SECRET
 
     loop = asyncio.get_running_loop()
     clients: list[_Client] = []
+    size = room_size(mode)
 
     async def connect(i: int) -> None:
         ready = loop.create_future()
@@ -284,8 +295,8 @@ async def _clients_async(n: int, port: int, node: bool, pipe: Pipe) -> None:
             raise RuntimeError("handshake refused")
         if node:
             tok = issue_seat_token(DEV_SEAT_SECRET, user_id=i + 1, name=f"b{i}",
-                                   match_id=f"bench-{i // ROOM_SIZE}", node_id="bench",
-                                   now=time.time(), ttl=3600, mode="arena")
+                                   match_id=f"bench-{i // size}", node_id="bench",
+                                   now=time.time(), ttl=3600, mode=mode)
             proto.transport.write(_masked_frame(codec.encode(codec.Join(tok))))
         clients.append(proto)
 
@@ -306,7 +317,8 @@ async def _clients_async(n: int, port: int, node: bool, pipe: Pipe) -> None:
 
 # --- orchestration ----------------------------------------------------------------------------------
 
-def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int) -> dict:
+def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
+            mode: str = DEFAULT_MODE) -> dict:
     ctx = mp.get_context("spawn")
     s_parent, s_child = ctx.Pipe()
     c_parent, c_child = ctx.Pipe()
@@ -316,7 +328,7 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int) -
         if not s_parent.poll(30):
             raise RuntimeError("server did not start")
         port = s_parent.recv()
-        client = ctx.Process(target=_clients, args=(n, port, kind == "node", c_child), daemon=True)
+        client = ctx.Process(target=_clients, args=(n, port, kind == "node", c_child, mode), daemon=True)
         client.start()
         try:
             if not c_parent.poll(120):
@@ -369,21 +381,21 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int) -
     }
 
 
-def room_tick_cost(ticks: int = 3000, bots: bool = False) -> dict:
-    """In-process: CPU µs of one room tick's non-network work (Arena step, entities, delta,
-    encode, websocket framing) -- what the node does that the baseline does not. 16 idle
-    players as in the benchmark's rooms, or (`bots`) 16 bots moving and fighting, for
+def room_tick_cost(ticks: int = 3000, bots: bool = False, mode: str = DEFAULT_MODE) -> dict:
+    """In-process: CPU µs of one room tick's non-network work (the game's step, entities,
+    delta, encode, websocket framing) -- what the node does that the baseline does not.
+    Idle players as in the benchmark's rooms, or (`bots`) the game's bots playing, for
     comparison with a live match."""
-    from engine.arena import MODES, Arena
     from engine.codec import make_delta
+    from engine.registry import registry
     from game_server.connection import Frame
     from game_server.room import encode_delta
     from game_server.websocket import WS_BINARY, ws_binary_frame
 
-    config = MODES["arena"].replace(sim_hz=PATCH_HZ, patch_hz=PATCH_HZ, time_limit=3600,
-                                    score_limit=10 ** 6)
-    game = Arena(config, 1)
-    for i in range(ROOM_SIZE):
+    gdef, _ = registry().mode(mode)
+    game = gdef.new(mode, 1, **OVERRIDES)
+    size = room_size(mode)
+    for i in range(size):
         game.join(i + 1, f"b{i}", bot=bots)
     prev = game.entities()
     game.drain_events()
@@ -396,7 +408,7 @@ def room_tick_cost(ticks: int = 3000, bots: bool = False) -> dict:
         frame.rendered(WS_BINARY, ws_binary_frame)
         prev = cur
     us = (time.process_time() - t0) * 1e6 / ticks
-    return {"room_tick_us": round(us, 2), "per_frame_us": round(us / ROOM_SIZE, 2)}
+    return {"room_tick_us": round(us, 2), "per_frame_us": round(us / size, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -405,25 +417,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="measured window per run")
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--repeat", type=int, default=1, help="runs per (kind, N); medians reported")
+    p.add_argument("--mode", default=DEFAULT_MODE,
+                   help=f"the game mode the rooms play (a registered mode; default {DEFAULT_MODE})")
     p.add_argument("--out", default=os.path.join("reports", "node-bench.json"))
     args = p.parse_args(argv)
+    from engine.registry import registry
+    if args.mode not in registry().modes:
+        p.error(f"unknown mode {args.mode!r}; registered: {', '.join(registry().modes)}")
+    size = room_size(args.mode)
 
     results = []
-    sim = room_tick_cost()
-    busy = room_tick_cost(bots=True)
-    print(f"room tick without I/O (sim, delta, encode): {sim['room_tick_us']} µs "
-          f"= {sim['per_frame_us']} µs per frame at {ROOM_SIZE} clients "
-          f"(16 bots fighting: {busy['room_tick_us']} µs = {busy['per_frame_us']} µs per frame)",
+    sim = room_tick_cost(mode=args.mode)
+    busy = room_tick_cost(bots=True, mode=args.mode)
+    print(f"mode {args.mode}: room tick without I/O (sim, delta, encode): {sim['room_tick_us']} µs "
+          f"= {sim['per_frame_us']} µs per frame at {size} clients "
+          f"({size} bots playing: {busy['room_tick_us']} µs = {busy['per_frame_us']} µs per frame)",
           flush=True)
     print(f"{'N':>5} {'kind':>8} {'µs/frame':>9} {'frames/s':>9} {'cpu':>5} {'delivered':>10} "
           f"{'tick p50':>9} {'tick p99':>9} {'overruns':>8} {'bytes':>6} {'preempted':>9}")
     for n in args.clients:
         runs: dict[str, list[dict]] = {"node": [], "baseline": []}
         for _ in range(args.repeat):
-            node = run_one("node", n, args.seconds, args.warmup, 0)
+            node = run_one("node", n, args.seconds, args.warmup, 0, args.mode)
             runs["node"].append(node)
             base = run_one("baseline", n, args.seconds, args.warmup,
-                           round(node["mean_frame_bytes"]))
+                           round(node["mean_frame_bytes"]), args.mode)
             runs["baseline"].append(base)
             for r in (node, base):
                 print(f"{n:>5} {r['kind']:>8} {r['cpu_us_per_frame']:>9.2f} {r['frames_per_s']:>9} "
@@ -457,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
-        "room_size": ROOM_SIZE,
+        "mode": args.mode,
+        "room_size": size,
         "patch_hz": PATCH_HZ,
         "window_s": args.seconds,
         "repeat": args.repeat,

@@ -1,8 +1,11 @@
 """`python -m game_server.devtoken`: print a seat token, for playing without the lobby.
 
-    python -m game_server.devtoken --match m1 --user 1 --name Ann --node node-1 [--bots 3]
+    python -m game_server.devtoken --match m1 --user 1 --name Ann --node node-1 \
+        [--mode sprint] [--bots 3]
 
-Signed with SEAT_SECRET (default: the development secret), like the lobby's tokens.
+Signed with SEAT_SECRET (default: the development secret), like the lobby's tokens. The
+mode must be one of the registry's (engine.registry: GAMES, else the default games); the
+default is the first registered mode.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import time
 
 from engine.auth import issue_seat_token
+from engine.registry import registry
 
 from .settings import DEV_SEAT_SECRET
 
@@ -22,7 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--user", type=int, required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--node", default="node-1")
-    p.add_argument("--mode", default="arena")
+    modes = list(registry().modes)
+    p.add_argument("--mode", choices=modes, default=modes[0], metavar="MODE",
+                   help=f"one of: {', '.join(modes)} (default {modes[0]})")
     p.add_argument("--bots", type=int, default=0)
     p.add_argument("--seats", type=int, default=1)
     p.add_argument("--role", choices=("player", "spectator"), default="player")

@@ -14,7 +14,6 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 
-from engine.arena import MODES
 from engine.auth import SeatClaims, TokenError, verify_seat_token
 from engine.codec import (
     DecodeError,
@@ -29,10 +28,11 @@ from engine.codec import (
     encode,
 )
 from engine.game import GameFull
+from engine.registry import Registry, load, registry
 
 from .connection import Connection, Frame
 from .metrics import Metrics
-from .room import Room, Seat, TickGrid
+from .room import GameFailed, Room, Seat, TickGrid
 from .settings import NodeSettings
 from .shared_state import InProcessJti, JtiStore
 
@@ -59,8 +59,13 @@ class Client:
 class Node:
     def __init__(self, settings: NodeSettings, *, metrics: Metrics | None = None,
                  record_result: Callable[[dict], None] | None = None,
-                 wall_clock: Callable[[], float] = time.time, jti: JtiStore | None = None):
+                 wall_clock: Callable[[], float] = time.time, jti: JtiStore | None = None,
+                 games: Registry | None = None):
         self.settings = settings
+        # the games this node hosts: `games`, else `settings.games` (a GAMES-style list of
+        # packages), else the process-wide registry (engine.registry: GAMES or the default)
+        self.registry: Registry = (games if games is not None
+                                   else load(settings.games) if settings.games else registry())
         self.metrics = metrics or Metrics()
         self._record = record_result
         self.now = wall_clock
@@ -78,6 +83,10 @@ class Node:
         self._credit = settings.input_window * settings.max_input_rate  # earned by quiet
         self._other_rate = float(settings.max_other_rate)
         self._other_burst = 2.0 * settings.max_other_rate
+
+    def modes(self) -> list[str]:
+        """The mode names this node runs (heartbeats, /health)."""
+        return list(self.registry.modes)
 
     def tick_grid(self) -> TickGrid:
         loop = asyncio.get_running_loop()
@@ -188,6 +197,10 @@ class Node:
                 if not st.joining:  # (sent right after `join`: dropped, not punished)
                     self.reject(conn, 4006, "Protocol violation")
                 return
+            room = seat.room
+            if len(msg.values) != room.input_arity:  # not this game's input
+                self.reject(conn, 4001, "Bad message")
+                return
             now = asyncio.get_running_loop().time()
             # A token bucket holding up to `input_window` seconds of inputs: the rate is
             # judged over that window, so a burst of honest inputs the network held back
@@ -199,7 +212,7 @@ class Node:
                 return
             st.tokens = tokens - 1.0
             self.metrics.inputs += 1
-            if not seat.room.submit(seat, msg):
+            if not room.submit(seat, msg):
                 self.metrics.rejected_inputs += 1
             return
         # Everything else is rare: its own bucket.
@@ -272,7 +285,7 @@ class Node:
         if not fresh:
             self.reject(conn, 4012, "Token already used")
             return
-        if claims.mode not in MODES:
+        if claims.mode not in self.registry.modes:  # a mode this node does not run
             self.reject(conn, 4010, "Invalid token")
             return
         if self.draining:
@@ -289,7 +302,14 @@ class Node:
             if len(self.rooms) >= s.max_rooms:
                 self.reject(conn, 4014, "Node full")
                 return
-            room = self.rooms[claims.m] = self._create_room(claims)
+            try:
+                room = self._create_room(claims)
+            except GameFailed:
+                log.exception("room %s: the game failed to start; join of %s closed 4018",
+                              claims.m, conn.remote)
+                self.reject(conn, 4018, "Game failed")
+                return
+            self.rooms[claims.m] = room
         try:
             room.join(conn, claims)
         except GameFull:

@@ -1,4 +1,11 @@
-"""A room: one match, its `Arena` ticked on a drift-free schedule by the node's `TickGrid`.
+"""A room: one match of any registered game, ticked on a drift-free schedule by the node's
+`TickGrid`.
+
+The room is generic: the game comes from the node's registry by the token's mode
+(`engine.registry`), and the room owns what every game shares: seats and connections,
+the input `seq` rule (per connection), the room events (joined, left, match end: codes
+1-3), the `welcome.config` room keys, patches and the result. Game events (codes >= 16)
+pass through untouched.
 
 Per patch the room encodes the state once as a keyframe and once as a delta against the
 previous patch, and writes the same `Frame` to every client in step; a newcomer or a
@@ -20,11 +27,22 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from engine.arena import MODES, Arena
 from engine.auth import SeatClaims
 from engine.clock import FixedStep, patch_every
-from engine.codec import EV_MATCH_END, Event, Keyframe, Welcome, encode, encode_delta, make_delta
-from engine.game import PlayerInput
+from engine.codec import (
+    EV_JOINED,
+    EV_LEFT,
+    EV_MATCH_END,
+    PROTOCOL_VERSION,
+    Event,
+    Input,
+    Keyframe,
+    Welcome,
+    encode,
+    encode_delta,
+    make_delta,
+)
+from engine.game import GameDef
 
 from .connection import Connection, Frame
 
@@ -32,6 +50,14 @@ if TYPE_CHECKING:
     from .node import Node
 
 log = logging.getLogger(__name__)
+
+__all__ = ["GameFailed", "Room", "Seat", "TickGrid", "encode_delta"]
+
+
+class GameFailed(Exception):
+    """The game raised while its room was being created (config, constructor, first joins):
+    the node logs the traceback and closes the join with 4018."""
+
 
 class TickGrid:
     """The node's tick scheduler: one loop timer per instant for every room due then.
@@ -76,7 +102,7 @@ class Seat:
     """A player's (or spectator's) place in a room, independent of its connection."""
 
     __slots__ = ("room", "player_id", "user_id", "name", "spectator", "conn", "resume_token",
-                 "needs_key", "stalls", "expiry")
+                 "needs_key", "stalls", "expiry", "last_seq")
 
     def __init__(self, room: Room, player_id: int, user_id: int, name: str, spectator: bool):
         self.room = room
@@ -89,19 +115,31 @@ class Seat:
         self.needs_key = True
         self.stalls = 0
         self.expiry: asyncio.TimerHandle | None = None
+        self.last_seq = 0   # of this connection's last accepted input (reset on attach)
 
 
 class Room:
     def __init__(self, node: Node, match_id: str, claims: SeatClaims, seed: int | None = None):
+        """Raises `GameFailed` if the game cannot be built (the node answers 4018)."""
         self.node = node
         s = node.settings
         self.match_id = match_id
         self.mode = claims.mode
         self.seed = secrets.randbits(32) if seed is None else seed
-        config = MODES[claims.mode].replace(
-            reconnect_window=max(1, math.ceil(s.reconnect_window)),
-            max_input_rate=s.max_input_rate, **s.game_overrides)
-        self.game = Arena(config, self.seed)
+        gdef, mode = node.registry.mode(claims.mode)
+        self.game_def: GameDef = gdef
+        self.input_arity = len(gdef.inputs)
+        self._clamp = gdef.clamp
+        self._stat_names = tuple(c.name for c in gdef.results)
+        self._room_events: list[list] = []   # joined/left since the last patch
+        try:  # the node's values, for the fields the mode's config has (GameDef.config)
+            config = gdef.config(mode.name, reconnect_window=max(1, math.ceil(s.reconnect_window)),
+                                 max_input_rate=s.max_input_rate, **s.game_overrides)
+            self.game = gdef.game(config, self.seed)
+            game_keys = self.game.client_config()
+        except Exception as e:
+            raise GameFailed(f"game {gdef.name!r}, mode {mode.name!r}: {e!r}") from e
+        self.config = config
         self.patch_every = patch_every(config.sim_hz, config.patch_hz)
         self.dt = 1.0 / (config.sim_hz * s.time_scale)
         self.max_send_queue = s.max_send_queue
@@ -122,18 +160,27 @@ class Room:
         # due at the same instant run in one loop iteration (TickGrid).
         self.clock = FixedStep(math.ceil(self.loop.time() / self.dt) * self.dt, self.dt)
         self._overruns = 0
-        self._config_map = {**self.game.client_config(),
+        # welcome.config: the game's keys, then the room's (docs/protocol.md), built once
+        self._config_map = {**game_keys, "game": gdef.name, "mode": mode.name,
+                            "protocol": PROTOCOL_VERSION, "sim_hz": config.sim_hz,
+                            "patch_hz": config.patch_hz, "time_limit": config.time_limit,
+                            "max_players": config.max_players,
                             "reconnect_window": config.reconnect_window,
-                            "match_id": match_id}
+                            "max_input_rate": config.max_input_rate, "match_id": match_id,
+                            "schema": gdef.schema()}
         self.on_create(claims)
 
     # --- lifecycle hooks --------------------------------------------------------------------
 
     def on_create(self, claims: SeatClaims) -> None:
         """Add the bots the lobby asked for, then start ticking."""
-        bots = max(0, min(claims.bots, self.game.config.max_players - 1))
-        for i in range(bots):
-            self.game.join(0, f"Bot {i + 1}", bot=True)
+        bots = max(0, min(claims.bots, self.config.max_players - 1))
+        try:
+            for i in range(bots):
+                name = f"Bot {i + 1}"
+                self._room_events.append([EV_JOINED, self.game.join(0, name, bot=True), name])
+        except Exception as e:
+            raise GameFailed(f"game {self.game_def.name!r}, mode {self.mode!r}: bots: {e!r}") from e
         self.node.metrics.rooms_created += 1
         self.grid.schedule(self, self.clock.next_deadline())
         log.info("room %s created: mode=%s seed=%d bots=%d", self.match_id, self.mode, self.seed, bots)
@@ -166,6 +213,7 @@ class Room:
                 self.resume(existing, conn)
                 return existing
             pid = self.game.join(claims.u, claims.n)
+            self._room_events.append([EV_JOINED, pid, claims.n])
             seat = Seat(self, pid, claims.u, claims.n, spectator=False)
             self.players[pid] = seat
             if claims.u:
@@ -189,6 +237,7 @@ class Room:
         seat.conn = conn
         seat.needs_key = True   # the keyframe of the next patch
         seat.stalls = 0
+        seat.last_seq = 0       # a new connection numbers its inputs afresh
         conn.state.seat = seat
         self.clients.append(seat)
         self.empty_since = None
@@ -233,6 +282,7 @@ class Room:
             self.node.resume_tokens.pop(seat.resume_token, None)
             if not self.closed:
                 self.game.leave(seat.player_id)
+                self._room_events.append([EV_LEFT, seat.player_id])
             self.on_leave(seat)
         self._check_empty()
 
@@ -241,11 +291,15 @@ class Room:
                 and not self.spectators):
             self.empty_since = self.loop.time()
 
-    def submit(self, seat: Seat, msg) -> bool:
-        if seat.spectator or self.closed:
+    def submit(self, seat: Seat, msg: Input) -> bool:
+        """One input of the right arity (the node checked it): the `seq` rule, then the
+        values clamped to the game's input spec. False if dropped (stale `seq`,
+        spectator, or refused by the game)."""
+        seq = msg.seq
+        if seat.spectator or self.closed or seq <= seat.last_seq:
             return False
-        return self.game.submit(seat.player_id, PlayerInput(msg.seq, msg.mx, msg.my, msg.aim,
-                                                            msg.buttons))
+        seat.last_seq = seq
+        return self.game.submit(seat.player_id, seq, self._clamp(msg.values))
 
     # --- the tick ---------------------------------------------------------------------------
 
@@ -295,9 +349,10 @@ class Room:
             self.deliver()
         game = self.game
         entities = game.entities()
-        events = game.drain_events()
-        if events:  # match_end goes out on its own, as an `event` message (finish)
-            events = [e for e in events if e[0] != EV_MATCH_END]
+        events = game.drain_events()   # the game's own (codes >= 16): passed on untouched
+        if self._room_events:
+            events = self._room_events + events
+            self._room_events = []
         tick, clock = game.tick, game.clock
         added, removed, updated = make_delta(self.prev_entities, entities)
         delta = Frame(encode_delta(tick, self.prev_tick, clock, added, removed, updated, events))
@@ -367,6 +422,7 @@ class Room:
         game = self.game
         results = game.results()
         end = Frame(encode(Event(game.tick, [[EV_MATCH_END, reason, [r.row() for r in results]]])))
+        stat_names = self._stat_names
         code, why = close
         for seat in tuple(self.clients):
             conn = seat.conn
@@ -390,11 +446,14 @@ class Room:
         self.node.record_result({
             "match_id": self.match_id,
             "node_id": self.node.settings.node_id,
+            "game": self.game_def.name,
+            "mode": self.mode,
             "status": status,
             "reason": reason,
             "ticks": game.tick,
-            "players": [{"user_id": r.user_id, "name": r.name, "score": r.score, "kills": r.kills,
-                         "deaths": r.deaths, "placement": r.placement, "bot": r.bot}
+            "players": [{"user_id": r.user_id, "name": r.name, "score": r.score,
+                         "placement": r.placement, "bot": r.bot,
+                         "stats": dict(zip(stat_names, r.stats, strict=True))}
                         for r in results],
         })
         log.info("room %s %s (%s) at tick %d", self.match_id, status, reason, game.tick)

@@ -64,7 +64,8 @@ class NodeSettings:
     max_other_rate: int = 10
     # tuning and testing knobs
     time_scale: float = 1.0         # ticks run this many times faster than sim_hz (tests, bench)
-    game_overrides: dict[str, Any] = field(default_factory=dict)  # ArenaConfig.replace(**...)
+    game_overrides: dict[str, Any] = field(default_factory=dict)  # each mode's config fields
+    games: str = ""                 # game packages hosted (GAMES syntax); "" = engine.registry's
     # SO_SNDBUF of raw websockets (bytes; 0 = the system's autotuned buffer, up to MBs, in
     # which a client that stops reading hides for minutes). 64 KiB is seconds of patches
     # (~300 B deltas, ~1.2 KB keyframes at 20/s): then the backlog builds in the node,

@@ -38,7 +38,8 @@ class Closed(Exception):
 
 
 class Client:
-    """A websocket game client speaking the binary protocol."""
+    """A websocket game client speaking the binary protocol, for any game: inputs and
+    entity fields by the names of the schema in its `welcome`."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse):
         self.ws = ws
@@ -57,10 +58,43 @@ class Client:
         else:
             await self.ws.send_bytes(data)
 
-    async def input(self, mx: int = 0, my: int = 0, aim: int = 0, buttons: int = 0) -> int:
+    @property
+    def schema(self) -> dict:
+        assert self.welcome is not None, "not seated"
+        return self.welcome.config["schema"]
+
+    def input_values(self, *values: int, **named: int) -> tuple[int, ...]:
+        """Values in the game's input order, or by name (unnamed fields are 0). Before
+        the `welcome` (no schema yet) the values go as given."""
+        if self.welcome is None:
+            return values or tuple(named.values())
+        names = [f["name"] for f in self.schema["inputs"]]
+        if named:
+            assert not values and set(named) <= set(names), (named, names)
+            return tuple(named.get(n, 0) for n in names)
+        return values or (0,) * len(names)
+
+    async def input(self, *values: int, **named: int) -> int:
+        """Send the next input (`seq` + 1); returns its seq."""
         self.seq += 1
-        await self.send(codec.Input(self.seq, mx, my, aim, buttons))
+        await self.send(codec.Input(self.seq, self.input_values(*values, **named)))
         return self.seq
+
+    def index(self, kind: int, name: str) -> int:
+        """The tuple index of field `name` of entity kind `kind` (the kind is index 0)."""
+        [e] = [e for e in self.schema["entities"] if e["kind"] == kind]
+        return 1 + e["fields"].index(name)
+
+    def field(self, eid: int, name: str, entities: dict | None = None):
+        """Field `name` of entity `eid` (in the state held, or in `entities`)."""
+        ent = (self.entities if entities is None else entities)[eid]
+        return ent[self.index(ent[0], name)]
+
+    def ack(self, eid: int | None = None) -> int:
+        """The `ack` field of a player entity (default: this client's own)."""
+        ent = self.entities[self.welcome.player_id if eid is None else eid]
+        [e] = [e for e in self.schema["entities"] if e["kind"] == ent[0]]
+        return ent[1 + e["fields"].index(e["ack"])]
 
     async def recv(self, timeout: float = 3.0) -> codec.Message:
         msg = await self.ws.receive(timeout)

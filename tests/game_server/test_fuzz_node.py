@@ -27,7 +27,7 @@ from lobby.live import free_port
 from tests.game_server.conftest import token
 
 DOCUMENTED = {1000, 4001, 4002, 4003, 4004, 4005, 4006, 4010, 4011, 4012, 4013, 4014, 4015,
-              4016, 4020, 4030, 4040}
+              4016, 4018, 4020, 4030, 4040}
 
 
 class ErrorLog(logging.Handler):
@@ -132,6 +132,8 @@ field = st.one_of(ints, st.text(max_size=40), st.binary(max_size=40), st.none(),
 structured = st.one_of(
     st.builds(lambda seq, mx, my, aim, b: msgpack.packb([3, seq, mx, my, aim, b]),
               small, small, small, small, small),
+    st.builds(lambda seq, values: msgpack.packb([3, seq, *values]),  # any arity, any range
+              small, st.lists(ints, max_size=6)),
     st.builds(lambda t: msgpack.packb([4, t]), ints),
     st.builds(lambda t: msgpack.packb([2, t]), st.text(max_size=60)),
     st.builds(lambda t: msgpack.packb([1, t]), st.text(max_size=60)),

@@ -40,7 +40,8 @@ async def closed_with(c, expected: int) -> None:
 
 @pytest.mark.parametrize("data", [
     b"\xc1",                                   # never-used msgpack byte
-    msgpack.packb([3, 1, 2]),                  # input with missing fields
+    msgpack.packb([3]),                        # input without its seq (arity: test_node_play)
+    msgpack.packb([3, -1, 0, 0, 0, 0]),        # seq not a u32
     msgpack.packb([3, 1, 0, 0, "x", 0]),       # wrong type
     msgpack.packb({"t": 1}),                   # not an array
     "not base64!",                             # text frame: bad base64

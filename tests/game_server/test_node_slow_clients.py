@@ -42,7 +42,7 @@ async def _send_inputs(writer: asyncio.StreamWriter, hz: float, stop: asyncio.Ev
     while not stop.is_set():
         seq += 1
         try:
-            writer.write(_message(codec.Input(seq, 1, 0, 0, 0), sockjs))
+            writer.write(_message(codec.Input(seq, (1, 0, 0, 0)), sockjs))
         except (ConnectionError, RuntimeError):
             return
         await asyncio.sleep(1 / hz)

@@ -61,11 +61,13 @@ async def test_play_over_xhr_polling(node):
     w = await c.expect(codec.Welcome)
     key = await c.expect(codec.Keyframe)
     pid = w.player_id
-    assert key.entities[pid][codec.P_NAME] == "Poller"
-    await c.send(codec.Input(1, 100, 0, 0, 0))
+    [player] = [e for e in w.config["schema"]["entities"] if e["kind"] == key.entities[pid][0]]
+    assert key.entities[pid][1 + player["fields"].index("name")] == "Poller"
+    await c.send(codec.Input(1, (100, 0, 0, 0)))
+    ack = 1 + player["fields"].index(player["ack"])
     for _ in range(40):
         d = await c.expect(codec.Delta)
-        if pid in d.updated and codec.P_ACK in d.updated[pid][::2]:
+        if pid in d.updated and ack in d.updated[pid][::2]:
             break
     else:
         raise AssertionError("input never acknowledged")

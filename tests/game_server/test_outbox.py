@@ -33,14 +33,18 @@ async def test_match_result_reaches_the_lobby_signed(make_node, lobby):
     end = await play_to_the_end(n, "final")
     [[kind, reason, rows]] = end.events
     assert kind == codec.EV_MATCH_END and reason in ("score", "time")
+    # rows: [player_id, user_id, name, score, placement, bot, *stats (kills, deaths)]
     assert len(rows) == 4 and [r[1] for r in rows].count(7) == 1
-    assert [r[6] for r in rows] == sorted(r[6] for r in rows)  # by placement
+    assert all(len(r) == 8 for r in rows)
+    assert [r[4] for r in rows] == sorted(r[4] for r in rows)  # by placement
     await wait_for(lambda: "final" in lobby.results)
     sent = lobby.results["final"]
     assert sent["status"] == "finished" and sent["reason"] == reason
+    assert sent["game"] == "arena" and sent["mode"] == "sprint"
     assert sent["node_id"] == "node-1" and sent["ticks"] > 0
-    assert [(p["user_id"], p["name"], p["score"], p["placement"], p["bot"]) for p in sent["players"]] \
-        == [(r[1], r[2], r[3], r[6], r[7]) for r in rows]
+    assert [(p["user_id"], p["name"], p["score"], p["placement"], p["bot"], p["stats"])
+            for p in sent["players"]] \
+        == [(r[1], r[2], r[3], r[4], r[5], {"kills": r[6], "deaths": r[7]}) for r in rows]
     assert lobby.bad_signatures == 0
     [row] = n.outbox.rows()
     assert row["delivered"] and row["attempts"] == 1
