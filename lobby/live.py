@@ -21,9 +21,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
+    """A port free right now: another process may take it before it is used. Servers
+    started here get a socket bound in advance instead (`listen_socket`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listen_socket(host: str = "127.0.0.1", backlog: int = 2048) -> socket.socket:
+    """A listening socket on a port the kernel picks, for a child to inherit
+    (gunicorn `--bind fd://N`): no other process can take the port in between."""
+    s = socket.socket()
+    s.bind((host, 0))
+    s.listen(backlog)
+    s.set_inheritable(True)
+    return s
 
 
 def database_url(settings_dict: dict) -> str:
@@ -42,11 +54,13 @@ def database_url(settings_dict: dict) -> str:
 
 
 class GunicornServer:
-    """`gunicorn lobby.wsgi` on 127.0.0.1:<free port>, started and stopped by this object."""
+    """`gunicorn lobby.wsgi` on 127.0.0.1:<port>, started and stopped by this object. The
+    port is bound here and handed over (`fd://`), so whatever answers on it is our child."""
 
     def __init__(self, *, workers: int = 3, env: dict[str, str] | None = None,
                  threads: int = 1, log_path: Path | None = None) -> None:
-        self.port = free_port()
+        self.sock = listen_socket()
+        self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.threads = threads
@@ -59,9 +73,10 @@ class GunicornServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-w", str(self.workers),
-             "--threads", str(self.threads), "-b", f"127.0.0.1:{self.port}",
+             "--threads", str(self.threads), "-b", f"fd://{self.sock.fileno()}",
              "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"],
-            cwd=REPO, env=self.env, stdout=log, stderr=log)
+            cwd=REPO, env=self.env, stdout=log, stderr=log, pass_fds=(self.sock.fileno(),))
+        self.sock.close()  # gunicorn holds it now
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -76,6 +91,7 @@ class GunicornServer:
         raise RuntimeError("gunicorn did not answer in time")
 
     def stop(self) -> None:
+        self.sock.close()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

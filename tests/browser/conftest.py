@@ -7,9 +7,11 @@ are skipped when it is missing (they fail under `CI=true`: `tests.services.need`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.scenarios import wait_http
-from lobby.live import REPO, GunicornServer, free_port
+from loadtest.procs import start_node, stop
+from lobby.live import REPO, GunicornServer
 from tests.services import need
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -36,6 +38,21 @@ GAME_OVERRIDES = {
     "time_limit": 45,
     "respawn_delay": 1.0,
 }
+
+
+NODE_ID = "browser-node"
+
+
+def wait_registered(db: Path, node_id: str, timeout: float = 30.0) -> None:
+    """Until the node's heartbeat has reached the lobby: its row in the lobby's database."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+            if conn.execute("SELECT 1 FROM matchmaking_node WHERE node_id = ? AND alive",
+                            (node_id,)).fetchone():
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the lobby did not register {node_id} within {timeout:g} s")
 
 
 @dataclass
@@ -67,27 +84,24 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     lobby_log.write_bytes(b"")
     lobby = GunicornServer(workers=1, threads=8, env=env, log_path=lobby_log)
     lobby.start()
-    port = free_port()
-    with open(node_log, "wb") as log:
-        node = subprocess.Popen(
-            [sys.executable, "-m", "tests.browser.node_runner", "--port", str(port),
-             "--lobby-url", lobby.url, "--outbox", str(tmp / "outbox.sqlite3"),
-             "--overrides", json.dumps(GAME_OVERRIDES)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    node_log.write_bytes(b"")
+    try:
+        node, port = start_node(
+            lambda port: [sys.executable, "-m", "tests.browser.node_runner", "--port", str(port),
+                          "--node-id", NODE_ID, "--lobby-url", lobby.url,
+                          "--outbox", str(tmp / "outbox.sqlite3"),
+                          "--overrides", json.dumps(GAME_OVERRIDES)],
+            NODE_ID, log_path=node_log, cwd=REPO, what="the game node",
             env={**os.environ, "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
                  "ARENA_HEARTBEAT_INTERVAL": "0.5", "ARENA_RECONNECT_WINDOW": "20"})
+    except BaseException:
+        lobby.stop()
+        raise
     try:
-        node_url = f"http://127.0.0.1:{port}"
-        wait_http(node_url + "/health", node, "the game node", timeout=30)
-        time.sleep(1.0)  # a heartbeat or two: the lobby knows the node
-        yield Servers(lobby.url, node_url, node_log, lobby_log)
+        wait_registered(tmp / "lobby.sqlite3", NODE_ID)
+        yield Servers(lobby.url, f"http://127.0.0.1:{port}", node_log, lobby_log)
     finally:
-        node.terminate()
-        try:
-            node.wait(15)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait(5)
+        stop(node)
         lobby.stop()
 
 
