@@ -8,13 +8,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import aiohttp
 import pytest
 
 from engine import codec
-from lobby.live import free_port
+from loadtest.procs import start_node
 from tests.game_server.conftest import Client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,25 +27,17 @@ def devtoken(*args: str) -> str:
 
 @pytest.fixture
 async def node_process(tmp_path, lobby):
-    port = free_port()
+    """A real node (its log in a file: an unread pipe would block it once full), ready
+    when its /health names it; started in a thread so that `lobby` keeps answering."""
     outbox = tmp_path / "outbox.sqlite3"
     env = {**os.environ, "ARENA_JOIN_TIMEOUT": "5", "SEAT_SECRET": "s3cret"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(port),
-         "--node-id", "node-7", "--lobby-url", lobby.url, "--outbox", str(outbox)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc, port = await asyncio.to_thread(
+        start_node, lambda port: [sys.executable, "-m", "game_server", "--host", "127.0.0.1",
+                                  "--port", str(port), "--node-id", "node-7",
+                                  "--lobby-url", lobby.url, "--outbox", str(outbox)],
+        "node-7", log_path=tmp_path / "node.log", env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                async with session.get(url + "/health") as r:
-                    if r.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "node did not start"
-            await asyncio.sleep(0.1)
         yield proc, url, session, outbox
     if proc.poll() is None:
         proc.kill()

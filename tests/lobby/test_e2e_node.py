@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import time
 
@@ -16,7 +15,8 @@ from django.conf import settings
 from django.db import connection
 
 from engine import codec
-from lobby.live import REPO, GunicornServer, Session, database_url, free_port
+from loadtest.procs import start_node, stop
+from lobby.live import REPO, GunicornServer, Session, database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -37,25 +37,17 @@ def lobby_and_node(transactional_db, tmp_path):
            "MATCHER_INTERVAL": "0", "MATCH_MAX_WAIT": "1", "MATCH_SIZE": "4",
            "NODE_SECRET": settings.NODE_SECRET, "SEAT_SECRET": settings.SEAT_SECRET}
     with GunicornServer(workers=2, env=env) as lobby:
-        port = free_port()
-        node = subprocess.Popen(
-            [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(port),
-             "--node-id", "e2e-node", "--lobby-url", lobby.url,
-             "--outbox", str(tmp_path / "outbox.sqlite3"), "--log-level", "WARNING"],
-            cwd=REPO, env={**os.environ, "ARENA_TIME_SCALE": "10",
-                           "ARENA_HEARTBEAT_INTERVAL": "0.5",
-                           "NODE_SECRET": settings.NODE_SECRET,
-                           "SEAT_SECRET": settings.SEAT_SECRET},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        node, port = start_node(
+            lambda port: [sys.executable, "-m", "game_server", "--host", "127.0.0.1",
+                          "--port", str(port), "--node-id", "e2e-node", "--lobby-url", lobby.url,
+                          "--outbox", str(tmp_path / "outbox.sqlite3"), "--log-level", "WARNING"],
+            "e2e-node", log_path=tmp_path / "node.log", cwd=REPO,
+            env={**os.environ, "ARENA_TIME_SCALE": "10", "ARENA_HEARTBEAT_INTERVAL": "0.5",
+                 "NODE_SECRET": settings.NODE_SECRET, "SEAT_SECRET": settings.SEAT_SECRET})
         try:
             yield lobby, f"http://127.0.0.1:{port}"
         finally:
-            node.terminate()
-            try:
-                node.wait(15)
-            except subprocess.TimeoutExpired:
-                node.kill()
-                node.wait(5)
+            stop(node)
 
 
 async def play(node_url: str, token: str) -> tuple[codec.Welcome, list]:
