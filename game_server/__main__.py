@@ -18,7 +18,7 @@ import signal
 
 from aiohttp import web
 
-from .app import build_app
+from .app import NODE_KEY, build_app
 from .settings import NodeSettings
 
 
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         "node %s on %s:%d (public %s, lobby %s)", settings.node_id, settings.host, settings.port,
         settings.public_url, settings.lobby_url or "none")
     app = build_app(settings)
+    logging.getLogger("game_server").info("games: %s", "; ".join(
+        f"{g.name} (modes {', '.join(g.modes)})" for g in app[NODE_KEY].registry.games.values()))
     app.on_shutdown.insert(0, ignore_stop_signals)
     web.run_app(app, host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_flush_timeout + 5, print=None,

@@ -453,7 +453,7 @@ class Room:
             "ticks": game.tick,
             "players": [{"user_id": r.user_id, "name": r.name, "score": r.score,
                          "placement": r.placement, "bot": r.bot,
-                         "stats": dict(zip(stat_names, r.stats, strict=True))}
+                         "stats": dict(zip(stat_names, r.stats, strict=False))}  # never lose a result
                         for r in results],
         })
         log.info("room %s %s (%s) at tick %d", self.match_id, status, reason, game.tick)
