@@ -1,6 +1,6 @@
-"""Tag, for 2 to 8 players: whoever is "it" chases the others; a touch passes "it" on, and
-the new "it" cannot tag its tagger straight back. You score one point per second you are
-not "it". The tutorial of docs/games.md walks through this file.
+"""Tag, for 2 to 8 players: whoever is "it" chases the others; a touch passes "it" on, then
+nobody can be tagged for a moment (no tag-backs). You score one point per second you are
+not "it". docs/games.md walks through this file.
 """
 
 from __future__ import annotations
