@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median kept)")
     ap.add_argument("--cpu", type=int, default=None, help="pin the process to this core")
     ap.add_argument("--game", default=None, help="game name (default: the mode's game)")
-    ap.add_argument("--mode", default=None, help="mode (default: the game's first; the Arena's arena)")
+    ap.add_argument("--mode", default=None, help="mode (default: the game's first)")
     args = ap.parse_args(argv)
     gdef, mode = pick(ap, args.game, args.mode)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
