@@ -20,6 +20,14 @@ async def wait_for(predicate, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def delivered_after(box: Outbox, lobby: FakeLobby) -> None:
+    """Add a result and wait until the lobby has it: a positive sign that the sender ran a
+    pass after everything before it (a pass sends every due result, oldest first), so a
+    repeat of an earlier one would have been posted by then."""
+    box.add({"match_id": "probe", "status": "finished", "players": []})
+    await wait_for(lambda: "probe" in lobby.results)
+
+
 async def play_to_the_end(n, match: str) -> codec.Event:
     """One human and three bots play a sprint match to its end."""
     c = await n.player(token(match, 7, "Ann", bots=3))
@@ -59,8 +67,8 @@ async def test_lobby_outage_retried_then_delivered_once(make_node):
     await lobby.up()
     try:
         await wait_for(lambda: n.outbox.pending_count() == 0)
-        await asyncio.sleep(0.3)  # no second delivery
-        assert lobby.posts == 1 and list(lobby.results) == ["outage"]
+        await delivered_after(n.outbox, lobby)  # the sender has run again since
+        assert lobby.posts == 2 and list(lobby.results) == ["outage", "probe"]  # no repeat
     finally:
         await lobby.down()
 
@@ -91,8 +99,10 @@ async def test_permanent_rejection_is_kept_and_not_retried(tmp_path, lobby):
     try:
         box.add({"match_id": "bad", "status": "finished"})
         await wait_for(lambda: box.rows()[0]["rejected"] is not None)
-        await asyncio.sleep(0.3)
-        assert lobby.posts == 1 and box.pending_count() == 0
+        box.add({"match_id": "probe", "status": "finished"})  # the sender runs again...
+        await wait_for(lambda: box.rows()[1]["rejected"] is not None)
+        assert lobby.posts == 2 and box.pending_count() == 0  # ...and did not retry "bad"
+        assert [(r["match_id"], r["attempts"]) for r in box.rows()] == [("bad", 1), ("probe", 1)]
         assert box.rows()[0]["rejected"].startswith("400")
     finally:
         await box.close()

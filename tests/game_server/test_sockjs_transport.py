@@ -63,6 +63,13 @@ class Recorder:
         return self.conns[n - 1]
 
 
+async def poll_until(predicate: Callable[[], object], timeout: float = T) -> None:
+    """For state no Recorder event announces: poll it, with a deadline."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
 async def raw_websocket_stub(request: web.Request) -> web.Response:
     return web.Response(text="the node's binary websocket")
 
@@ -209,7 +216,7 @@ async def test_refused_second_poll_leaves_the_session_alone(client, recorder):
     assert await post(client, poll + "/xhr") == "o\n"
     conn = await recorder.conn()
     first = asyncio.ensure_future(post(client, poll + "/xhr"))
-    await asyncio.sleep(0.1)
+    await poll_until(lambda: conn.session._waiter is not None)  # the first poll is held
     assert await post(client, poll + "/xhr") == 'c[2010,"Another connection still open"]\n'
     assert conn.send(Frame(codec.encode(codec.Ping(2))))
     assert await first == f'a["{b64(codec.Ping(2))}"]\n'
@@ -378,8 +385,12 @@ async def test_max_sessions(aiohttp_client, recorder):
     await recorder.until(lambda: [d for _, d in recorder.messages] == ["x"])
     await ws.close()
     await recorder.until(lambda: len(recorder.lost) == 1)
-    await asyncio.sleep(DELAY + 0.2)  # the closed websocket session expires
-    assert await post(client, url() + "/xhr") == "o\n"
+    # the closed websocket session expires (after DELAY), and its place is free again
+    async with asyncio.timeout(DELAY + T):
+        while (r := await client.post(url() + "/xhr")).status == 503:
+            r.close()
+            await asyncio.sleep(0.05)
+        assert await r.text() == "o\n"
 
 
 async def test_websocket_order_kept_between_queue_and_direct_writes(client, recorder):
@@ -388,7 +399,7 @@ async def test_websocket_order_kept_between_queue_and_direct_writes(client, reco
     assert conn.send_text("queued")  # waits in the session queue for its writer task
     frames = [Frame(codec.encode(codec.Ping(i))) for i in range(3)]
     assert all(conn.send(f) for f in frames)  # the queue is not empty: queued behind it
-    await asyncio.sleep(0.05)
+    await poll_until(lambda: not conn.session._queue)  # the writer task drained it
     last = Frame(codec.encode(codec.Ping(3)))
     assert conn.send(last)  # the queue is drained: written directly
     assert SOCKJS_WS in last._rendered and all(SOCKJS_WS not in f._rendered for f in frames)
