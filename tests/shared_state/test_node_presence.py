@@ -18,6 +18,11 @@ from game_server.shared_state import RedisPresence, connect
 from .test_node_state import until_subscribed
 
 
+async def _now(value):
+    """A plain value as the awaitable `wait_for` polls."""
+    return value
+
+
 async def wait_for(check, timeout: float = 3.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,12 +65,12 @@ async def test_seated_players_published_and_cleared_on_stop(redis_url, prefix, t
             # In the reconnect window: still seated, no longer connected.
             await wait_for(lambda: _disconnected(board, 42))
         assert app[PRESENCE_KEY].published >= 2
+        seated = {"type": "seated", "node_id": "pn-1", "user_id": 42, "match_id": "pm1"}
+        await wait_for(lambda: _now(seated in events))  # the event reached the subscriber
     finally:
         await server.close()  # shutdown: the publisher clears this node's presence
-        await asyncio.sleep(0.1)
         listener.cancel()
     assert await board.where(42) is None
-    assert {"type": "seated", "node_id": "pn-1", "user_id": 42, "match_id": "pm1"} in events
     await board.close()
     await r.aclose()
 
