@@ -295,9 +295,9 @@ def _decode_delta(obj: list) -> Delta:
 def decode(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Message:
     """The message in `data`, checked against its CHECKS (docs/protocol.md).
 
-    The state messages (keyframe, delta: what a client decodes 20 times a second) take a
-    one-pass path with the same rules as their CHECKS; tests/engine/test_codec_fast.py
-    checks both agree."""
+    Inputs (what a node decodes most) and the state messages (keyframe, delta: what a
+    client decodes 20 times a second) take one-pass paths with the same rules as their
+    CHECKS (and REST); tests/engine/test_codec_fast.py checks both agree."""
     if len(data) > max_size:
         raise DecodeError(4002, "Message too large")
     try:
