@@ -12,6 +12,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
@@ -165,7 +166,7 @@ def workers(transactional_db, redis_url, prefix):
 
 
 @pytest.mark.timeout(90)
-def test_workers_share_one_registry_and_never_overfill(workers):
+def test_workers_share_one_registry_and_never_overfill(workers, redis_url, prefix):
     for node_id, capacity in NODES.items():
         body = json.dumps({"node_id": node_id, "url": f"http://127.0.0.1:9/{node_id}",
                            "capacity": capacity, "rooms": 0, "players": 0,
@@ -193,7 +194,16 @@ def test_workers_share_one_registry_and_never_overfill(workers):
         while (MatchPlayer.objects.count() < sum(NODES.values())
                and time.monotonic() < deadline):
             time.sleep(0.05)
-        time.sleep(0.5)  # more passes, in both workers, with the nodes full
+        # more passes with the nodes full: `<prefix>matcher:last` (each pass's time) moves
+        # on twice after the last seat
+        r = redis.Redis.from_url(redis_url, decode_responses=True)
+        last = time.time()
+        for _ in range(2):
+            while float(r.get(f"{prefix}matcher:last") or 0) <= last:
+                assert time.monotonic() < deadline + 30, "no matcher pass after the nodes filled"
+                time.sleep(0.02)
+            last = float(r.get(f"{prefix}matcher:last"))
+        r.close()
         stop.set()
         for f in futures:
             f.result(timeout=30)
