@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("game_server").info("games: %s", "; ".join(
         f"{g.name} (modes {', '.join(g.modes)})" for g in app[NODE_KEY].registry.games.values()))
     app.on_shutdown.insert(0, ignore_stop_signals)
-    web.run_app(app, host=settings.host, port=settings.port,
+    web.run_app(app, host=settings.host, port=settings.port, backlog=settings.listen_backlog,
                 shutdown_timeout=settings.shutdown_flush_timeout + 5, print=None,
                 access_log=None)
 

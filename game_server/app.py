@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .admission import Admission, AdmissionHandler, guard_app, install_accept_error_handler
 from .conformance import add_conformance_routes
 from .lobby_client import LobbyClient
 from .metrics import Metrics
@@ -22,7 +23,7 @@ from .node import Node
 from .outbox import Outbox
 from .settings import NodeSettings
 from .shared_state import NodeShared, PresencePublisher, Snapshot, build_shared
-from .sockjs_transport import add_sockjs_routes
+from .sockjs_transport import SockJSManager, add_sockjs_routes, send_body_limit
 from .websocket import websocket_route
 
 __all__ = ["NodeSettings", "build_app", "NODE_KEY", "OUTBOX_KEY", "METRICS_KEY"]
@@ -36,12 +37,14 @@ LOBBY_KEY = web.AppKey("lobby", LobbyClient)
 SETTINGS_KEY = web.AppKey("settings", NodeSettings)
 SHARED_KEY = web.AppKey("shared", NodeShared)
 PRESENCE_KEY = web.AppKey("presence", PresencePublisher)
+ADMISSION_KEY = web.AppKey("admission", Admission)
 
 CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
 
 
 def build_app(settings: NodeSettings) -> web.Application:
-    app = web.Application()
+    # keepalive_timeout also runs before the first request: the idle-HTTP timeout
+    app = web.Application(handler_args={"keepalive_timeout": settings.http_idle_timeout})
     metrics = Metrics()
     outbox = Outbox(settings.outbox_path, node_id=settings.node_id,
                     node_secret=settings.node_secret, lobby_url=settings.lobby_url,
@@ -65,6 +68,10 @@ def build_app(settings: NodeSettings) -> web.Application:
 
     presence = PresencePublisher(shared.presence, settings.node_id, presence_snapshot,
                                  settings.presence_interval)
+    admission = Admission(settings, metrics)
+    guard_app(app, admission)         # TCP connections per address, counted at accept
+    gate = AdmissionHandler(node, admission)  # what the transports call
+    app[ADMISSION_KEY] = admission
     app[SETTINGS_KEY] = settings
     app[SHARED_KEY] = shared
     app[PRESENCE_KEY] = presence
@@ -88,20 +95,23 @@ def build_app(settings: NodeSettings) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/play/websocket", websocket_route(
-        node, max_send_queue=settings.max_send_queue,
+        gate, max_send_queue=settings.max_send_queue,
         max_message_bytes=settings.max_message_bytes,
-        socket_send_buffer=settings.socket_send_buffer))
-    _add_sockjs(app, node, settings)
+        socket_send_buffer=settings.socket_send_buffer, admission=admission, metrics=metrics))
+    sockjs = _add_sockjs(app, gate, admission, settings)
 
     async def on_startup(app: web.Application) -> None:
+        install_accept_error_handler(asyncio.get_running_loop(), admission)
         outbox.start()
         lobby.start()
         presence.start()
 
     async def on_shutdown(app: web.Application) -> None:
         log.info("node %s shutting down", settings.node_id)
+        sockjs.draining = True  # polling responses carry the close frame along
         node.shutdown()
         await asyncio.sleep(0.05)  # let the close frames go out
+        await _closes_delivered(sockjs, settings.shutdown_close_timeout)
         if not await outbox.flush(settings.shutdown_flush_timeout):
             log.warning("outbox: %d results still pending; delivered at next start",
                         outbox.pending_count())
@@ -125,14 +135,30 @@ SOCKJS_CLIENT_FILE = Path(__file__).resolve().parent.parent / "static" / "build"
 SOCKJS_CLIENT_PATH = "/play-static/sockjs.min.js"
 
 
-def _add_sockjs(app: web.Application, node: Node, settings: NodeSettings) -> None:
+async def _closes_delivered(manager: SockJSManager, timeout: float) -> None:
+    """Wait (up to `timeout`) until every SockJS session's queue, its close frame
+    included, has been fetched (polling clients come back over their kept-alive
+    connection: `GuardedServer.pre_shutdown`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline and any(s._queue for s in list(manager.sessions.values())):
+        await asyncio.sleep(0.02)
+
+
+def _add_sockjs(app: web.Application, node: AdmissionHandler | Node, admission: Admission,
+                settings: NodeSettings) -> SockJSManager:
     async def sockjs_client(request: web.Request) -> web.StreamResponse:
         if not SOCKJS_CLIENT_FILE.is_file():
             raise web.HTTPNotFound(text="run `make setup` to build static/build/sockjs.min.js")
         return web.FileResponse(SOCKJS_CLIENT_FILE, headers={"Cache-Control": "public, max-age=3600"})
 
     app.router.add_get(SOCKJS_CLIENT_PATH, sockjs_client)
-    add_sockjs_routes(app, node, prefix="/play", disconnect_delay=settings.sockjs_disconnect_delay,
-                      max_send_queue=settings.max_send_queue, sockjs_url=SOCKJS_CLIENT_PATH)
+    manager = add_sockjs_routes(
+        app, node, prefix="/play", disconnect_delay=settings.sockjs_disconnect_delay,
+        max_send_queue=settings.max_send_queue, sockjs_url=SOCKJS_CLIENT_PATH,
+        max_sessions=settings.sockjs_max_sessions,
+        max_send_body=send_body_limit(settings.max_message_bytes),
+        min_session_id=settings.sockjs_min_session_id, admission=admission)
     if settings.sockjs_test_endpoints:
         add_conformance_routes(app, disconnect_delay=settings.sockjs_disconnect_delay)
+    return manager

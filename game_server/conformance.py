@@ -19,7 +19,7 @@ import base64
 from aiohttp import web
 
 from .connection import Connection
-from .sockjs_transport import SockJSConnection, add_sockjs_routes
+from .sockjs_transport import add_sockjs_routes
 
 RESPONSE_LIMIT = 4096  # bytes per streaming response on the test endpoints
 
@@ -33,8 +33,9 @@ class EchoHandler:
     def message_received(self, conn: Connection, data: bytes | str) -> None:
         if isinstance(data, bytes):
             data = base64.b64encode(data).decode()
-        if isinstance(conn, SockJSConnection):
-            conn.send_text(data)
+        send_text = getattr(conn, "send_text", None)  # SockJS sessions, the raw websocket
+        if send_text is not None:
+            send_text(data)
 
     def connection_lost(self, conn: Connection) -> None:
         pass
@@ -51,7 +52,7 @@ def add_conformance_routes(app: web.Application, *, disconnect_delay: float = 5.
                            heartbeat_delay: float = 25.0) -> None:
     """Mount the four protocol-test endpoints on `app`."""
     common = {"disconnect_delay": disconnect_delay, "heartbeat_delay": heartbeat_delay,
-              "response_limit": RESPONSE_LIMIT}
+              "response_limit": RESPONSE_LIMIT, "raw_websocket": True}
     add_sockjs_routes(app, EchoHandler(), prefix="/echo", name="echo", **common)
     add_sockjs_routes(app, CloseHandler(), prefix="/close", name="close", **common)
     add_sockjs_routes(app, EchoHandler(), prefix="/disabled_websocket_echo",

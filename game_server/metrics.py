@@ -62,6 +62,9 @@ class Metrics:
         self.rooms_disposed = 0
         self.matches_finished = 0
         self.matches_aborted = 0
+        # admission and transport limits (game_server/admission.py): refusals by limit name
+        self.refused: Counter[str] = Counter()
+        self.accept_errors = 0       # failed accept(2) calls (EMFILE...)
 
     def render(self, gauges: Callable[[], dict]) -> str:
         """The Prometheus text exposition (version 0.0.4)."""
@@ -112,6 +115,12 @@ class Metrics:
              self.matches_aborted),
         ):
             metric(name, "counter", help_, [("", value)])
+        metric("arena_accept_errors_total", "counter", "Failed accepts (EMFILE, ENFILE...).",
+               [("", self.accept_errors)])
+        metric("arena_refused_total", "counter",
+               "Connections, requests and frames refused by a limit (docs/protocol.md).",
+               [(f'{{limit="{k}"}}', n) for k, n in sorted(self.refused.items())]
+               or [('{limit="connections_per_address"}', 0)])
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         metric("process_cpu_seconds_total", "counter", "User and system CPU time of the node process.",
                [("", round(cpu.ru_utime + cpu.ru_stime, 6))])

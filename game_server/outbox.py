@@ -26,6 +26,7 @@ from engine.auth import sign_request
 log = logging.getLogger(__name__)
 
 RESULTS_PATH = "/api/internal/results"
+FLUSH_RETRY = 0.2  # seconds between two passes of the shutdown flush
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -61,6 +62,7 @@ class Outbox:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._flushing = False  # the shutdown flush retries every FLUSH_RETRY, not on backoff
 
     # --- storage ----------------------------------------------------------------------------
 
@@ -152,21 +154,30 @@ class Outbox:
         delay = min(self.retry_max, self.retry_min * 2 ** attempts) * random.uniform(0.8, 1.0)
         self.db.execute("UPDATE results SET attempts = ?, next_try = ?, last_error = ? "
                         "WHERE match_id = ?", (attempts + 1, time.time() + delay, error, match_id))
-        log.warning("result of %s not delivered (%s); retry in %.1f s", match_id, error, delay)
+        if self._flushing:
+            log.warning("result of %s not delivered (%s); shutdown flush retries in %.1f s",
+                        match_id, error, FLUSH_RETRY)
+        else:
+            log.warning("result of %s not delivered (%s); retry in %.1f s", match_id, error,
+                        delay)
 
     async def flush(self, timeout: float) -> bool:
         """Try every pending row now, until none is left or `timeout`. True if all went."""
         if not self.lobby_url:
             return self.pending_count() == 0
         deadline = time.monotonic() + timeout
-        while self.pending_count():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._pass(all_pending=True), left)
-            if self.pending_count():
-                await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        self._flushing = True
+        try:
+            while self.pending_count():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._pass(all_pending=True), left)
+                if self.pending_count():
+                    await asyncio.sleep(min(FLUSH_RETRY, max(0.0, deadline - time.monotonic())))
+        finally:
+            self._flushing = False
         return self.pending_count() == 0
 
     async def close(self) -> None:

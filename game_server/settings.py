@@ -35,6 +35,18 @@ ENV = {
     "redis_prefix": "REDIS_PREFIX",
     "seat_secret": "SEAT_SECRET",
     "node_secret": "NODE_SECRET",
+    # per-address admission (game_server/admission.py, docs/protocol.md)
+    "listen_backlog": "ARENA_LISTEN_BACKLOG",
+    "http_idle_timeout": "ARENA_HTTP_IDLE_TIMEOUT",
+    "max_connections_per_address": "ARENA_MAX_CONNECTIONS_PER_ADDRESS",
+    "max_unjoined_per_address": "ARENA_MAX_UNJOINED_PER_ADDRESS",
+    "unjoined_rate": "ARENA_UNJOINED_RATE",
+    "first_message_timeout": "ARENA_FIRST_MESSAGE_TIMEOUT",
+    "admission_exempt": "ARENA_ADMISSION_EXEMPT",
+    "sockjs_max_sessions": "ARENA_SOCKJS_MAX_SESSIONS",
+    "sockjs_max_sessions_per_address": "ARENA_SOCKJS_MAX_SESSIONS_PER_ADDRESS",
+    "sockjs_session_reserve": "ARENA_SOCKJS_SESSION_RESERVE",
+    "sockjs_min_session_id": "ARENA_SOCKJS_MIN_SESSION_ID",
 }
 
 
@@ -66,6 +78,21 @@ class NodeSettings:
     time_scale: float = 1.0         # ticks run this many times faster than sim_hz (tests, bench)
     game_overrides: dict[str, Any] = field(default_factory=dict)  # each mode's config fields
     games: str = ""                 # game packages hosted (GAMES syntax); "" = engine.registry's
+    # per-address admission (game_server/admission.py): one address cannot starve others
+    listen_backlog: int = 1024              # listen(2) backlog (the kernel caps it at somaxconn)
+    http_idle_timeout: float = 5.0          # no complete request header within it: closed
+    max_connections_per_address: int = 256  # open TCP connections; beyond: reset at accept
+    max_unjoined_per_address: int = 32     # game connections not yet seated; beyond: 429
+    # per-address budget of unjoined traffic: new game connections, and every frame (data
+    # or control) or xhr_send of a connection not yet seated; burst 4x; beyond: 429 / 4004
+    unjoined_rate: float = 40.0
+    first_message_timeout: float = 5.0      # a game connection that sends nothing: 4005
+    admission_exempt: str = ""              # addresses (comma separated) the caps skip
+    sockjs_max_sessions: int = 10_000       # live SockJS sessions on /play; beyond: 503
+    sockjs_max_sessions_per_address: int = 32  # beyond: 429
+    # the last sessions below sockjs_max_sessions go only to an address with no unjoined one
+    sockjs_session_reserve: int = 1000
+    sockjs_min_session_id: int = 22         # characters (128 bits of base64url); shorter: 400
     # SO_SNDBUF of raw websockets (bytes; 0 = the system's autotuned buffer, up to MBs, in
     # which a client that stops reading hides for minutes). 64 KiB is seconds of patches
     # (~300 B deltas, ~1.2 KB keyframes at 20/s): then the backlog builds in the node,
@@ -82,6 +109,7 @@ class NodeSettings:
     # redis_url; with it, presence and events in Redis and used seat-token ids too
     redis_url: str = ""
     redis_prefix: str = "arena:"
+    shutdown_close_timeout: float = 1.0  # for the 4030 close frames to reach polling clients
     presence_interval: float = 2.0  # seconds between presence publications
 
     def __post_init__(self) -> None:
@@ -90,15 +118,20 @@ class NodeSettings:
         if not self.outbox_path:
             self.outbox_path = os.path.join("var", f"outbox-{self.node_id}.sqlite3")
         for name in ("max_message_bytes", "max_input_rate", "max_send_queue", "max_rooms",
-                     "max_players", "max_other_rate"):
+                     "max_players", "max_other_rate", "listen_backlog",
+                     "max_connections_per_address", "max_unjoined_per_address",
+                     "sockjs_max_sessions", "sockjs_max_sessions_per_address"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.socket_send_buffer < 0:
             raise ValueError("socket_send_buffer must be >= 0")
         if self.input_window < 2:
             raise ValueError("input_window must be >= 2 (the burst allowed at join)")
+        if not 0 <= self.sockjs_session_reserve < self.sockjs_max_sessions:
+            raise ValueError("sockjs_session_reserve must be in [0, sockjs_max_sessions)")
         for name in ("join_timeout", "reconnect_window", "empty_room_timeout", "time_scale",
-                     "heartbeat_interval", "presence_interval"):
+                     "heartbeat_interval", "presence_interval", "http_idle_timeout",
+                     "unjoined_rate", "first_message_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
 

@@ -30,12 +30,14 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aiohttp import WSCloseCode, WSMsgType, hdrs, web
+from multidict import MultiDict
 from sockjs import Session, SessionManager, SessionState
 from sockjs.exceptions import SessionIsClosed
+from sockjs.protocol import ENCODING, MsgType, SockjsMessage, close_frame, loads
 from sockjs.protocol import Frame as SockjsFrame
-from sockjs.protocol import MsgType, SockjsMessage, close_frame, loads
 from sockjs.route import SockJSRoute
 from sockjs.transports import (
     EventsourceTransport,
@@ -48,12 +50,13 @@ from sockjs.transports import (
     XHRTransport,
 )
 from sockjs.transports.base import HTTPClientClosedConnection
-from sockjs.transports.utils import cancel_tasks, session_cookie
+from sockjs.transports.utils import CACHE_CONTROL, cancel_tasks, session_cookie
 
 from engine.codec import to_text
 
+from .admission import Admission
 from .connection import Connection, ConnectionHandler, Frame
-from .websocket import OP_TEXT, ws_frame
+from .websocket import OP_TEXT, ReasonedWebSocket, stop_reading, ws_frame
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,17 @@ TRANSPORT_NAMES = {
 _SOCKJS_REQUEST = web.RequestKey("arena_sockjs", tuple)  # (cors, cookie_needed)
 _TRANSPORT_NAME = web.RequestKey("arena_sockjs_transport", str)
 _OPEN = SessionState.OPEN
+
+
+#: Messages one `xhr_send` body may carry (sockjs-client batches what is queued while a
+#: send is in flight: a few inputs).
+MESSAGES_PER_SEND = 16
+
+
+def send_body_limit(max_message_bytes: int) -> int:
+    """The largest `xhr_send` body of /play: `MESSAGES_PER_SEND` messages of
+    `max_message_bytes`, base64 (4/3) and JSON-quoted, in one JSON array."""
+    return 2 + MESSAGES_PER_SEND * (4 * -(-max_message_bytes // 3) + 3)
 
 
 def sockjs_text(frame: Frame) -> str:
@@ -168,6 +182,7 @@ class SockJSConnection(Connection):
 
 class _Session(Session):
     conn: SockJSConnection | None = None
+    remote: str | None = None  # the creating request's address, while counted by Admission
 
     def __init__(self, session_id: str, *, max_send_queue: int, **kwargs: Any):
         super().__init__(session_id, **kwargs)
@@ -211,6 +226,22 @@ class SockJSManager(SessionManager):
         self.max_send_queue = max_send_queue
         #: Seconds between two sweeps (the package sweeps every max(delay, 5) s).
         self.sweep_interval = min(1.0, max(0.05, disconnect_delay / 4))
+        #: Per-address session accounting (/play), set by `add_sockjs_routes`.
+        self.admission: Admission | None = None
+        #: Set at shutdown: a polling response then carries every queued frame up to the
+        #: close frame (the client's next poll could not reach a stopping node).
+        self.draining = False
+
+    def refuse(self, limit: str) -> None:
+        if self.admission is not None:
+            self.admission.refuse(limit)
+
+    def forget(self, session: _Session) -> None:
+        """`session` leaves `sessions`: its address's count goes down."""
+        self.sessions.pop(session.id, None)
+        remote, session.remote = session.remote, None
+        if remote is not None and self.admission is not None:
+            self.admission.session_closed(remote)
 
     # -- events from the package ------------------------------------------------------
 
@@ -289,7 +320,7 @@ class SockJSManager(SessionManager):
             expires = session.expires
             if expires is not None and expires <= now:
                 await self._check_expiration(session)
-                self.sessions.pop(session.id, None)
+                self.forget(session)
 
 
 # --------------------------------------------------------------------------- transports
@@ -335,7 +366,11 @@ class _FixedStreaming:
 
 
 class _XHR(_FixedStreaming, XHRTransport):
-    pass
+    async def _send(self, text: str) -> bool:
+        stop = await super()._send(text)
+        # Shutting down: the queued frames up to the close frame (`c[4030,...]`) go in this
+        # response, one per line (sockjs-client reads each line as a frame).
+        return stop and not self.manager.draining
 
 
 class _XHRStreaming(_FixedStreaming, XHRStreamingTransport):
@@ -354,8 +389,103 @@ class _JSONP(_FixedStreaming, JSONPolling):
     pass
 
 
-class _JSONPSend(_FixedStreaming, JSONPollingSend):
-    pass
+async def read_body(request: web.Request, limit: int) -> bytes | None:
+    """The request's body, or None as soon as it is known to be longer than `limit`
+    (`Content-Length`, or the bytes read so far): the rest is never read."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    chunks: list[bytes] = []
+    n = 0
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            return b"".join(chunks)
+        n += len(chunk)
+        if n > limit:
+            return None
+        chunks.append(chunk)
+
+
+def refusal(status: int, text: str) -> web.Response:
+    """An answer that also ends the connection: a body left unread is not drained."""
+    response = web.Response(status=status, text=text)
+    response.force_close()
+    return response
+
+
+class _SendGuard:
+    """`xhr_send` / `jsonp_send` checked before the body is read: a session that is
+    unknown, closed or lost gets 404, a body above `max_body` bytes 413 (neither is read;
+    the connection is closed), a sender over its budget 429 (`AdmissionHandler.
+    send_request`: the unjoined budget, and the session's sends per second)."""
+
+    max_body = 1 << 20
+    session: _Session
+    manager: SockJSManager
+    request: web.Request
+
+    async def guarded_body(self, limit: int) -> bytes | web.Response:
+        session, manager = self.session, self.manager
+        conn = session.conn
+        if session.state is not _OPEN or conn is None or conn._lost:
+            manager.refuse("sockjs_send_no_session")
+            return refusal(404, "No such session")
+        send_request = getattr(manager.connection_handler, "send_request", None)
+        if send_request is not None and not send_request(conn):
+            return refusal(429, "Too many sends")
+        body = await read_body(self.request, limit)
+        if body is None:
+            manager.refuse("sockjs_send_body")
+            return refusal(413, f"Body above {limit} bytes")
+        return body
+
+
+class _XHRSend(_SendGuard, XHRSendTransport):
+    async def process(self) -> web.StreamResponse:
+        request = self.request
+        if request.method not in (hdrs.METH_GET, hdrs.METH_POST):
+            return await super().process()
+        body = await self.guarded_body(self.max_body)
+        if isinstance(body, web.StreamResponse):
+            return body
+        if not body:
+            raise web.HTTPInternalServerError(text="Payload expected.")
+        try:
+            messages = loads(body.decode(ENCODING))
+        except Exception:
+            raise web.HTTPInternalServerError(text="Broken JSON encoding.") from None
+        await self.manager.remote_messages(self.session, messages)
+        headers = [(hdrs.CONTENT_TYPE, "text/plain; charset=UTF-8"),
+                   (hdrs.CACHE_CONTROL, CACHE_CONTROL), *session_cookie(request)]
+        return web.Response(status=204, headers=MultiDict(headers))
+
+
+class _JSONPSend(_SendGuard, _FixedStreaming, JSONPollingSend):
+    async def process(self) -> web.StreamResponse:
+        request = self.request
+        if request.method != hdrs.METH_POST:
+            return await super().process()
+        form = request.content_type.lower() == "application/x-www-form-urlencoded"
+        body = await self.guarded_body(3 * self.max_body if form else self.max_body)
+        if isinstance(body, web.StreamResponse):
+            return body
+        if form:
+            if not body.startswith(b"d="):
+                raise web.HTTPInternalServerError(text="Payload expected.")
+            text = unquote_plus(body[2:].decode(ENCODING))
+        else:
+            text = body.decode(ENCODING)
+        if not text:
+            raise web.HTTPInternalServerError(text="Payload expected.")
+        try:
+            messages = loads(text)
+        except Exception:
+            raise web.HTTPInternalServerError(text="Broken JSON encoding.") from None
+        await self.manager.remote_messages(self.session, messages)
+        headers = [(hdrs.CONTENT_TYPE, "text/plain;charset=UTF-8"),
+                   (hdrs.CACHE_CONTROL, CACHE_CONTROL), *session_cookie(request)]
+        return web.Response(body=b"ok", headers=MultiDict(headers))
 
 
 class _WebSocket(WebSocketTransport):
@@ -370,8 +500,8 @@ class _WebSocket(WebSocketTransport):
         if request.method != hdrs.METH_GET:
             # SockJS: 405 with `Allow` and no body (the package's way warns in aiohttp 3.14).
             return web.Response(status=405, headers={hdrs.ALLOW: hdrs.METH_GET})
-        ws = web.WebSocketResponse(autoping=False, compress=False,
-                                   max_msg_size=self.max_frame_bytes, timeout=self.close_timeout)
+        ws = ReasonedWebSocket(autoping=False, compress=False,
+                               max_msg_size=self.max_frame_bytes, timeout=self.close_timeout)
         await ws.prepare(request)
         if session.interrupted:
             await ws.send_str(close_frame(1002, "Connection interrupted"))
@@ -456,14 +586,23 @@ class _WebSocket(WebSocketTransport):
                 # messages; a binary frame is taken as one msgpack message, as on the raw
                 # websocket, and reaches the handler as `bytes`.
                 await manager.remote_message(session, msg.data)
-            elif kind is WSMsgType.PONG:
-                session.tick()
-            elif kind is WSMsgType.PING:
-                await ws.pong(msg.data)
+            elif kind is WSMsgType.PONG or kind is WSMsgType.PING:
+                # Control frames share the connection's budget (AdmissionHandler): past
+                # it the session is closed (4004) and the socket no longer read.
+                control_frame = getattr(manager.connection_handler, "control_frame", None)
+                conn = session.conn
+                if control_frame is not None and conn is not None \
+                        and not control_frame(conn):
+                    await stop_reading(self.request.transport, self.close_timeout)
+                    break
+                if kind is WSMsgType.PING:
+                    await ws.pong(msg.data)
                 session.tick()
             elif kind is WSMsgType.CLOSE:
                 await manager.remote_close(session)
-            else:  # CLOSING, CLOSED, ERROR (e.g. a frame above max_frame_bytes: 1009)
+            else:  # CLOSING, CLOSED, ERROR (a frame above max_frame_bytes: 1009)
+                if ws.close_code == 1009 and manager.admission is not None:
+                    manager.admission.refuse("frame_size")
                 await manager.remote_closed(session)
                 break
 
@@ -471,7 +610,7 @@ class _WebSocket(WebSocketTransport):
 TRANSPORTS: dict[str, type] = {
     "websocket": _WebSocket,
     "xhr": _XHR,
-    "xhr_send": XHRSendTransport,
+    "xhr_send": _XHRSend,
     "xhr_streaming": _XHRStreaming,
     "jsonp": _JSONP,
     "jsonp_send": _JSONPSend,
@@ -480,13 +619,77 @@ TRANSPORTS: dict[str, type] = {
 }
 
 
+# --------------------------------------------------------------------------- raw websocket
+
+
+class RawTextConnection(Connection):
+    """A client of SockJS's raw websocket (`{prefix}/websocket` of the protocol-test
+    endpoints): each text frame is one message, sent back as text."""
+
+    transport = "raw-websocket"
+
+    def __init__(self, remote: str):
+        self.remote = remote
+        self.state = None
+        self.pending: list[str] = []
+        self.closing: tuple[int, str] | None = None
+
+    def send(self, frame: Frame) -> bool:
+        return self.send_text(sockjs_text(frame))
+
+    def send_text(self, text: str) -> bool:
+        if self.closing is not None:
+            return False
+        self.pending.append(text)
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing is None:
+            self.closing = (code, reason)
+
+    @property
+    def closed(self) -> bool:
+        return self.closing is not None
+
+    def backlog(self) -> int:
+        return len(self.pending)
+
+
+def raw_text_websocket(handler: ConnectionHandler, max_frame_bytes: int):
+    async def route(request: web.Request) -> web.StreamResponse:
+        ws = ReasonedWebSocket(compress=False, max_msg_size=max_frame_bytes)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=400, text="Can \"Upgrade\" only to \"WebSocket\".")
+        await ws.prepare(request)
+        conn = RawTextConnection(request.remote or "")
+        handler.connection_made(conn)
+        try:
+            while True:
+                while conn.pending:
+                    await ws.send_str(conn.pending.pop(0))
+                if conn.closing is not None:
+                    code, reason = conn.closing
+                    await ws.close(code=code, message=reason.encode())
+                    break
+                msg = await ws.receive()
+                if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                    handler.message_received(conn, msg.data)
+                else:
+                    break
+        finally:
+            handler.connection_lost(conn)
+        return ws
+
+    return route
+
+
 # --------------------------------------------------------------------------- routes
 
 
 def _cors_headers(request: web.Request) -> list[tuple[str, str]]:
-    origin = request.headers.get(hdrs.ORIGIN)
-    if not origin or origin == "null":
-        origin = "*"  # a file:// page sends "null"; echoing it would be a refusal
+    # The Origin echoed, `null` included (a file:// or sandboxed page: SockJS 0.3 echoes
+    # it, and `*` is refused with credentials); `*` when there is none.
+    origin = request.headers.get(hdrs.ORIGIN) or "*"
     headers = [(hdrs.ACCESS_CONTROL_ALLOW_ORIGIN, origin),
                (hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")]
     asked = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS)
@@ -517,12 +720,15 @@ class SockJSEndpoint(SockJSRoute):
 
     def __init__(self, name: str, manager: SockJSManager, sockjs_url: str,
                  disable_transports: Iterable[str], cookie_needed: bool, *,
-                 response_limit: int, max_frame_bytes: int, max_sessions: int):
+                 response_limit: int, max_frame_bytes: int, max_sessions: int,
+                 max_send_body: int, min_session_id: int):
         super().__init__(name, manager, sockjs_url, TRANSPORTS, disable_transports,
                          cookie_needed)
         self.response_limit = response_limit
         self.max_frame_bytes = max_frame_bytes
         self.max_sessions = max_sessions
+        self.max_send_body = max_send_body
+        self.min_session_id = min_session_id
 
     def _preflight(self, request: web.Request, methods: str) -> web.Response:
         headers = [
@@ -559,14 +765,30 @@ class SockJSEndpoint(SockJSRoute):
         sid = info["session"]
         if not sid or "." in sid or "." in info["server"]:
             raise web.HTTPNotFound()
-        creates = transport_class is _WebSocket or (
-            transport_class.create_session and sid not in manager.sessions)
-        if creates and len(manager.sessions) >= self.max_sessions:
+        if len(sid) < self.min_session_id:
+            manager.refuse("sockjs_session_id")
+            return web.Response(status=400, text=f"Session id shorter than "
+                                                 f"{self.min_session_id} characters")
+        new = transport_class.create_session and sid not in manager.sessions
+        admission = manager.admission
+        remote = request.remote or ""
+        if admission is not None:
+            if new:
+                refused = admission.may_open_session(remote, len(manager.sessions))
+                if refused is not None:
+                    return refusal(*refused)
+        elif (new or transport_class is _WebSocket) and len(manager.sessions) >= self.max_sessions:
             raise web.HTTPServiceUnavailable(text="Too many sessions")
         try:
             session = transport_class.get_session(manager, sid)
         except KeyError:
+            if issubclass(transport_class, _SendGuard):  # its body is not read
+                manager.refuse("sockjs_send_no_session")
+                return refusal(404, "No such session")
             raise web.HTTPNotFound(headers=session_cookie(request)) from None
+        if new and admission is not None and session.remote is None:
+            session.remote = remote
+            admission.session_opened(remote)
 
         request[_TRANSPORT_NAME] = transport_class.name
         transport = transport_class(manager, session, request)
@@ -574,6 +796,8 @@ class SockJSEndpoint(SockJSRoute):
             transport.maxsize = self.response_limit  # streaming: close after this many bytes
         if isinstance(transport, _WebSocket):
             transport.max_frame_bytes = self.max_frame_bytes
+        elif isinstance(transport, _SendGuard):
+            transport.max_body = self.max_send_body
         # Fault 2: the package's handler closed the session in a `finally` whenever it was
         # acquired, even by *another* request (the one a 2010 refusal protects). A transport
         # releases what it acquired itself, so nothing is done to the session here.
@@ -608,6 +832,10 @@ def add_sockjs_routes(
     sockjs_url: str | None = None,
     max_frame_bytes: int = 64 * 1024,
     max_sessions: int = 10_000,
+    max_send_body: int = 1 << 20,
+    min_session_id: int = 1,
+    admission: Admission | None = None,
+    raw_websocket: bool = False,
 ) -> SockJSManager:
     """Serve SockJS under `prefix` for `handler`; returns the session manager.
 
@@ -621,15 +849,24 @@ def add_sockjs_routes(
     - `max_frame_bytes`: largest websocket frame accepted from a client (above: close 1009).
       HTTP bodies (xhr_send, jsonp_send) are bounded by the app's `client_max_size`.
     - `max_sessions`: live sessions (open or not yet expired) on this endpoint; a request
-      that would open one more gets 503.
+      that would open one more gets 503 (with `admission`: its `sockjs_max_sessions`, the
+      per-address cap and the reserve instead).
+    - `max_send_body`: largest `xhr_send` body (a `jsonp_send` form 3x), else 413 unread.
+    - `min_session_id`: shorter session ids get 400 (a session id is a bearer secret).
+    - `raw_websocket`: also serve `{prefix}/websocket`, SockJS's raw websocket (text
+      messages as they are; the node's `/play` has its binary one there instead).
     """
     manager = SockJSManager(name, app, handler, heartbeat_delay=heartbeat_delay,
                             disconnect_delay=disconnect_delay, max_send_queue=max_send_queue)
+    manager.admission = admission
     route = SockJSEndpoint(name, manager, sockjs_url or DEFAULT_SOCKJS_URL, disable_transports,
                            cookie_needed, response_limit=response_limit,
-                           max_frame_bytes=max_frame_bytes, max_sessions=max_sessions)
+                           max_frame_bytes=max_frame_bytes, max_sessions=max_sessions,
+                           max_send_body=max_send_body, min_session_id=min_session_id)
     prefix = prefix.rstrip("/")
     router = app.router
+    if raw_websocket and "websocket" not in disable_transports:
+        router.add_get(prefix + "/websocket", raw_text_websocket(handler, max_frame_bytes))
     router.add_get(prefix, route.greeting)
     router.add_get(prefix + "/", route.greeting)
     router.add_route(hdrs.METH_GET, prefix + "/info", route.info)

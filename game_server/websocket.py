@@ -15,10 +15,15 @@ import contextlib
 import logging
 import socket
 import struct
+from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
 from .connection import Connection, ConnectionHandler, Frame
+
+if TYPE_CHECKING:
+    from .admission import Admission
+    from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,21 @@ def ws_binary_frame(payload: bytes) -> bytes:
     return ws_frame(OP_BINARY, payload)
 
 
-class GameWebSocket(web.WebSocketResponse):
+#: Close reasons aiohttp leaves empty when it closes on its own (docs/protocol.md).
+AIOHTTP_CLOSE_REASONS = {1009: b"Message too big"}
+
+
+class ReasonedWebSocket(web.WebSocketResponse):
+    """aiohttp's websocket, whose own closes (a frame above `max_msg_size`: 1009) carry the
+    reason of docs/protocol.md instead of an empty one."""
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        if not message:
+            message = AIOHTTP_CLOSE_REASONS.get(code, b"")
+        return await super().close(code=code, message=message, drain=drain)
+
+
+class GameWebSocket(ReasonedWebSocket):
     """aiohttp's websocket, telling its `WebSocketConnection` when it closes.
 
     The node's own closes do not go through aiohttp: `WebSocketConnection.close` writes
@@ -185,21 +204,40 @@ class WebSocketConnection(Connection):
             tr.close()
 
 
+async def stop_reading(tr: asyncio.BaseTransport | None, close_timeout: float) -> None:
+    """After a flood close: read nothing more (its frames cost CPU even when dropped) and
+    give the client `close_timeout` to read the close frame before the connection ends."""
+    if tr is not None and not tr.is_closing():
+        with contextlib.suppress(AttributeError, RuntimeError):
+            tr.pause_reading()  # type: ignore[attr-defined]
+    await asyncio.sleep(close_timeout)
+
+
 def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_message_bytes: int,
-                    socket_send_buffer: int = 64 * 1024, close_timeout: float = 2.0):
+                    socket_send_buffer: int = 64 * 1024, close_timeout: float = 2.0,
+                    admission: Admission | None = None, metrics: Metrics | None = None):
     """An aiohttp handler serving the raw websocket.
 
     aiohttp's own frame limit is set well above `max_message_bytes` so that an oversized
     message reaches the codec and gets the protocol's 4002; only frames above
-    `16 * max_message_bytes` (min 64 KiB) are cut by aiohttp itself (close 1009).
+    `16 * max_message_bytes` (min 64 KiB) are cut by aiohttp itself (close 1009
+    `Message too big`). With `admission`, an address over its unjoined limits gets 429
+    before the upgrade; control frames (PING, PONG) go through
+    `handler.control_frame(conn)` when the handler has it (`AdmissionHandler`): past the
+    budget the connection is closed (4004) and no longer read.
     """
     frame_limit = max(64 * 1024, 16 * max_message_bytes)
+    control_frame = getattr(handler, "control_frame", None)
 
     async def play_websocket(request: web.Request) -> web.StreamResponse:
         ws = GameWebSocket(compress=False, max_msg_size=frame_limit, timeout=close_timeout,
-                           autoping=True)
+                           autoping=False)
         if not ws.can_prepare(request).ok:
             return web.Response(status=400, text="Expected a websocket upgrade\n")
+        if admission is not None:
+            refused = admission.may_connect(request.remote or "")
+            if refused is not None:
+                return web.Response(status=429, text=refused + "\n")
         await ws.prepare(request)
         tr = request.transport
         if tr is None or tr.is_closing():
@@ -216,9 +254,18 @@ def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_mess
             # Until the client's close reply: after the node's close frame the node drops
             # what the client still sends (conn.closed), but reads it.
             async for msg in ws:
-                if msg.type is WSMsgType.BINARY or msg.type is WSMsgType.TEXT:
+                kind = msg.type
+                if kind is WSMsgType.BINARY or kind is WSMsgType.TEXT:
                     handler.message_received(conn, msg.data)
-                else:  # ERROR (aiohttp already closed it)
+                elif kind is WSMsgType.PING or kind is WSMsgType.PONG:
+                    if control_frame is not None and not control_frame(conn):
+                        await stop_reading(tr, close_timeout)
+                        break
+                    if kind is WSMsgType.PING and not conn.closed:
+                        await ws.pong(msg.data)
+                else:  # ERROR (aiohttp already closed it: 1009 for a frame too big)
+                    if metrics is not None and ws.close_code == 1009:
+                        metrics.refused["frame_size"] += 1
                     break
         finally:
             conn._closed = True

@@ -133,7 +133,7 @@ async def test_close_frame_reaches_a_client_whose_inputs_keep_coming(make_node, 
     reads every frame, the match end and the close code (no reset from a node that
     closed its socket with the client's inputs unread)."""
     n = await make_node(time_scale=3.0, game_overrides={"patch_hz": 30, "time_limit": 4})
-    path = "/play/000/lagging/websocket" if sockjs else "/play/websocket"
+    path = "/play/000/lagging-" + "x" * 20 + "/websocket" if sockjs else "/play/websocket"
     reader, writer = await raw_websocket(n.server.host, n.server.port, path, rcvbuf=4096)
     writer.write(_message(codec.Join(token("end", 1, bots=15)), sockjs))
     stop = asyncio.Event()

@@ -55,7 +55,7 @@ class XhrPolling:
 
 
 async def test_play_over_xhr_polling(node):
-    c = XhrPolling(node, "s1")
+    c = XhrPolling(node, "s1-" + "x" * 20)
     await c.open()
     await c.send(codec.Join(token("x1", 5, "Poller")))
     w = await c.expect(codec.Welcome)
@@ -77,7 +77,7 @@ async def test_play_over_xhr_polling(node):
 
 async def test_bad_base64_over_sockjs_closes_4001_only_that_session(node):
     ws_player = await node.player(token("x2", 1))
-    c = XhrPolling(node, "s2")
+    c = XhrPolling(node, "s2-" + "x" * 20)
     await c.open()
     await c.send(codec.Join(token("x2", 2)))
     await c.expect(codec.Welcome)
@@ -93,7 +93,7 @@ async def test_bad_base64_over_sockjs_closes_4001_only_that_session(node):
 
 
 async def test_play_over_sockjs_websocket(node):
-    ws = await node.session.ws_connect(node.server.make_url("/play/000/w1/websocket"))
+    ws = await node.session.ws_connect(node.server.make_url("/play/000/w1-" + "x" * 20 + "/websocket"))
     assert (await ws.receive_str(timeout=3)) == "o"
     await ws.send_str(json.dumps([codec.to_text(codec.encode(codec.Join(token("x3", 3, "Sock"))))]))
     seen: list = []
