@@ -75,6 +75,16 @@ def delete_prefix(redis_url: str, prefix: str) -> None:
             client.delete(*keys)
 
 
+def wait_registered(redis_url: str, prefix: str, node_ids: set[str], timeout: float = 30) -> None:
+    """Until every node's heartbeat has reached the lobby: the Redis registry's index
+    (`<prefix>nodes`, lobby.shared.nodes) names them all."""
+    deadline = time.monotonic() + timeout
+    with redis.Redis.from_url(redis_url, socket_timeout=5, decode_responses=True) as client:
+        while not node_ids <= client.smembers(f"{prefix}nodes"):
+            assert time.monotonic() < deadline, f"nodes {sorted(node_ids)} not registered"
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def make_cluster(template_db: str, tmp_path: Path,
                  request: pytest.FixtureRequest) -> Iterator[Callable[..., Cluster]]:
@@ -99,8 +109,7 @@ def make_cluster(template_db: str, tmp_path: Path,
         drop_database(PG_URL, name)
         cluster.prepare_database(template=template_db)
         cluster.start(timeout=90)
-        # the nodes' first heartbeats (sent at start, then every 0.5 s) reach the lobby
-        time.sleep(1.0)
+        wait_registered(redis_url, prefix, set(cluster.nodes))
         return cluster
 
     try:

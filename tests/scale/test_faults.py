@@ -54,8 +54,9 @@ async def test_node_killed_mid_match(make_cluster):
     lost = [i for i, s in enumerate(states) if s["node_url"] == states[0]["node_url"]]
     kept = [i for i in range(4) if i not in lost]
     live_url = states[kept[0]]["node_url"]
-    await asyncio.sleep(0.5)  # mid-match: frames are flowing
-    assert all(seat.frames > 0 and seat.end is None for seat in seats)
+    await blocking(wait_for, lambda: all(seat.frames > 0 for seat in seats), 10,
+                   "frames flowing to every seat")  # mid-match
+    assert all(seat.end is None for seat in seats)
 
     killed_at = time.monotonic()
     cluster.nodes[victim].kill()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,11 @@ class RedisServer:
             pass
         wait_for(lambda: not self.ping(), 10, "redis-server to stop")
 
+    def get(self, key: str) -> float:
+        """A float key's value (0 when missing)."""
+        with redis.Redis(port=self.port, socket_timeout=2, decode_responses=True) as r:
+            return float(r.get(key) or 0)
+
     def keys(self, pattern: str) -> list[str]:
         with redis.Redis(port=self.port, socket_timeout=2, decode_responses=True) as r:
             return sorted(r.scan_iter(match=pattern, count=1000))
@@ -85,8 +91,12 @@ async def test_redis_restarted_mid_run(make_cluster, private_redis):
     states = await blocking(queue_and_match, playing)
     seats = await join_all(states)
     early = await blocking(Player, cluster.lobby_url)   # alone in the queue: it waits
+    queued_at = time.time()
     await blocking(early.queue)
-    await asyncio.sleep(0.5)
+    # a matcher pass has run since it queued (its time in `<prefix>matcher:last`), and
+    # left it waiting
+    await blocking(wait_for, lambda: private_redis.get(prefix + "matcher:last") > queued_at,
+                   20, "a matcher pass after the lone ticket")
     assert (await blocking(early.state))["status"] == "waiting"
 
     await blocking(private_redis.stop)
