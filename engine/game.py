@@ -271,6 +271,8 @@ class GameDef:
     bot: BrainFactory | None
     browser: str
     _ranges: tuple[tuple[int, int, int], ...] = field(default=(), repr=False, compare=False)
+    _in_range: Callable[[tuple], bool] = field(default=lambda values: False, repr=False,
+                                               compare=False)
 
     def schema(self) -> dict:
         """The `welcome.config.schema` map of docs/protocol.md (arrays, string keys only)."""
@@ -284,7 +286,12 @@ class GameDef:
         }
 
     def clamp(self, values: Iterable[int]) -> tuple[int, ...]:
-        """`values` (ints, one per input field: ValueError otherwise) brought into range."""
+        """`values` (ints, one per input field: ValueError otherwise) brought into range.
+        A node calls it for every input: values already in range take one C-level pass."""
+        if type(values) is not tuple:
+            values = tuple(values)
+        if self._in_range(values):
+            return values
         out = []
         for v, (lo, hi, period) in zip(values, self._ranges, strict=True):
             if v < lo or v > hi:
@@ -345,4 +352,17 @@ def define(name: str, title: str, game: type[Game], modes: Iterable[Mode],
         path = (Path(where).parent if where else Path.cwd()) / path
     ranges = tuple((i.lo, i.hi, (i.hi - i.lo + 1) if i.wrap else 0) for i in inputs)
     return GameDef(name, title, game, {m.name: m for m in modes}, entities, events, inputs,
-                   results, bot, str(path), ranges)
+                   results, bot, str(path), ranges, _range_check(inputs))
+
+
+def _range_check(inputs: tuple[InputField, ...]) -> Callable[[tuple], bool]:
+    """A function telling whether a tuple has one value per field, each in range: compiled
+    from the (validated int) bounds, as namedtuple and dataclasses compile their methods,
+    because a node runs it for every input (about 2x a generic loop)."""
+    names = [f"v{i}" for i in range(len(inputs))]
+    test = " and ".join(f"{f.lo} <= {v} <= {f.hi}" for f, v in zip(inputs, names, strict=True))
+    src = (f"def in_range(values):\n    if len(values) != {len(inputs)}:\n        return False\n"
+           f"    {', '.join(names)}, = values\n    return {test}\n")
+    scope: dict[str, Any] = {}
+    exec(src, scope)  # noqa: S102 (only ints and generated names go into the source)
+    return scope["in_range"]
