@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import codec
 from engine.clock import patch_every
@@ -157,6 +159,27 @@ def test_the_input_spec_clamps_and_the_codec_carries_it(gdef: GameDef) -> None:
         values = random_values(gdef, r)
         assert codec.decode(codec.encode(codec.Input(7, values))) == codec.Input(7, values)
         assert len(values) == n
+
+
+def reference_clamp(gdef: GameDef, values: tuple[int, ...]) -> tuple[int, ...]:
+    out = []
+    for f, v in zip(gdef.inputs, values, strict=True):
+        if f.wrap:
+            out.append((v - f.lo) % (f.hi - f.lo + 1) + f.lo)
+        else:
+            out.append(min(max(v, f.lo), f.hi))
+    return tuple(out)
+
+
+@pytest.mark.parametrize("gdef", GAMES, ids=ids)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_clamp_matches_its_definition(gdef: GameDef, data) -> None:
+    """The fast in-range path and the slow path agree with the documented rule."""
+    values = tuple(data.draw(st.one_of(st.integers(f.lo, f.hi), st.integers(-(2**64), 2**64)))
+                   for f in gdef.inputs)
+    assert gdef.clamp(values) == reference_clamp(gdef, values)
+    assert gdef.clamp(list(values)) == reference_clamp(gdef, values)
 
 
 @pytest.mark.parametrize(("gdef", "mode"), MODES, ids=lambda v: v.name)
