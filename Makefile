@@ -16,7 +16,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch node_modules/.installed
 
-static/build/.built: node_modules/.installed $(wildcard static/src/*.js) static/build.mjs
+static/build/.built: node_modules/.installed $(wildcard static/src/*.js) $(wildcard games/*/browser.js) static/build.mjs
 	node static/build.mjs
 	touch static/build/.built
 

@@ -1,12 +1,25 @@
 // Client hot-path costs, in Node (no browser): `node static/bench.mjs [--json PATH]`.
 // Prints one line per figure and writes a JSON report (default reports/client-bench.json).
 // Never asserted anywhere: a benchmark, not a test.
-import { readFileSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, readdirSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import path from "node:path";
 import * as c from "./src/codec.js";
-import { Mover, Prediction } from "./src/predict.js";
-import { Snapshots, interpolate } from "./src/snapshots.js";
+import { Prediction } from "./src/predict.js";
+import { Schema } from "./src/schema.js";
+import { Snapshots, interpolate, lerpAim } from "./src/snapshots.js";
+import { Mover, makeStep } from "../games/arena/browser.js";
+
+// The Arena's schema (games/arena/__init__.py) and its interpolation rules: the figures
+// are for the Arena, the costliest state the project has.
+const SCHEMA = new Schema({
+  entities: [
+    { kind: 1, name: "player", fields: ["x", "y", "aim", "hp", "score", "kills", "deaths", "flags", "ack", "name"], interpolate: ["x", "y"], ack: "ack" },
+    { kind: 2, name: "projectile", fields: ["x0", "y0", "vx", "vy", "born", "owner"] },
+    { kind: 3, name: "pickup", fields: ["x", "y", "sort"] },
+  ],
+});
+const RULES = { lerp: { aim: lerpAim } };
 
 const CONFIG = {
   sim_hz: 40, patch_hz: 20, width: 1600, height: 1000, player_radius: 16, player_speed: 240,
@@ -41,18 +54,22 @@ function time(label, n, fn) {
 const report = { node: process.version, figures: {} };
 const f = report.figures;
 
-const bundle = "static/build/client.js";
-if (existsSync(bundle)) {
-  const bytes = readFileSync(bundle);
-  f.bundle_bytes = bytes.length;
-  f.bundle_gzip_bytes = gzipSync(bytes).length;
-  console.log(`${"bundle (static/build/client.js)".padEnd(44)} ${f.bundle_bytes} B, ${f.bundle_gzip_bytes} B gzipped`);
+const modules = existsSync("static/build/games")
+  ? readdirSync("static/build/games").filter((n) => n.endsWith(".js")).sort() : [];
+const bundles = [["bundle", "static/build/client.js"],
+  ...modules.map((n) => [`module_${n.slice(0, -3)}`, `static/build/games/${n}`])];
+for (const [key, file] of bundles) {
+  if (!existsSync(file)) continue;
+  const bytes = readFileSync(file);
+  f[`${key}_bytes`] = bytes.length;
+  f[`${key}_gzip_bytes`] = gzipSync(bytes).length;
+  console.log(`${`bundle (${file})`.padEnd(44)} ${bytes.length} B, ${f[`${key}_gzip_bytes`]} B gzipped`);
 }
 
 const s0 = state(100), s1 = state(102);
 const key = c.encode({ type: c.KEYFRAME, tick: 100, clock: 5000, entities: s0, events: [] });
 const d = c.makeDelta(s0, s1);
-const delta = c.encode({ type: c.DELTA, tick: 102, base: 100, clock: 4998, events: [[1, 3, 4, 20]], ...d });
+const delta = c.encode({ type: c.DELTA, tick: 102, base: 100, clock: 4998, events: [[16, 3, 4, 20]], ...d });
 const delta64 = c.toBase64(delta);
 f.keyframe_bytes = key.length;
 f.delta_bytes = delta.length;
@@ -65,14 +82,14 @@ f.apply_delta_us = time("applyDelta", 20000, () => c.applyDelta(s0, dm.added, dm
 
 const snaps = new Snapshots(40, 20);
 for (let t = 0; t < 30; t++) snaps.keyframe(100 + t * 2, 5000 - t * 2, state(100 + t * 2), t * 50);
-f.interpolate_us = time("interpolate (one frame's entities)", 20000, (i) => interpolate(snaps, 130 + (i % 20) * 0.1));
+f.interpolate_us = time("interpolate (one frame's entities)", 20000, (i) => interpolate(snaps, 130 + (i % 20) * 0.1, SCHEMA, RULES));
 
 const mover = new Mover(CONFIG);
 f.move_us = time("Mover.move, next to a wall", 200000, (i) => mover.move(7400 - 165, 4800 + (i % 100), 100, 0));
-const pred = new Prediction(mover);
-for (let t = 1; t <= 256; t++) { pred.sentInput(t, t); pred.tick(t, t, 71, 71, true); }
-pred.reconcile(300, 5000, 5000, 236, true); // offset 64: each patch replays 20 local ticks
-f.reconcile_us = time("Prediction.reconcile (20-tick replay)", 20000, () => pred.reconcile(300, 5000, 5000, 236, true));
+const pred = new Prediction(makeStep(CONFIG));
+for (let t = 1; t <= 256; t++) { pred.sentInput(t, t); pred.tick(t, t, [71, 71, 0, 0], true); }
+pred.reconcile(300, [5000, 5000], 236, true); // offset 64: each patch replays 20 local ticks
+f.reconcile_us = time("Prediction.reconcile (20-tick replay)", 20000, () => pred.reconcile(300, [5000, 5000], 236, true));
 
 const out = process.argv.includes("--json") ? process.argv[process.argv.indexOf("--json") + 1]
   : "reports/client-bench.json";

@@ -1,12 +1,15 @@
-// Entry point of the browser client, bundled as the global `Arena` (static/build.mjs).
+// Entry point of the browser client shell, bundled as the global `Arena` (static/build.mjs).
 //
 //   Arena.start({api: "/api", matchUrl: "/matches/"})   the lobby's game page: queue, then play
 //   Arena.connect({nodeUrl, token, matchUrl})           play a seat token directly (dev pages)
 //
-// Both draw on <canvas id="arena"> (or `canvas`) and expose `window.__arena` for tests.
-import { Game } from "./game.js";
+// Both draw on <canvas id="arena"> (or `canvas`) and expose `window.__arena` for tests. The
+// game itself (drawing, input, prediction) is the browser module of the game the node's
+// `welcome` names, loaded then (games.js).
+import { Match } from "./match.js";
+import { GAMES } from "./games.js";
 
-export { Game };
+export { Match, GAMES };
 export * as codec from "./codec.js";
 
 const POLL_MS = 500; // queue status polling
@@ -41,10 +44,11 @@ function expose(game, extra = {}) {
     get connected() { return game.debugState().connected; },
     get transport() { return game.link ? game.link.transport : ""; },
     get playerId() { return game.playerId; },
+    get gameName() { return game.gameName; },
     get results() { return game.results; },
     /** Close the socket as a network drop would; the client resumes the seat. */
     drop() { if (game.link) game.link.drop(); },
-    /** Page coordinates (css px) of a world point, to aim the mouse in tests. */
+    /** Page coordinates (css px) of a point in wire units, to aim the mouse in tests. */
     screenOf(x, y) { return game.screenOf(x, y); },
     ...extra,
   };
@@ -55,7 +59,7 @@ function expose(game, extra = {}) {
 /** Play a seat token on a node directly. */
 export function connect({ nodeUrl, token, matchUrl = "/matches/", canvas = null,
   rawWebSocket = true } = {}) {
-  const game = new Game(canvasOf(canvas), { matchUrl });
+  const game = new Match(canvasOf(canvas), { matchUrl });
   expose(game);
   game.connect(nodeUrl, token, { rawWebSocket });
   game.canvas.focus();
@@ -108,8 +112,10 @@ class Api {
  */
 export function start({ api = "/api", matchUrl = "/matches/", canvas = null, mode = null,
   rawWebSocket = true } = {}) {
-  const game = new Game(canvasOf(canvas), { matchUrl, playUrl: location.pathname });
+  const game = new Match(canvasOf(canvas), { matchUrl, playUrl: location.pathname + location.search });
   const client = new Api(api);
+  // the mode to queue for: the option, else the page's ?mode= (the lobby's mode links)
+  mode = mode || new URLSearchParams(location.search).get("mode") || null;
   const status = { queue: "starting", waited: 0, matchId: "", error: "" };
   expose(game, { queue: status, cancel: () => cancel() });
   let stopped = false;

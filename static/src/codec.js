@@ -5,27 +5,14 @@
 // `ProtocolError`. Entity maps come out as `Map<number, Array>` (msgpack int keys kept).
 import { Encoder, Decoder } from "@msgpack/msgpack";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 // Message types.
 export const JOIN = 1, RESUME = 2, INPUT = 3, PING = 4, LEAVE = 5;
 export const WELCOME = 10, KEYFRAME = 11, DELTA = 12, EVENT = 13, ERROR = 14, PONG = 15;
 
-// Entity kinds and field indexes (the kind is field 0).
-export const PLAYER = 1, PROJECTILE = 2, PICKUP = 3;
-export const P_X = 1, P_Y = 2, P_AIM = 3, P_HP = 4, P_SCORE = 5, P_KILLS = 6, P_DEATHS = 7,
-  P_FLAGS = 8, P_ACK = 9, P_NAME = 10;
-export const PR_X0 = 1, PR_Y0 = 2, PR_VX = 3, PR_VY = 4, PR_BORN = 5, PR_OWNER = 6;
-export const PK_X = 1, PK_Y = 2, PK_SORT = 3;
-export const FLAG_ALIVE = 1, FLAG_BOT = 2, FLAG_CONNECTED = 4;
-export const PICKUP_SCORE = 1, PICKUP_HEAL = 2;
-export const POSITION_SCALE = 10; // wire positions are world units * 10
-export const AIM_MAX = 3142; // milliradians
-export const BUTTON_FIRE = 1;
-
-// Event types.
-export const EV_HIT = 1, EV_KILL = 2, EV_PICKUP = 3, EV_RESPAWN = 4, EV_JOINED = 5,
-  EV_LEFT = 6, EV_MATCH_END = 7;
+// The room's own events (codes 1..15 are reserved for the room; a game's are 16..127).
+export const EV_JOINED = 1, EV_LEFT = 2, EV_MATCH_END = 3;
 
 // Close codes (docs/protocol.md, "Close codes and limits").
 export const CLOSE = Object.freeze({
@@ -46,6 +33,7 @@ export const CLOSE = Object.freeze({
   SLOW_CONSUMER: 4020,
   SHUTTING_DOWN: 4030,
   MATCH_OVER: 4040,
+  GAME_FAILED: 4018,
 });
 
 /** Close codes after which reconnecting with `resume` cannot help. */
@@ -53,7 +41,7 @@ export const FINAL_CLOSE_CODES = new Set([
   CLOSE.NORMAL, CLOSE.BAD_MESSAGE, CLOSE.TOO_LARGE, CLOSE.UNKNOWN_TYPE, CLOSE.INPUT_FLOOD,
   CLOSE.PROTOCOL_VIOLATION, CLOSE.INVALID_TOKEN, CLOSE.TOKEN_EXPIRED, CLOSE.TOKEN_USED,
   CLOSE.WRONG_NODE, CLOSE.NODE_FULL, CLOSE.RESUME_FAILED, CLOSE.REPLACED,
-  CLOSE.SHUTTING_DOWN, CLOSE.MATCH_OVER,
+  CLOSE.SHUTTING_DOWN, CLOSE.MATCH_OVER, CLOSE.GAME_FAILED,
 ]);
 
 /** Largest message (decoded msgpack bytes) the client accepts from a node. Node messages
@@ -94,10 +82,11 @@ export function encodeResume(token) {
   return encoder.encode([RESUME, String(token)]);
 }
 
-/** An input: whole control state. mx, my in [-100, 100], aim in milliradians. */
-export function encodeInput(seq, mx, my, aim, buttons) {
-  return encoder.encode([INPUT, int(seq, "seq"), int(mx, "mx"), int(my, "my"),
-    int(aim, "aim"), int(buttons, "buttons")]);
+/** An input: `[3, seq, *values]`, the values in the order of the game's `schema.inputs`. */
+export function encodeInput(seq, values) {
+  const msg = [INPUT, int(seq, "seq")];
+  for (let i = 0; i < values.length; i++) msg.push(int(values[i], `input value ${i}`));
+  return encoder.encode(msg);
 }
 
 export function encodePing(t) {
@@ -111,6 +100,7 @@ export function encodeLeave() {
 /** Encodes any message object as returned by `decode` (tests and dev tools). Entity maps
  * (`Map<number, Array>`) go out as msgpack maps with integer keys, like the Python codec's. */
 export function encode(msg) {
+  if (msg.type === INPUT) return encodeInput(msg.seq, msg.values);
   const f = FIELDS[msg.type];
   if (!f) throw new TypeError(`unknown message type ${msg.type}`);
   const parts = [header(0x90, 0xdc, f.length + 1), encoder.encode(msg.type)];
@@ -169,7 +159,7 @@ const isUpdated = (v) => toEntities(v, true) !== null;
 const FIELDS = {
   [JOIN]: [["token", isStr]],
   [RESUME]: [["token", isStr]],
-  [INPUT]: [["seq", isInt], ["mx", isInt], ["my", isInt], ["aim", isInt], ["buttons", isInt]],
+  [INPUT]: [["seq", isInt]], // then the values, flat: see decode and encodeInput
   [PING]: [["t", isU32]],
   [LEAVE]: [],
   [WELCOME]: [["playerId", isU16], ["matchId", isStr], ["resumeToken", isStr], ["tick", isU32],
@@ -204,6 +194,10 @@ export function decode(bytes, maxSize = MAX_INCOMING_BYTES) {
   if (!fields) throw new ProtocolError(CLOSE.UNKNOWN_TYPE, "Unknown message type");
   if (obj.length - 1 < fields.length) throw new ProtocolError(CLOSE.BAD_MESSAGE, "Bad message");
   const msg = { type: obj[0] };
+  if (obj[0] === INPUT) { // [3, seq, *values]: the values are the rest
+    if (!obj.every(isInt)) throw new ProtocolError(CLOSE.BAD_MESSAGE, "Bad message");
+    return { type: INPUT, seq: obj[1], values: obj.slice(2) };
+  }
   for (let i = 0; i < fields.length; i++) {
     const [name, check] = fields[i];
     const value = obj[i + 1];
@@ -288,30 +282,4 @@ export function makeDelta(prev, cur) {
   }
   for (const id of prev.keys()) if (!cur.has(id)) removed.push(id);
   return { added, removed, updated };
-}
-
-/** Events as objects, for the game code. Unknown event types are kept as `{type}`. */
-export function readEvent(e) {
-  switch (e[0]) {
-    case EV_HIT: return { type: EV_HIT, target: e[1], attacker: e[2], damage: e[3] };
-    case EV_KILL: return { type: EV_KILL, victim: e[1], killer: e[2] };
-    case EV_PICKUP: return { type: EV_PICKUP, player: e[1], sort: e[2] };
-    case EV_RESPAWN: return { type: EV_RESPAWN, player: e[1] };
-    case EV_JOINED: return { type: EV_JOINED, player: e[1], name: e[2] };
-    case EV_LEFT: return { type: EV_LEFT, player: e[1] };
-    case EV_MATCH_END: return {
-      type: EV_MATCH_END,
-      reason: e[1],
-      results: Array.isArray(e[2]) ? e[2].filter(Array.isArray).map(readResult) : [],
-    };
-    default: return { type: e[0] };
-  }
-}
-
-/** One row of match_end results: [player_id, user_id, name, score, kills, deaths, placement, bot]. */
-export function readResult(r) {
-  return {
-    playerId: r[0], userId: r[1], name: String(r[2] ?? ""), score: r[3], kills: r[4],
-    deaths: r[5], placement: r[6], bot: Boolean(r[7]),
-  };
 }

@@ -1,8 +1,12 @@
-// Keyboard, mouse and touch into one control state: move vector, aim point, fire.
+// Keyboard, mouse and touch into one control state, which each game's browser module
+// maps to its input values (`input(controls, view)`).
 //
-// Keyboard: WASD or arrows (eight directions, diagonals at 71), mouse aims, left button
-// (or Space) fires. Touch: a virtual stick on the left half of the canvas, a touch on the
-// right half aims there and fires while held.
+// Offered to every game: the keys held (`keys`, by `KeyboardEvent.code`), a move vector
+// (WASD or arrows, eight directions, diagonals at 71; or the touch stick), the pointer,
+// and "action" (left button, Space, or a touch on the right half held; a press between two
+// sends is latched in `clicked` until the shell sends the next input).
+// Touch: a virtual stick on the left half of the canvas, a touch on the right half aims
+// there and acts while held.
 
 const KEYS = {
   KeyW: "up", ArrowUp: "up", KeyS: "down", ArrowDown: "down",
@@ -14,6 +18,7 @@ export class Controls {
   constructor(canvas) {
     this.canvas = canvas;
     this.held = { up: false, down: false, left: false, right: false };
+    this.keys = new Set(); // KeyboardEvent.code of every key held
     this.pointer = null; // {x, y} in canvas css pixels, for aiming
     this.mouseDown = false;
     this.spaceDown = false;
@@ -38,15 +43,18 @@ export class Controls {
   bind() {
     const c = this.canvas;
     this.on(window, "keydown", (e) => {
+      this.keys.add(e.code);
       if (KEYS[e.code]) { this.held[KEYS[e.code]] = true; e.preventDefault(); }
       if (e.code === "Space") { this.spaceDown = true; this.clicked = true; e.preventDefault(); }
     });
     this.on(window, "keyup", (e) => {
+      this.keys.delete(e.code);
       if (KEYS[e.code]) this.held[KEYS[e.code]] = false;
       if (e.code === "Space") this.spaceDown = false;
     });
     this.on(window, "blur", () => { // keys released while unfocused never send keyup
       for (const k in this.held) this.held[k] = false;
+      this.keys.clear();
       this.mouseDown = this.spaceDown = false;
     });
     this.on(c, "mousemove", (e) => { this.pointer = this.local(e); });

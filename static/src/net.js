@@ -15,6 +15,9 @@ import {
 } from "./codec.js";
 
 export const SOCKJS_TRANSPORTS = ["websocket", "xhr-streaming", "xhr-polling"];
+/** Bytes of randomness in a SockJS session id (the id is their hex: 32 characters). A
+ * session id is a bearer secret for that session: sockjs-client's default is ~40 bits. */
+export const SESSION_ID_BYTES = 16;
 const PING_EVERY = 2000; // ms
 const SILENCE_LIMIT = 5000; // ms without any message from the node: the link is dead
 const BACKOFF = [250, 500, 1000, 2000]; // ms between reconnect attempts, then the last again
@@ -25,6 +28,15 @@ export function rawWebSocketUrl(nodeUrl) {
   const u = new URL(nodeUrl.replace(/\/+$/, "") + "/play/websocket", base);
   u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
   return u.toString();
+}
+
+/** A SockJS session id: 128 bits from the platform's CSPRNG, as 32 lowercase hex digits. */
+export function sessionId() {
+  const bytes = new Uint8Array(SESSION_ID_BYTES);
+  globalThis.crypto.getRandomValues(bytes);
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
 }
 
 /**
@@ -194,7 +206,8 @@ export class NodeLink {
   openSockJS() {
     let sj;
     try {
-      sj = new SockJS(this.nodeUrl + "/play", null, { transports: this.sockjsTransports });
+      sj = new SockJS(this.nodeUrl + "/play", null, { transports: this.sockjsTransports,
+        sessionId });
     } catch (e) {
       this.socketClosed(null, 2000, String(e && e.message));
       return;

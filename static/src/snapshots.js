@@ -1,13 +1,16 @@
 // The state the node sends, kept as a short buffer of patches for interpolation.
 //
-// Other players are drawn `delay` ms in the past, between the two buffered patches that
+// Other entities are drawn `delay` ms in the past, between the two buffered patches that
 // surround that moment, so they move smoothly although patches arrive at 15-20 Hz with
 // jitter. The present server tick is estimated from patch arrival times: the estimate
 // follows the earliest arrivals at once and later ones slowly, so one late patch does not
 // pull the whole picture back.
-import {
-  applyDelta, PLAYER, PROJECTILE, P_X, P_Y, P_AIM, PR_X0, PR_Y0, PR_VX, PR_VY, PR_BORN,
-} from "./codec.js";
+//
+// What is interpolated comes from the game's schema (`interpolate` of each entity kind):
+// those fields slide linearly between the two patches around the drawn tick, every other
+// field is taken from the newer one. A game may give its own rule per field (an angle
+// going the short way round) and a teleport rule (a respawn does not slide).
+import { applyDelta } from "./codec.js";
 
 const KEEP_MS = 1500; // buffered patches
 
@@ -94,7 +97,8 @@ export class Snapshots {
   }
 }
 
-/** Linear interpolation of angles in milliradians, the short way round. */
+/** Linear interpolation of angles in milliradians, the short way round (a `lerp` rule
+ * for games whose aim is an angle). */
 export function lerpAim(a, b, f) {
   let d = b - a;
   if (d > 3142) d -= 6283;
@@ -103,50 +107,83 @@ export function lerpAim(a, b, f) {
 }
 
 /**
- * What to draw at fractional tick `t`: players interpolated between the surrounding
- * patches (others' discrete fields from the newer one), projectiles extrapolated from
- * their launch, pickups as they are. Positions in world units.
+ * What to draw at fractional tick `t`, driven by the schema: every entity of the newer
+ * patch around `t` as `{id, kind, type, raw, ...named fields}`, its `interpolate` fields
+ * between the two patches (held if the entity is new; a jump at the midpoint when
+ * `teleport(old, new, kind)` says so), fields with a `lerp` rule by that rule, the others
+ * from the newer patch.
+ * `gone` holds the entities of the older patch that the newer one no longer
+ * has, while `t` is before the newer patch (a shot that hit something, to finish its
+ * flight). Values stay in wire units.
+ *
+ * @param rules {lerp: {field: (a, b, f) => value}, teleport: (oldRaw, newRaw, kind) => bool},
+ *   from the game module
  */
-export function interpolate(snapshots, t) {
+export function interpolate(snapshots, t, schema, rules = {}) {
   const ab = snapshots.around(t);
-  const players = [], projectiles = [], pickups = [];
-  if (!ab) return { players, projectiles, pickups, tick: t, clock: 0 };
+  const entities = new Map();
+  const gone = [];
+  if (!ab) return { entities, gone, tick: t, clock: 0 };
   const { a, b, f } = ab;
+  const teleport = rules.teleport || null;
+  const plans = slidePlans(schema, rules.lerp || NO_RULES);
   for (const [id, e] of b.entities) {
-    if (e[0] === PLAYER) {
-      const o = a.entities.get(id);
-      const old = o && o[0] === PLAYER ? o : e;
-      // a jump of more than 100 units in one patch is a respawn: no sliding across the map
-      const teleport = Math.abs(e[P_X] - old[P_X]) + Math.abs(e[P_Y] - old[P_Y]) > 1000;
-      const k = teleport ? (f < 0.5 ? 0 : 1) : f;
-      players.push({
-        id, fields: e,
-        x: (old[P_X] + (e[P_X] - old[P_X]) * k) / 10,
-        y: (old[P_Y] + (e[P_Y] - old[P_Y]) * k) / 10,
-        aim: lerpAim(old[P_AIM], e[P_AIM], f),
-      });
-    } else if (e[0] === PROJECTILE) {
-      projectiles.push(projectileAt(id, e, t));
-    } else {
-      pickups.push({ id, fields: e, x: e[1] / 10, y: e[2] / 10, sort: e[3] });
+    const kind = schema.kind(e[0]);
+    const v = view(id, e, kind);
+    entities.set(id, v);
+    if (!kind) continue;
+    const slides = plans.get(e[0]);
+    if (!slides.length || f <= 0) continue;
+    const o = a.entities.get(id);
+    if (!o || o[0] !== e[0]) continue;
+    const k = teleport && teleport(o, e, kind) ? (f < 0.5 ? 0 : 1) : f;
+    for (const [i, name, rule, jumps] of slides) {
+      const w = jumps ? k : f;
+      v[name] = rule ? rule(o[i], e[i], w) : o[i] + (e[i] - o[i]) * w;
     }
   }
-  // projectiles that vanished in b (a hit, a wall) fly on until b's tick
-  for (const [id, e] of a.entities) {
-    if (e[0] === PROJECTILE && !b.entities.has(id) && t < b.tick) projectiles.push(projectileAt(id, e, t));
+  if (t < b.tick) {
+    for (const [id, e] of a.entities) {
+      if (!b.entities.has(id)) gone.push(view(id, e, schema.kind(e[0])));
+    }
   }
   const clock = Math.max(0, a.clock - (t - a.tick));
-  return {
-    players, pickups, tick: t, clock,
-    projectiles: projectiles.filter((p) => p.age >= 0),
-  };
+  return { entities, gone, tick: t, clock };
 }
 
-export function projectileAt(id, e, t) {
-  const n = t - e[PR_BORN];
-  return {
-    id, owner: e[6], age: n,
-    x: (e[PR_X0] + e[PR_VX] * n) / 10, y: (e[PR_Y0] + e[PR_VY] * n) / 10,
-    vx: e[PR_VX], vy: e[PR_VY],
-  };
+/** `{...named fields, id, kind, type, raw}` of a wire entity (the shell's keys win). */
+function view(id, e, kind) {
+  const v = {};
+  if (kind) {
+    const fields = kind.fields;
+    for (let i = 0; i < fields.length; i++) v[fields[i]] = e[i + 1];
+  }
+  v.id = id;
+  v.kind = e[0];
+  v.type = kind ? kind.name : "";
+  v.raw = e;
+  return v;
+}
+
+const NO_RULES = Object.freeze({});
+const PLANS = new WeakMap(); // schema -> lerp rules -> plans
+
+/** Per kind: the fields that slide, as [index, name, rule or null, jumps on a teleport]:
+ * the schema's `interpolate` fields, then the fields only the game's `lerp` names. */
+function slidePlans(schema, lerp) {
+  let bySchema = PLANS.get(schema);
+  if (!bySchema) PLANS.set(schema, (bySchema = new WeakMap()));
+  let plans = bySchema.get(lerp);
+  if (plans) return plans;
+  plans = new Map();
+  for (const [k, kind] of schema.kinds) {
+    const list = kind.interpolate.map((i) => [i, kind.fields[i - 1], lerp[kind.fields[i - 1]] || null, true]);
+    for (const name of Object.keys(lerp)) {
+      const i = kind.index[name];
+      if (i !== undefined && !kind.interpolate.includes(i)) list.push([i, name, lerp[name], false]);
+    }
+    plans.set(k, list);
+  }
+  bySchema.set(lerp, plans);
+  return plans;
 }

@@ -35,9 +35,11 @@ NODE_SECRET = "browser-test-node-secret"
 GAME_OVERRIDES = {
     "spawns": [[560, 320], [1040, 320]],
     "score_limit": 2,
-    "time_limit": 45,
     "respawn_delay": 1.0,
 }
+# Per mode: the Arena's sprint has 45 s for that kill; a tag duel ends by time, soon.
+MODE_OVERRIDES = {"sprint": {"time_limit": 45}, "tag-duel": {"time_limit": 15}}
+TAG_MODE = "tag-duel"
 
 
 NODE_ID = "browser-node"
@@ -73,7 +75,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {
         "DATABASE_URL": f"sqlite:///{tmp / 'lobby.sqlite3'}", "DB_CONN_MAX_AGE": "0",
-        "MATCH_MODE": "sprint", "MATCH_MODES": "sprint", "MATCH_SIZE": "2",
+        "MATCH_MODE": "sprint", "MATCH_MODES": f"sprint,{TAG_MODE}", "MATCH_SIZE": "2",
         "MATCH_MAX_WAIT": "120", "MATCHER_INTERVAL": "0",
         "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
     }
@@ -90,7 +92,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             lambda port: [sys.executable, "-m", "tests.browser.node_runner", "--port", str(port),
                           "--node-id", NODE_ID, "--lobby-url", lobby.url,
                           "--outbox", str(tmp / "outbox.sqlite3"),
-                          "--overrides", json.dumps(GAME_OVERRIDES)],
+                          "--overrides", json.dumps(GAME_OVERRIDES),
+                          "--mode-overrides", json.dumps(MODE_OVERRIDES)],
             NODE_ID, log_path=node_log, cwd=REPO, what="the game node",
             env={**os.environ, "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
                  "ARENA_HEARTBEAT_INTERVAL": "0.5", "ARENA_RECONNECT_WINDOW": "20"})

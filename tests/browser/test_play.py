@@ -5,7 +5,8 @@ connection that resumes its seat), once with websockets blocked so that sockjs-c
 falls back to xhr-streaming and, where streaming is blocked too, xhr-polling.
 
 The game node runs with a short match (first kill wins) and spawn points in sight of each
-other: see conftest.GAME_OVERRIDES.
+other: see conftest.GAME_OVERRIDES. Positions in `window.__arena.state` are wire units
+(1/10 of an Arena world unit).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Player:
         self.page.keyboard.up(key)
 
     def aim_at(self, x: float, y: float) -> None:
+        """Point the mouse at a position given in wire units (as the state has them)."""
         pt = self.page.evaluate("([x, y]) => window.__arena.screenOf(x, y)", [x, y])
         self.page.mouse.move(pt["x"], pt["y"])
 
@@ -88,14 +90,16 @@ class Player:
         self.context.close()
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1, what_else=None):
+    """Poll `predicate` until it is truthy; on a timeout, say what `what_else()` saw."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    seen = f": {what_else()}" if what_else else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{seen}")
 
 
 def start_match(browser, servers, **kw) -> tuple[Player, Player, dict, dict]:
@@ -115,7 +119,7 @@ def see_each_other_move(a: Player, b: Player, ida: int, idb: int, back: bool = F
     for mover, watcher, pid, dy in ((a, b, ida, down), (b, a, idb, -down)):
         before = watcher.player(pid)["y"]
         mover.hold("s" if dy > 0 else "w", 0.3)
-        wait_until(lambda w=watcher, p=pid, y0=before, d=dy: (w.player(p)["y"] - y0) * d > 30,
+        wait_until(lambda w=watcher, p=pid, y0=before, d=dy: (w.player(p)["y"] - y0) * d > 300,
                    5, f"player {pid} seen moving")
 
 
@@ -165,16 +169,21 @@ def record_figures(tag: str, *states: dict) -> None:
 
 def check_end_and_lobby(a: Player, b: Player, ida: int, idb: int, tag: str) -> None:
     for p in (a, b):
-        p.page.wait_for_function("window.__arena.state.phase === 'ended'", timeout=15000)
+        wait_until(lambda p=p: p.state()["phase"] == "ended", 15,
+                   "the end screen", what_else=lambda p=p: {
+                       k: p.state()[k] for k in ("phase", "error", "link", "linkHistory", "results")})
     ra, rb = a.state(), b.state()
     assert ra["results"] == rb["results"]
     record_figures(tag, ra, rb)
     rows = {r["playerId"]: r for r in ra["results"]}
     assert ra["endReason"] == "score"
-    assert rows[ida]["placement"] == 1 and rows[ida]["kills"] >= 1
-    assert rows[idb]["deaths"] >= 1
+    assert rows[ida]["placement"] == 1 and rows[ida]["stats"]["kills"] >= 1
+    assert rows[idb]["stats"]["deaths"] >= 1
+    assert ra["game"] == "arena" and ra["resultColumns"] == ["Kills", "Deaths"]
     overlay = a.page.locator(".arena-overlay")
     assert "Victory" in overlay.inner_text()
+    head = overlay.locator("table.arena-results tr").first.inner_text().split("\t")
+    assert [h.strip() for h in head] == ["#", "Player", "Score", "Kills", "Deaths"]
     save_screenshot(a.page, f"end-{tag}")
     save_screenshot(b.page, f"end-{tag}-loser")
 
@@ -231,11 +240,32 @@ def test_two_guests_play_over_websocket_and_a_dropped_player_resumes(browser, se
         b.close()
 
 
+SOCKJS_SESSION = re.compile(r"/play/[^/]+/([^/]+)/xhr")
+
+
 def test_websockets_blocked_fall_back_to_xhr_streaming_and_polling(browser, servers):
-    a, b, sa, sb = start_match(browser, servers, a={"websocket": FAILING_WEBSOCKET},
-                               b={"websocket": NO_WEBSOCKET, "block_streaming": True})
+    sessions: set[str] = set()
+
+    def watch(p: Player) -> None:
+        def seen(request) -> None:
+            m = SOCKJS_SESSION.search(request.url)
+            if m:
+                sessions.add(m.group(1))
+        p.page.on("request", seen)
+
+    a, b = (Player(browser, servers, websocket=FAILING_WEBSOCKET),
+            Player(browser, servers, websocket=NO_WEBSOCKET, block_streaming=True))
+    watch(a)
+    watch(b)
+    a.play_as_guest()
+    b.play_as_guest()
+    sa, sb = a.wait_playing(), b.wait_playing()
+    assert sa["matchId"] == sb["matchId"]
     ida, idb = sa["playerId"], sb["playerId"]
     try:
+        # issue 11: a session id is a bearer secret: 128 random bits, 32 hex digits
+        assert len(sessions) >= 2, sessions
+        assert all(re.fullmatch(r"[0-9a-f]{32}", sid) for sid in sessions), sessions
         assert sa["transport"] == "sockjs/xhr-streaming", sa["transport"]
         assert sb["transport"] == "sockjs/xhr-polling", sb["transport"]
         see_each_other_move(a, b, ida, idb)

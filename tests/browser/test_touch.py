@@ -29,6 +29,7 @@ def test_touch_stick_moves_and_a_tap_fires(browser, servers):
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
+        page.goto(servers.lobby_url + "/api/csrf")  # the page's origin: the lobby's
         page.set_content(
             f'<body style="margin:0;background:#000"><canvas id="arena"></canvas>'
             f'<script src="{servers.lobby_url}/static/client.js"></script>'
@@ -45,7 +46,7 @@ def test_touch_stick_moves_and_a_tap_fires(browser, servers):
             touch(cdp, "touchMove", [(150 + dx, 400)])
         time.sleep(0.6)
 
-        def x_now() -> float:
+        def x_now() -> float:  # wire units (1/10 world unit)
             st = page.evaluate("window.__arena.state")
             return next(p for p in st["players"] if p["id"] == st["playerId"])["x"]
 
@@ -56,13 +57,14 @@ def test_touch_stick_moves_and_a_tap_fires(browser, servers):
         deadline = time.monotonic() + 3
         while not fired and time.monotonic() < deadline:
             st = page.evaluate("window.__arena.state")
-            fired = any(s["owner"] == st["playerId"] for s in st["projectiles"])
+            fired = any(e["kind"] == "projectile" and e["owner"] == st["playerId"]
+                        for e in st["entities"])
             time.sleep(0.05)
         touch(cdp, "touchEnd", [])
         time.sleep(0.3)
         state = page.evaluate("window.__arena.state")
         save_screenshot(page, "touch")
-        assert moved > 40, f"the stick moved the player right ({moved:+.1f} units)"
+        assert moved > 400, f"the stick moved the player right ({moved / 10:+.1f} units)"
         assert fired, "a touch on the right half fired a shot"
         assert state["connected"] and not errors, errors
     finally:

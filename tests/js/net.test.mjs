@@ -3,7 +3,7 @@
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import * as c from "../../static/src/codec.js";
-import { NodeLink, rawWebSocketUrl } from "../../static/src/net.js";
+import { NodeLink, SESSION_ID_BYTES, rawWebSocketUrl, sessionId } from "../../static/src/net.js";
 
 class FakeSocket {
   static all = [];
@@ -43,7 +43,8 @@ afterEach(() => {
 
 function make(opts = {}) {
   link = new NodeLink({
-    nodeUrl: "http://127.0.0.1:9/", token: "seat-token", wsOpenTimeout: 50,
+    // a long open timeout unless a test is about it: a loaded machine must not fire it
+    nodeUrl: "http://127.0.0.1:9/", token: "seat-token", wsOpenTimeout: 60000,
     onMessage: (m) => messages.push(m), onStatus: (s) => statuses.push({ ...s }), ...opts,
   });
   link.openSockJS = () => { sockjsOpened++; }; // no real SockJS session in these tests
@@ -51,6 +52,16 @@ function make(opts = {}) {
   return link;
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Wait (polling, with a deadline) until `fn()` is truthy; returns its value. */
+async function until(fn, what, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
 
 test("the raw websocket URL follows the node's scheme", () => {
   assert.equal(rawWebSocketUrl("http://h:8001/"), "ws://h:8001/play/websocket");
@@ -63,10 +74,11 @@ test("join goes first, then nothing until the welcome, then a ping", () => {
   assert.equal(ws.url, "ws://127.0.0.1:9/play/websocket");
   ws.open();
   assert.deepEqual(ws.sent, [{ type: c.JOIN, token: "seat-token" }]);
-  assert.equal(link.send(c.encodeInput(1, 0, 0, 0, 0)), false, "no input before the welcome");
+  assert.equal(link.send(c.encodeInput(1, [0, 0, 0, 0])), false, "no input before the welcome");
   ws.deliver(welcome());
   assert.equal(ws.sent[1].type, c.PING);
-  assert.equal(link.send(c.encodeInput(1, 0, 0, 0, 0)), true);
+  assert.equal(link.send(c.encodeInput(1, [0, 0, 0, 0])), true);
+  assert.deepEqual(ws.sent[2], { type: c.INPUT, seq: 1, values: [0, 0, 0, 0] });
   assert.equal(messages[0].type, c.WELCOME);
   assert.equal(link.transport, "websocket");
 });
@@ -77,9 +89,7 @@ test("a drop after the welcome resumes with the resume token", async () => {
   FakeSocket.all[0].deliver(welcome("resume-me"));
   FakeSocket.all[0].shut(1006);
   assert.equal(link.status.state, "reconnecting");
-  await sleep(300); // first backoff step: 250 ms
-  const ws2 = FakeSocket.all[1];
-  assert.ok(ws2, "a new socket");
+  const ws2 = await until(() => FakeSocket.all[1], "a new socket (first backoff step: 250 ms)");
   ws2.open();
   assert.deepEqual(ws2.sent, [{ type: c.RESUME, token: "resume-me" }]);
   ws2.deliver(welcome("resume-2"));
@@ -115,9 +125,8 @@ test("a raw websocket that errors before opening falls back to SockJS for good",
 });
 
 test("a raw websocket that never opens falls back after the open timeout", async () => {
-  make();
-  await sleep(120); // wsOpenTimeout is 50 ms here (3 s by default)
-  assert.equal(sockjsOpened, 1);
+  make({ wsOpenTimeout: 50 }); // 3 s by default
+  await until(() => sockjsOpened === 1, "the fallback");
   assert.ok(FakeSocket.all[0].closed, "the hanging socket is closed");
 });
 
@@ -135,8 +144,9 @@ test("the reconnect window bounds the retries", async () => {
   FakeSocket.all[0].open();
   FakeSocket.all[0].deliver({ ...welcome(), config: { reconnect_window: 0.2 } });
   FakeSocket.all[0].shut(1006);
-  await sleep(300);
-  FakeSocket.all[1].shut(1006); // the retry fails too, after the window
+  const retry = await until(() => FakeSocket.all[1], "the retry");
+  await sleep(Math.max(0, 250 - (Date.now() - link.droppedAt))); // the window has passed
+  retry.shut(1006); // the retry fails too, after the window
   assert.equal(link.status.state, "closed");
   assert.equal(link.status.code, 4015);
 });
@@ -146,11 +156,31 @@ test("after the raw websocket worked once, a failed reconnect is a drop, not a f
   FakeSocket.all[0].open();
   FakeSocket.all[0].deliver(welcome());
   FakeSocket.all[0].shut(1006);
-  await sleep(300);
-  FakeSocket.all[1].fail(); // the network is still down
+  (await until(() => FakeSocket.all[1], "the first retry")).fail(); // the network is still down
   assert.equal(sockjsOpened, 0);
   assert.equal(link.status.state, "reconnecting");
-  await sleep(550); // second backoff step: 500 ms
-  FakeSocket.all[2].open();
+  (await until(() => FakeSocket.all[2], "the second retry (500 ms)")).open();
   assert.deepEqual(FakeSocket.all[2].sent, [{ type: c.RESUME, token: "r1" }]);
+});
+
+test("SockJS session ids carry 128 bits from crypto.getRandomValues", () => {
+  assert.equal(SESSION_ID_BYTES, 16);
+  const real = globalThis.crypto;
+  const asked = [];
+  Object.defineProperty(globalThis, "crypto", {
+    configurable: true,
+    value: { getRandomValues: (a) => { asked.push(a.length); return real.getRandomValues(a); } },
+  });
+  let ids;
+  try {
+    ids = Array.from({ length: 200 }, () => sessionId());
+  } finally {
+    Object.defineProperty(globalThis, "crypto", { configurable: true, value: real });
+  }
+  assert.deepEqual(new Set(asked), new Set([16]), "16 random bytes per id, from the CSPRNG");
+  assert.equal(asked.length, 200);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
+  assert.equal(new Set(ids).size, ids.length);
+  // every hex digit position varies (no fixed prefix or padding eating the entropy)
+  for (let i = 0; i < 32; i++) assert.ok(new Set(ids.map((id) => id[i])).size > 4, `digit ${i}`);
 });

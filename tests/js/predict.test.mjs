@@ -1,4 +1,5 @@
-// Tests of static/src/predict.js: the movement port against engine/arena.py itself, and
+// Tests of the shell's prediction timing (static/src/predict.js) with the Arena's movement
+// rule (games/arena/browser.js): the port against games/arena/game.py itself, and
 // reconciliation against a simulated server with latency.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -6,7 +7,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { Mover, Prediction, clampMove } from "../../static/src/predict.js";
+import { Prediction } from "../../static/src/predict.js";
+import { Mover, clampMove, makeStep } from "../../games/arena/browser.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const PYTHON = existsSync(path.join(ROOT, ".venv/bin/python"))
@@ -97,7 +99,7 @@ test("clampMove matches the engine's rule", () => {
  */
 function simulate({ latency, patchEvery, ticks, seed, jitter = 0 }) {
   const mover = new Mover(CONFIG);
-  const pred = new Prediction(mover);
+  const pred = new Prediction(makeStep(CONFIG));
   const r = rng(seed);
   let server = { x: 8000 - 3000, y: 1500, mx: 0, my: 0, ack: 0 };
   const toServer = []; // [arriveTick, seq, mx, my]
@@ -117,7 +119,7 @@ function simulate({ latency, patchEvery, ticks, seed, jitter = 0 }) {
       toServer.push([t + latency + Math.floor(r() * (jitter + 1)), seq, cur[0], cur[1]]);
       pred.sentInput(seq, local);
     }
-    pred.tick(local, seq, cur[0], cur[1], true);
+    pred.tick(local, seq, [cur[0], cur[1], 0, 0], true);
     // server tick
     const st = serverTickAt(t);
     const due = toServer.filter((m) => m[0] <= st);
@@ -133,7 +135,7 @@ function simulate({ latency, patchEvery, ticks, seed, jitter = 0 }) {
     // client receives patches
     while (toClient.length && toClient[0][0] <= t) {
       const [, stick, x, y, ack] = toClient.shift();
-      const [ex, ey] = pred.reconcile(stick, x, y, ack, true);
+      const [ex, ey] = pred.reconcile(stick, [x, y], ack, true);
       errors.push(Math.hypot(ex, ey));
     }
   }
@@ -159,14 +161,22 @@ test("with patches every 2 ticks and jitter, corrections stay small", () => {
 });
 
 test("a dead player is not predicted and restarts from the server's position", () => {
-  const pred = new Prediction(new Mover(CONFIG));
-  pred.reconcile(10, 5000, 5000, 0, true);
+  const pred = new Prediction(makeStep(CONFIG));
+  const step = new Mover(CONFIG).stepLength;
+  pred.reconcile(10, [5000, 5000], 0, true);
   pred.sentInput(1, 1);
-  pred.tick(1, 1, 100, 0, true);
-  assert.equal(pred.x, 5000 + new Mover(CONFIG).stepLength);
-  pred.reconcile(12, 7000, 3000, 0, false);
-  pred.tick(2, 1, 100, 0, false);
-  assert.deepEqual([pred.x, pred.y, pred.valid], [7000, 3000, false]);
-  pred.reconcile(14, 800, 800, 1, true);
+  pred.tick(1, 1, [100, 0, 0, 0], true);
+  assert.deepEqual(pred.state, [5000 + step, 5000]);
+  pred.reconcile(12, [7000, 3000], 0, false);
+  pred.tick(2, 1, [100, 0, 0, 0], false);
+  assert.deepEqual([...pred.state, pred.valid], [7000, 3000, false]);
+  pred.reconcile(14, [800, 800], 1, true);
   assert.ok(pred.valid);
+});
+
+test("the predictor's step clamps the move as the engine does before moving", () => {
+  const step = makeStep(CONFIG);
+  const mover = new Mover(CONFIG);
+  assert.deepEqual(step([5000, 5000], [300, 300, 0, 1]), mover.move(5000, 5000, 70, 70));
+  assert.deepEqual(step([5000, 5000], [0, 0, 1234, 1]), [5000, 5000]);
 });

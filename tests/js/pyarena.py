@@ -1,7 +1,7 @@
-"""Bridge to engine/arena.py for the JS prediction tests (tests/js/predict.test.mjs).
+"""Bridge to games/arena/game.py for the JS prediction tests (tests/js/predict.test.mjs).
 
 Stdin: {"mode": name, "moves": [[x, y, mx, my], ...]} (1/10 units, raw move vector).
-Stdout: {"config": welcome.config, "out": [[x, y], ...]}: each move applied once by
+Stdout: {"config": the Arena's client_config, "out": [[x, y], ...]}: each move applied once by
 `Arena._move` after the engine's own `clamp_move`, as `Arena.step` does.
 """
 
@@ -11,7 +11,7 @@ import json
 import sys
 from types import SimpleNamespace
 
-from engine.arena import MODES, Arena, clamp_move
+from games.arena.game import MODES, Arena, clamp_move
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import random
 import sys
 
 from engine import codec
+from engine.registry import load
 
 
 def _entities_json(entities: dict) -> dict:
@@ -60,18 +61,21 @@ def server_messages(seed: int) -> list[dict]:
         cases.append({"hex": codec.encode(msg).hex(), "type": msg.TYPE, "fields": fields})
 
     config = {"sim_hz": 30, "patch_hz": 20, "width": 1600, "height": 1000,
-              "walls": [[740, 440, 120, 120]], "player_radius": 16, "mode": "sprint"}
+              "walls": [[740, 440, 120, 120]], "player_radius": 16, "mode": "sprint",
+              "game": "arena", "protocol": codec.PROTOCOL_VERSION,
+              "schema": load("games.arena").game("arena").schema()}
     add(codec.Welcome(7, "m-abc", "r" * 40, 123456, config),
         {"playerId": 7, "matchId": "m-abc", "resumeToken": "r" * 40, "tick": 123456,
          "config": config})
     add(codec.Error(4015, "Resume failed"), {"code": 4015, "reason": "Resume failed"})
     add(codec.Pong(2**32 - 1, 99), {"t": 2**32 - 1, "tick": 99})
-    results = [[1, 42, "ann", 9, 3, 0, 1, False], [2, 0, "bot 2", 2, 0, 3, 2, True]]
-    add(codec.Event(600, [[7, "score", results]]), {"tick": 600, "events": [[7, "score", results]]})
+    results = [[1, 42, "ann", 9, 1, False, 3, 0], [2, 0, "bot 2", 2, 2, True, 0, 3]]
+    end = [codec.EV_MATCH_END, "score", results]
+    add(codec.Event(600, [end]), {"tick": 600, "events": [end]})
     prev = _random_state(rng)
-    add(codec.Keyframe(10, 5400, prev, [[1, 2, 3, 20], [5, 3, "Zoë ⚡"]]),
-        {"tick": 10, "clock": 5400, "entities": _entities_json(prev),
-         "events": [[1, 2, 3, 20], [5, 3, "Zoë ⚡"]]})
+    events = [[16, 2, 3, 20], [codec.EV_JOINED, 3, "Zoë ⚡"]]
+    add(codec.Keyframe(10, 5400, prev, events),
+        {"tick": 10, "clock": 5400, "entities": _entities_json(prev), "events": events})
     tick = 10
     for _ in range(40):
         cur = _mutate(rng, prev)
@@ -93,11 +97,14 @@ def decode_client(hexes: list[str]) -> list[dict]:
             out.append({"error": e.code})
             continue
         values = {name: getattr(msg, name) for name in msg.__dataclass_fields__}
+        if "values" in values:
+            values["values"] = list(values["values"])
         if "entities" in values:  # int keys: JSON would make them strings anyway; check here
             values["entities"] = {str(k) if type(k) is int else "BAD": list(v)
                                   for k, v in values["entities"].items()}
+        flat = [x for v in values.values() for x in (v if isinstance(v, list) else [v])]
         out.append({"type": msg.TYPE, "fields": values,
-                    "ints": all(type(v) is int for v in values.values() if not isinstance(v, str))})
+                    "ints": all(type(v) is int for v in flat if not isinstance(v, str))})
     return out
 
 

@@ -1,10 +1,22 @@
-// Tests of static/src/snapshots.js: patch buffering, delta rules, interpolation.
+// Tests of static/src/snapshots.js: patch buffering, delta rules, interpolation driven by
+// the game's schema (which fields slide, which are held, the game's own rules).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Snapshots, interpolate, lerpAim } from "../../static/src/snapshots.js";
 import { makeDelta } from "../../static/src/codec.js";
+import { Schema } from "../../static/src/schema.js";
 
-const player = (x, y, aim = 0, flags = 5) => [1, x, y, aim, 100, 0, 0, 0, flags, 0, "p"];
+// A small game: kind 1 "player" [x, y, aim, hp, ack, name] with x, y interpolated,
+// kind 2 "shot" [x0, y0] nothing interpolated, kind 5 "flag" [x, y] x, y interpolated.
+const SCHEMA = new Schema({
+  entities: [
+    { kind: 1, name: "player", fields: ["x", "y", "aim", "hp", "ack", "name"], interpolate: ["x", "y"], ack: "ack" },
+    { kind: 2, name: "shot", fields: ["x0", "y0"], interpolate: [], ack: null },
+    { kind: 5, name: "flag", fields: ["x", "y"], interpolate: ["x", "y"], ack: null },
+  ],
+  events: [], inputs: [], results: [],
+});
+const player = (x, y, aim = 0, hp = 100) => [1, x, y, aim, hp, 0, "p"];
 
 test("deltas apply only on the patch they were made against", () => {
   const s = new Snapshots(40, 20);
@@ -23,43 +35,55 @@ test("deltas apply only on the patch they were made against", () => {
   assert.equal(s.latest.tick, 20);
 });
 
-test("players are interpolated between the patches around the render tick", () => {
+test("the schema's interpolate fields slide between patches, the others come from the newer", () => {
   const s = new Snapshots(40, 20);
-  s.keyframe(10, 800, new Map([[1, player(1000, 2000, 3000)]]), 0);
-  s.keyframe(12, 798, new Map([[1, player(1200, 2000, -3000)]]), 50);
-  const mid = interpolate(s, 11);
-  assert.equal(mid.players.length, 1);
-  assert.equal(mid.players[0].x, 110);
-  assert.equal(mid.players[0].y, 200);
-  // aim goes the short way round through +-pi, not through 0
-  assert.ok(Math.abs(mid.players[0].aim) > 3000);
+  s.keyframe(10, 800, new Map([[1, player(1000, 2000, 3000, 100)], [7, [5, 0, 0]]]), 0);
+  s.keyframe(12, 798, new Map([[1, player(1200, 2000, -3000, 40)], [7, [5, 100, 50]]]), 50);
+  const mid = interpolate(s, 11, SCHEMA);
+  const p = mid.entities.get(1);
+  assert.deepEqual([p.type, p.kind, p.id, p.name], ["player", 1, 1, "p"]);
+  assert.equal(p.x, 1100);
+  assert.equal(p.y, 2000);
+  assert.equal(p.aim, -3000, "not in interpolate: the newer patch's value");
+  assert.equal(p.hp, 40);
+  assert.deepEqual(p.raw, player(1200, 2000, -3000, 40));
+  const flag = mid.entities.get(7); // any kind, not only players
+  assert.deepEqual([flag.x, flag.y], [50, 25]);
   assert.equal(mid.clock, 799);
   // before the first and after the last patch: held, never extrapolated
-  assert.equal(interpolate(s, 5).players[0].x, 100);
-  assert.equal(interpolate(s, 30).players[0].x, 120);
+  assert.equal(interpolate(s, 5, SCHEMA).entities.get(1).x, 1000);
+  assert.equal(interpolate(s, 30, SCHEMA).entities.get(1).x, 1200);
 });
 
-test("a respawn jump is not slid across the map", () => {
+test("a game's own rules: a lerp per field, and a teleport that does not slide", () => {
   const s = new Snapshots(40, 20);
-  s.keyframe(10, 800, new Map([[1, player(1000, 1000)]]), 0);
-  s.keyframe(12, 798, new Map([[1, player(9000, 9000)]]), 50);
-  assert.equal(interpolate(s, 10.5).players[0].x, 100);
-  assert.equal(interpolate(s, 11.5).players[0].x, 900);
+  s.keyframe(10, 800, new Map([[1, player(1000, 1000, 3000)]]), 0);
+  s.keyframe(12, 798, new Map([[1, player(9000, 9000, -3000)]]), 50);
+  const rules = {
+    lerp: { aim: lerpAim },
+    teleport: (o, e, kind) => Math.abs(e[kind.index.x] - o[kind.index.x]) > 1000,
+  };
+  assert.equal(interpolate(s, 10.5, SCHEMA, rules).entities.get(1).x, 1000);
+  assert.equal(interpolate(s, 11.5, SCHEMA, rules).entities.get(1).x, 9000);
+  // aim has a rule though the schema does not interpolate it: the short way round
+  assert.ok(Math.abs(interpolate(s, 11, SCHEMA, rules).entities.get(1).aim) > 3000);
 });
 
-test("projectiles fly from their launch, and finish the flight they were removed in", () => {
+test("entities the newer patch dropped are listed as gone until its tick", () => {
   const s = new Snapshots(40, 20);
-  const shot = [2, 1000, 500, 100, -50, 9, 1];
-  s.keyframe(10, 800, new Map([[1000, shot]]), 0);
+  s.keyframe(10, 800, new Map([[1000, [2, 10, 20]]]), 0);
   s.keyframe(12, 798, new Map(), 50);
-  const at = interpolate(s, 11);
-  assert.equal(at.projectiles.length, 1);
-  assert.equal(at.projectiles[0].x, (1000 + 100 * 2) / 10);
-  assert.equal(at.projectiles[0].y, (500 - 50 * 2) / 10);
-  assert.equal(interpolate(s, 12).projectiles.length, 0);
-  // not drawn before it was fired
-  s.keyframe(14, 796, new Map([[1001, [2, 0, 0, 10, 10, 14, 1]]]), 100);
-  assert.equal(interpolate(s, 13.5).projectiles.length, 0);
+  const at = interpolate(s, 11, SCHEMA);
+  assert.equal(at.entities.size, 0);
+  assert.deepEqual(at.gone.map((g) => [g.id, g.type, g.x0, g.y0]), [[1000, "shot", 10, 20]]);
+  assert.equal(interpolate(s, 12, SCHEMA).gone.length, 0);
+});
+
+test("an entity of a kind the schema does not know is kept raw", () => {
+  const s = new Snapshots(40, 20);
+  s.keyframe(10, 800, new Map([[3, [99, 1, 2]]]), 0);
+  const e = interpolate(s, 10, SCHEMA).entities.get(3);
+  assert.deepEqual([e.type, e.kind, e.raw], ["", 99, [99, 1, 2]]);
 });
 
 test("the server tick estimate follows early patches at once and late ones slowly", () => {
