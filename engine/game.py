@@ -256,9 +256,10 @@ class GameFull(Exception):
 BrainFactory = Callable[[dict, int, int], Brain]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GameDef:
-    """Everything the hosts need to know about one game. Build it with `define()`."""
+    """Everything the hosts need to know about one game. Build it with `define()`.
+    Compared and hashed by identity (one per registered game)."""
 
     name: str
     title: str
