@@ -7,6 +7,7 @@ Scenarios (each starts its own lobby and node on free loopback ports, then the b
     python -m loadtest.scenarios churn          # 500 bots joining and leaving, leak check
     python -m loadtest.scenarios slow-client    # 10% of the bots stop reading
     python -m loadtest.scenarios c1k --small    # a few bots for a few seconds (the tests)
+    python -m loadtest.scenarios c1k --mode tag # any registered mode, of any game
 
 The tool against a running lobby (see `python -m loadtest --help` for every flag):
 
@@ -18,6 +19,8 @@ Modules: `cli` (the parent: workers, progress, node scraping, report), `worker` 
 asyncio loop per process, the input ticker), `bot` (one player: lobby, node connection,
 inputs, measures), `sockjs_client` (SockJS 0.3 websocket / xhr-streaming / xhr-polling),
 `stats` (mergeable histograms), `metrics` (Prometheus text, /proc), `report` (JSON, table,
-PNG, HTML), `scenarios`. Bots import only `engine.codec` of the project. Figures and what
+PNG, HTML), `brain` (what a bot plays: the game's brain from the registry, or a generic
+one), `scenarios`, `procs` (child servers started without a port race). Bots import
+only `engine.codec` and `engine.registry` of the project, never a game. Figures and what
 they mean: docs/performance.md. Tests: `pytest tests/loadtest`.
 """

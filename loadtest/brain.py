@@ -1,8 +1,8 @@
 """What a bot plays: the game's own `Brain` (engine/game.py) when the registry has one for
 the game `welcome.config` names, else `GenericBrain`, which needs only the schema.
 
-A brain may set `active = False` while the game ignores its player's inputs (the Arena:
-a dead player): the bot then waits for no ack for them. Without the attribute a brain is
+A brain may set `active = False` while the game ignores its player's inputs (say, a
+dead player): the bot then waits for no ack for them. Without the attribute a brain is
 active whenever the bot's own entity is in the state.
 """
 

@@ -6,6 +6,7 @@ fresh lobby and game node that this command starts and stops itself.
     python -m loadtest.scenarios churn         # 500 bots joining and leaving, then a leak check
     python -m loadtest.scenarios slow-client   # 10% of the bots stop reading
     python -m loadtest.scenarios c1k --small   # the same with a few bots for a few seconds
+    python -m loadtest.scenarios c1k --small --mode tag   # any registered mode (any game)
 
 The stack: `manage.py migrate` on a temporary SQLite file, the lobby (gunicorn
 `lobby.wsgi`, or `manage.py runserver` with `--lobby-server runserver`) and one node
@@ -14,6 +15,10 @@ database stay in a temporary directory (printed; `--keep` keeps it). Then
 `python -m loadtest` runs against it with the scenario's flags and targets, and writes
 `reports/<name>.json` (+ .png, .html). Extra flags after `--` go to `python -m loadtest`
 (they override the scenario's).
+
+The bots queue for `--mode` (any mode of the game registry, `engine.registry`; default its
+first, or for `churn` the shortest match of that mode's game); the lobby gets it as
+`MATCH_MODE`. The lobby, the node and the bots read the same registry (`GAMES`).
 """
 
 from __future__ import annotations
@@ -34,10 +39,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import auth
+from engine.registry import registry
 from loadtest import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0  # seconds for the lobby and the node to answer
+NODE_ID = "node-1"
 
 
 @dataclass(frozen=True)
@@ -48,10 +56,11 @@ class Scenario:
     small_args: list[str]
     lobby_env: dict[str, str] = field(default_factory=dict)
     node_env: dict[str, str] = field(default_factory=dict)
+    short_matches: bool = False             # default mode: the shortest of the first game
 
 
-# The lobby's default mode is `arena` (180 s matches); `sprint` is a 20 s match.
-_BASE_LOBBY = {"MATCH_SIZE": "16", "MATCH_MAX_WAIT": "5", "MATCH_MODE": "arena"}
+# MATCH_SIZE caps every mode's match size (the mode's max_players).
+_BASE_LOBBY = {"MATCH_SIZE": "16", "MATCH_MAX_WAIT": "5"}
 _SMALL_LOBBY = {"MATCH_SIZE": "4", "MATCH_MAX_WAIT": "1"}
 
 SCENARIOS: dict[str, Scenario] = {
@@ -59,37 +68,57 @@ SCENARIOS: dict[str, Scenario] = {
         "1,000 bots over the raw websocket in 16-player rooms for 60 s",
         ["--bots", "1000", "--ramp", "30", "--duration", "60", "--transport", "websocket",
          "--poll-interval", "1.0"],
-        {"frames_ratio": 0.999, "max_errors": 0, "tick_p99_ms": 10, "ack_p99_intervals": 2},
+        {"frames_ratio": 0.999, "max_errors": 0, "tick_p99_ms": 10, "ack_p99_intervals": 2,
+         "acked_ratio": 0.99},
         ["--bots", "8", "--ramp", "1", "--duration", "6", "--transport", "websocket"],
         lobby_env=_BASE_LOBBY),
     "polling": Scenario(
         "200 bots over xhr-polling and 200 over xhr-streaming (SockJS) for 60 s",
         ["--bots", "400", "--ramp", "20", "--duration", "60", "--transport", "xhr-polling,xhr-streaming",
          "--poll-interval", "1.0"],
-        {"frames_ratio": 0.999, "max_errors": 0, "tick_p99_ms": 10, "ack_p99_intervals": 3},
+        {"frames_ratio": 0.999, "max_errors": 0, "tick_p99_ms": 10, "ack_p99_intervals": 3,
+         "acked_ratio": 0.99},
         ["--bots", "8", "--ramp", "1", "--duration", "6", "--transport", "xhr-polling,xhr-streaming"],
         lobby_env=_BASE_LOBBY),
     "churn": Scenario(
-        "500 bots in 20 s sprint matches, leaving after 7-22 s and queueing again, for 120 s; "
-        "then the node must drop to zero rooms and players",
-        ["--bots", "500", "--ramp", "20", "--duration", "120", "--mode", "sprint", "--leave-after", "15",
+        "500 bots in short matches (the game's shortest mode), leaving after 7-22 s and queueing "
+        "again, for 120 s; then the node must drop to zero rooms and players",
+        ["--bots", "500", "--ramp", "20", "--duration", "120", "--leave-after", "15",
          "--settle", "60", "--poll-interval", "1.0"],
-        {"max_errors": 0, "frames_ratio": 0.999, "node_idle_after": 1},
-        ["--bots", "8", "--ramp", "1", "--duration", "8", "--mode", "sprint", "--leave-after", "3",
-         "--settle", "15"],
-        lobby_env={**_BASE_LOBBY, "MATCH_MODE": "sprint"},
-        node_env={"ARENA_EMPTY_ROOM_TIMEOUT": "5"}),
+        {"max_errors": 0, "frames_ratio": 0.999, "acked_ratio": 0.99, "node_idle_after": 1},
+        ["--bots", "8", "--ramp", "1", "--duration", "8", "--leave-after", "3", "--settle", "15"],
+        lobby_env=_BASE_LOBBY,
+        node_env={"ARENA_EMPTY_ROOM_TIMEOUT": "5"}, short_matches=True),
     "slow-client": Scenario(
         "200 websocket bots of which 10% stop reading 3 s into their match for 30 s; the node "
         "must drop those (4020) and the others must not notice",
         ["--bots", "200", "--ramp", "10", "--duration", "60", "--transport", "websocket",
          "--slow-fraction", "0.1", "--slow-after", "3", "--slow-stall", "30"],
-        {"frames_ratio": 0.999, "max_errors": 0, "ack_p99_intervals": 2, "slow_dropped": 1},
+        {"frames_ratio": 0.999, "max_errors": 0, "ack_p99_intervals": 2, "acked_ratio": 0.99,
+         "slow_dropped": 1},
         ["--bots", "8", "--ramp", "1", "--duration", "10", "--transport", "websocket",
          "--slow-fraction", "0.25", "--slow-after", "1", "--slow-stall", "7"],
         lobby_env=_BASE_LOBBY,
         node_env={"ARENA_SOCKET_SEND_BUFFER": "16384"}),
 }
+
+
+def default_mode(short_matches: bool = False) -> str:
+    """The registry's first mode; with `short_matches`, the mode of that game with the
+    shortest `time_limit`."""
+    modes = registry().modes
+    first = next(iter(modes))
+    if not short_matches:
+        return first
+    game = modes[first][0]
+    return min(game.modes.values(), key=lambda mode: mode.config.time_limit).name
+
+
+def node_key_env(node_secret: str, node_id: str) -> dict[str, str]:
+    """The node's secret: its own NODE_KEY derived from the lobby's master NODE_SECRET
+    (`engine.auth.derive_node_key`), or the master itself for a tree without node keys."""
+    derive = getattr(auth, "derive_node_key", None)
+    return {"NODE_KEY": derive(node_secret, node_id)} if derive else {"NODE_SECRET": node_secret}
 
 
 def free_port() -> int:
@@ -134,11 +163,18 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
     workdir = Path(tempfile.mkdtemp(prefix="loadtest-"))
     lobby_port, node_port = free_port(), free_port()
     lobby_url, node_url = f"http://127.0.0.1:{lobby_port}", f"http://127.0.0.1:{node_port}"
+    node_secret = secrets.token_hex(16)
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'lobby.sqlite3'}",
-           "SEAT_SECRET": secrets.token_hex(16), "NODE_SECRET": secrets.token_hex(16),
-           "ALLOWED_HOSTS": "127.0.0.1,localhost", "DEBUG": "0", "LOG_LEVEL": "WARNING",
-           "PYTHONUNBUFFERED": "1"}
-    cli_env = {**env, **lobby_env}
+           "SEAT_SECRET": secrets.token_hex(16), "ALLOWED_HOSTS": "127.0.0.1,localhost", "DEBUG": "0",
+           "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+    env.pop("NODE_SECRET", None)
+    env.pop("NODE_KEY", None)
+    # production-style secrets (docs/deploy.md, "Secrets"): the lobby holds the master
+    # NODE_SECRET, the node only its own key derived from it. The bots' guests all come
+    # from loopback: exempt it from the lobby's guest limit.
+    cli_env = {**env, "SECRET_KEY": secrets.token_urlsafe(50), "NODE_SECRET": node_secret,
+               "GUEST_ALLOWLIST": "127.0.0.1,::1", **lobby_env}
+    node_env = {**env, **node_key_env(node_secret, NODE_ID), **node_env}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=cli_env,
                    check=True, timeout=120)
     if lobby_server == "gunicorn":
@@ -148,7 +184,7 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
     else:
         lobby_cmd = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{lobby_port}"]
     node_cmd = [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(node_port),
-                "--node-id", "node-1", "--public-url", node_url, "--lobby-url", lobby_url,
+                "--node-id", NODE_ID, "--public-url", node_url, "--lobby-url", lobby_url,
                 "--outbox", str(workdir / "outbox.sqlite3"), "--log-level", "WARNING"]
     procs: list[subprocess.Popen] = []
     try:
@@ -157,7 +193,7 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
             procs.append(subprocess.Popen(lobby_cmd, cwd=ROOT, env=cli_env, stdout=out, stderr=subprocess.STDOUT))
         wait_http(lobby_url + "/api/csrf", procs[0], "the lobby", lobby_log)
         with open(node_log, "w") as out:
-            procs.append(subprocess.Popen(node_cmd, cwd=ROOT, env={**env, **node_env}, stdout=out,
+            procs.append(subprocess.Popen(node_cmd, cwd=ROOT, env=node_env, stdout=out,
                                           stderr=subprocess.STDOUT))
         wait_http(node_url + "/health", procs[1], "the node", node_log)
         time.sleep(0.5)  # the node's first heartbeat registers it at the lobby
@@ -176,11 +212,11 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def loadtest_argv(name: str, small: bool, st: Stack, report: Path, extra: list[str]) -> list[str]:
+def loadtest_argv(name: str, small: bool, st: Stack, report: Path, extra: list[str], mode: str) -> list[str]:
     sc = SCENARIOS[name]
     argv = ["--lobby", st.lobby_url, "--node-metrics", st.node_url + "/metrics",
             "--watch-pid", f"node={st.node.pid}", "--watch-pid", f"lobby={st.lobby.pid}",
-            "--report", str(report), *(sc.small_args if small else sc.args)]
+            "--report", str(report), "--mode", mode, *(sc.small_args if small else sc.args)]
     argv += [f"--target={k}={v:g}" for k, v in sc.targets.items()]
     return argv + extra
 
@@ -206,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                                 epilog="\n".join(f"{n}: {s.summary}" for n, s in SCENARIOS.items()))
     p.add_argument("name", choices=sorted(SCENARIOS))
     p.add_argument("--small", action="store_true", help="a few bots for a few seconds (the tests)")
+    p.add_argument("--mode", default=None,
+                   help="the mode the bots queue for, any registered one (default: the registry's "
+                        "first; churn: the shortest of its game)")
     p.add_argument("--report", type=Path, default=None, help="default reports/<name>[-small].json")
     p.add_argument("--lobby-server", choices=("gunicorn", "runserver"), default="gunicorn")
     p.add_argument("--lobby-workers", type=int, default=2, help="gunicorn worker processes")
@@ -216,15 +255,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra node environment (e.g. ARENA_MAX_SEND_QUEUE=16), repeatable")
     args = p.parse_args(argv)
     sc = SCENARIOS[args.name]
+    modes = registry().modes
+    mode = args.mode or default_mode(sc.short_matches)
+    if mode not in modes:
+        p.error(f"unknown mode {mode!r}; the registered modes: {', '.join(modes)}")
     report = args.report or ROOT / "reports" / f"{args.name}{'-small' if args.small else ''}.json"
-    lobby_env = {**sc.lobby_env, **(_SMALL_LOBBY if args.small else {}), **_pairs(p, args.lobby_env)}
+    lobby_env = {**sc.lobby_env, "MATCH_MODE": mode, **(_SMALL_LOBBY if args.small else {}),
+                 **_pairs(p, args.lobby_env)}
     node_env = {**sc.node_env, **_pairs(p, args.node_env)}
-    print(f"scenario {args.name}{' (small)' if args.small else ''}: {sc.summary}", file=sys.stderr)
+    print(f"scenario {args.name}{' (small)' if args.small else ''}, mode {mode} "
+          f"(game {modes[mode][0].name}): {sc.summary}", file=sys.stderr)
     with stack(lobby_env, node_env, lobby_server=args.lobby_server, lobby_workers=args.lobby_workers,
                keep=args.keep) as st:
         print(f"lobby {st.lobby_url} (pid {st.lobby.pid}), node {st.node_url} (pid {st.node.pid}), "
               f"logs in {st.workdir}", file=sys.stderr)
-        return cli.main(loadtest_argv(args.name, args.small, st, report, extra))
+        return cli.main(loadtest_argv(args.name, args.small, st, report, extra, mode))
 
 
 if __name__ == "__main__":

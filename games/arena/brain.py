@@ -56,6 +56,7 @@ class ArenaBrain:
         self.sim_hz = sim_hz if isinstance(sim_hz, int) and sim_hz > 0 else 30
         self.kind, self.ix, self.iy, self.iflags = _player_layout(config)
         self.names = _input_names(config)
+        self.standard = self.names == _INPUTS   # the spec in the Arena's own order
         self.move = (0, 0)
         self.next_turn = -1          # tick of the next change of direction
         self.aim = self.rng.randint(-AIM_MAX, AIM_MAX)
@@ -87,7 +88,7 @@ class ArenaBrain:
             self.aim -= 2 * AIM_MAX
         elif self.aim < -AIM_MAX:
             self.aim += 2 * AIM_MAX
-        if self.names == _INPUTS:
+        if self.standard:
             return (self.move[0], self.move[1], self.aim, fire)
         by_name = {"mx": self.move[0], "my": self.move[1], "aim": self.aim,
                    "buttons": fire, "fire": fire}

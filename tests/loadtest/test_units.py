@@ -170,3 +170,20 @@ def test_bot_cost_counts_only_the_seconds_near_the_peak():
     assert cli.bot_cost(timeline) == round(10 * (20.0 + 19.0) / (100 + 95), 3)
     assert cli.bot_cost([]) is None
     assert cli.bot_cost([{"in_match": 0, "cpu": {"bots": 3.0}}]) is None
+
+
+def test_scenario_modes_come_from_the_registry(capsys):
+    from loadtest import scenarios
+
+    modes = registry().modes
+    first = next(iter(modes))
+    assert scenarios.default_mode() == first
+    game = modes[first][0]
+    short = scenarios.default_mode(short_matches=True)
+    assert modes[short][0] is game
+    assert all(modes[short][1].config.time_limit <= m.config.time_limit for m in game.modes.values())
+    with pytest.raises(SystemExit) as exit_:
+        scenarios.main(["c1k", "--small", "--mode", "no-such-mode"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown mode 'no-such-mode'" in err and all(name in err for name in modes)
