@@ -77,7 +77,8 @@ def test_two_guests_play_tag_to_the_end(browser, servers):
             wait_until(lambda w=watcher, p=pid, x=x0, d=way:
                        (next(q for q in w.state()["players"] if q["id"] == p)["x"] - x) * d > 150,
                        5, f"runner {pid} seen moving")
-        assert own(a.state())["ack"] == a.state()["ack"]
+        st = a.state()
+        assert own(st)["ack"] == st["ack"], "the own ack is the own runner's ack field"
 
         # the match ends on time; both see Tag's result columns
         for p in (a, b):
