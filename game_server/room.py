@@ -136,7 +136,7 @@ class Room:
             config = gdef.config(mode.name, reconnect_window=max(1, math.ceil(s.reconnect_window)),
                                  max_input_rate=s.max_input_rate, **s.game_overrides)
             self.game = gdef.game(config, self.seed)
-            game_keys = self.game.client_config()
+            game_keys = dict(self.game.client_config())
         except Exception as e:
             raise GameFailed(f"game {gdef.name!r}, mode {mode.name!r}: {e!r}") from e
         self.config = config
