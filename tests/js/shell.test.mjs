@@ -7,7 +7,7 @@
 // screen. Also: the build finds every games/*/browser.js and names no game in the shell.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -218,4 +218,42 @@ test("game names are checked before any URL is built from them", async () => {
     await assert.rejects(loadGame(bad, { games: [bad], base: "file:///x/", importer }), /Unknown game/);
   }
   assert.equal(asked, 0);
+});
+
+test("a game dropped in beside the others plays through the shell: the minimal module of docs/client.md", async () => {
+  const doc = readFileSync(path.join(ROOT, "docs", "client.md"), "utf8");
+  const code = doc.split("A minimal module")[1].split("```js\n")[1].split("```")[0];
+  const root = mkdtempSync(path.join(tmpdir(), "arena-mini-"));
+  try {
+    mkdirSync(path.join(root, "games", "mini"), { recursive: true });
+    writeFileSync(path.join(root, "games", "mini", "browser.js"), code);
+    const games = findGames(root);
+    assert.deepEqual(games.map((g) => g.name), ["mini"]);
+    const [, modules] = buildOptions({ outdir: path.join(root, "out"), games });
+    await build({ ...modules, sourcemap: false, logLevel: "error" });
+    const base = pathToFileURL(path.join(root, "out") + path.sep).href;
+    const { match, ctx, sent } = makeMatch({ loader: (name) => loadGame(name, { games: ["mini"], base }) });
+    try {
+      const schema = {
+        entities: [{ kind: 1, name: "dot", fields: ["x", "y", "ack"], interpolate: ["x", "y"], ack: "ack" }],
+        events: [], inputs: [{ name: "mx", lo: -100, hi: 100, wrap: false }, { name: "my", lo: -100, hi: 100, wrap: false }],
+        results: [{ name: "dots", label: "Dots" }],
+      };
+      const config = { game: "mini", sim_hz: 20, patch_hz: 10, width: 100, height: 100, radius: 3, schema };
+      match.onMessage({ type: c.WELCOME, playerId: 1, matchId: "m", resumeToken: "r", tick: 1, config });
+      await waitFor(() => match.phase === "playing", "the module");
+      match.onMessage({ type: c.KEYFRAME, tick: 2, clock: 100, entities: new Map([[1, [1, 10, 10, 0]], [2, [1, 50, 50, 0]]]), events: [] });
+      match.controls.held.left = true;
+      match.update(match.tickStart + 200);
+      ctx.calls.length = 0;
+      match.frame(match.tickStart + 200);
+      const dots = ctx.calls.filter((k) => k[0] === "arc" && k[3] === config.radius);
+      assert.deepEqual(dots.map((k) => [k[1], k[2]]), [[10, 10], [50, 50]], "one dot per entity");
+      assert.deepEqual(sent.filter((m) => m.type === c.INPUT).at(-1).values, [-100, 0]);
+    } finally {
+      match.destroy();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
