@@ -141,8 +141,11 @@ structured = st.one_of(
     st.builds(lambda kind, fs: msgpack.packb([kind, *fs]),
               st.integers(min_value=-5, max_value=300), st.lists(field, max_size=7)),
 )
-valid_join = st.builds(lambda m, u, bots: codec.encode(codec.Join(token(f"fz{m}", u, bots=bots))),
-                       st.integers(0, 3), st.integers(1, 10 ** 6), st.integers(0, 2))
+valid_join = st.builds(  # rooms of both games: inputs of either arity meet both
+    lambda mode, m, u, bots: codec.encode(codec.Join(token(f"fz-{mode}{m}", u, mode=mode,
+                                                           bots=bots))),
+    st.sampled_from(["sprint", "tag"]), st.integers(0, 3), st.integers(1, 10 ** 6),
+    st.integers(0, 2))
 item = st.one_of(
     st.binary(max_size=1500),
     st.text(max_size=400),
