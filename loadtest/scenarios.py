@@ -29,12 +29,10 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +40,9 @@ from pathlib import Path
 from engine import auth
 from engine.registry import registry
 from loadtest import cli
+from loadtest.procs import free_port, listen_socket, start_node, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 30.0  # seconds for the lobby and the node to answer
 NODE_ID = "node-1"
 
 
@@ -121,30 +119,6 @@ def node_key_env(node_secret: str, node_id: str) -> dict[str, str]:
     return {"NODE_KEY": derive(node_secret, node_id)} if derive else {"NODE_SECRET": node_secret}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, what: str, log: Path | None = None,
-              timeout: float = START_TIMEOUT) -> None:
-    """Wait until `url` answers 200; fail at once if `proc` exits (showing its `log`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = f"; see {log}:\n{log.read_text()[-2000:]}" if log else ""
-            raise RuntimeError(f"{what} exited with {proc.returncode}{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer {url} within {timeout:g} s" + (f"; see {log}" if log else ""))
-
-
 @dataclass
 class Stack:
     """A lobby and a node on free loopback ports, for one scenario run."""
@@ -161,8 +135,11 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
           lobby_workers: int = 2, keep: bool = False) -> Iterator[Stack]:
     """Start a lobby and a node (and stop them, whatever happens)."""
     workdir = Path(tempfile.mkdtemp(prefix="loadtest-"))
-    lobby_port, node_port = free_port(), free_port()
-    lobby_url, node_url = f"http://127.0.0.1:{lobby_port}", f"http://127.0.0.1:{node_port}"
+    # gunicorn gets a socket bound here (no port race: loadtest.procs); the node retries
+    # another port if its own was taken, and is ready when /health names NODE_ID
+    lobby_sock = listen_socket() if lobby_server == "gunicorn" else None
+    lobby_port = lobby_sock.getsockname()[1] if lobby_sock else free_port()
+    lobby_url = f"http://127.0.0.1:{lobby_port}"
     node_secret = secrets.token_hex(16)
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'lobby.sqlite3'}",
            "SEAT_SECRET": secrets.token_hex(16), "ALLOWED_HOSTS": "127.0.0.1,localhost", "DEBUG": "0",
@@ -178,27 +155,34 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=cli_env,
                    check=True, timeout=120)
     if lobby_server == "gunicorn":
-        lobby_cmd = [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-b", f"127.0.0.1:{lobby_port}",
+        lobby_cmd = [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-b", f"fd://{lobby_sock.fileno()}",
                      "-w", str(lobby_workers), "--threads", "4", "--keep-alive", "5", "--timeout", "120",
                      "--backlog", "2048", "--log-level", "warning"]
     else:
         lobby_cmd = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{lobby_port}"]
-    node_cmd = [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(node_port),
-                "--node-id", NODE_ID, "--public-url", node_url, "--lobby-url", lobby_url,
-                "--outbox", str(workdir / "outbox.sqlite3"), "--log-level", "WARNING"]
+
+    def node_cmd(port: int) -> list[str]:
+        return [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(port),
+                "--node-id", NODE_ID, "--public-url", f"http://127.0.0.1:{port}",
+                "--lobby-url", lobby_url, "--outbox", str(workdir / "outbox.sqlite3"),
+                "--log-level", "WARNING"]
     procs: list[subprocess.Popen] = []
     try:
         lobby_log, node_log = workdir / "lobby.log", workdir / "node.log"
         with open(lobby_log, "w") as out:
-            procs.append(subprocess.Popen(lobby_cmd, cwd=ROOT, env=cli_env, stdout=out, stderr=subprocess.STDOUT))
+            procs.append(subprocess.Popen(lobby_cmd, cwd=ROOT, env=cli_env, stdout=out, stderr=subprocess.STDOUT,
+                                          pass_fds=(lobby_sock.fileno(),) if lobby_sock else ()))
+        if lobby_sock is not None:
+            lobby_sock.close()  # gunicorn holds it now
         wait_http(lobby_url + "/api/csrf", procs[0], "the lobby", lobby_log)
-        with open(node_log, "w") as out:
-            procs.append(subprocess.Popen(node_cmd, cwd=ROOT, env=node_env, stdout=out,
-                                          stderr=subprocess.STDOUT))
-        wait_http(node_url + "/health", procs[1], "the node", node_log)
+        node, node_port = start_node(node_cmd, NODE_ID, log_path=node_log, env=node_env, cwd=ROOT)
+        procs.append(node)
+        node_url = f"http://127.0.0.1:{node_port}"
         time.sleep(0.5)  # the node's first heartbeat registers it at the lobby
         yield Stack(workdir, lobby_url, node_url, procs[0], procs[1])
     finally:
+        if lobby_sock is not None:
+            lobby_sock.close()
         for proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
