@@ -15,8 +15,8 @@ def abort_selected(modeladmin, request, queryset) -> None:
 
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):
-    list_display = ("node_id", "url", "alive", "draining", "capacity", "players", "pending",
-                    "max_rooms", "rooms", "pending_rooms", "last_seen")
+    list_display = ("node_id", "url", "alive", "draining", "modes", "capacity", "players",
+                    "pending", "max_rooms", "rooms", "pending_rooms", "last_seen")
     list_filter = ("alive", "draining")
     search_fields = ("node_id", "url")
 
@@ -30,9 +30,9 @@ class MatchPlayerInline(admin.TabularInline):
 
 @admin.register(Match)
 class MatchAdmin(admin.ModelAdmin):
-    list_display = ("match_id", "mode", "status", "node", "seats", "bots", "created_at",
-                    "ended_at", "reason")
-    list_filter = ("status", "mode")
+    list_display = ("match_id", "game", "mode", "status", "node", "seats", "bots",
+                    "created_at", "ended_at", "reason")
+    list_filter = ("status", "game", "mode")
     search_fields = ("match_id",)
     date_hierarchy = "created_at"
     inlines = [MatchPlayerInline]
@@ -49,7 +49,7 @@ class TicketAdmin(admin.ModelAdmin):
 
 @admin.register(MatchPlayer)
 class MatchPlayerAdmin(admin.ModelAdmin):
-    list_display = ("match", "user", "active", "placement", "score", "kills", "deaths",
+    list_display = ("match", "user", "active", "placement", "score", "stats",
                     "rating_before", "rating_after")
     list_filter = ("active",)
     search_fields = ("user__username", "match__match_id")

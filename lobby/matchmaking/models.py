@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+NAME_MAX = 16  # game and mode names (the registry's rule: ^[a-z][a-z0-9_-]{0,15}$)
+
 
 class Node(models.Model):
     """A game node, as its last heartbeat described it."""
@@ -22,6 +24,7 @@ class Node(models.Model):
     rooms = models.PositiveIntegerField(default=0)
     players = models.PositiveIntegerField(default=0)
     draining = models.BooleanField(default=False)
+    modes = models.JSONField(default=list, blank=True, help_text="the modes it runs")
     alive = models.BooleanField(default=True)
     pending = models.PositiveIntegerField(
         default=0, help_text="human seats assigned since the last heartbeat")
@@ -50,7 +53,8 @@ class Match(models.Model):
     STATUSES = [(ACTIVE, "active"), (FINISHED, "finished"), (ABORTED, "aborted")]
 
     match_id = models.CharField(max_length=32, primary_key=True)
-    mode = models.CharField(max_length=16)
+    game = models.CharField(max_length=NAME_MAX, db_index=True, help_text="the mode's game")
+    mode = models.CharField(max_length=NAME_MAX)
     node = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, related_name="matches")
     status = models.CharField(max_length=10, choices=STATUSES, default=ACTIVE, db_index=True)
     seats = models.PositiveSmallIntegerField(help_text="human seats")
@@ -74,7 +78,7 @@ class Ticket(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="tickets")
-    mode = models.CharField(max_length=16)
+    mode = models.CharField(max_length=NAME_MAX)
     rating = models.FloatField(help_text="the player's rating when queued")
     status = models.CharField(max_length=10, choices=STATUSES, default=WAITING)
     created_at = models.DateTimeField(default=timezone.now)
@@ -101,8 +105,8 @@ class MatchPlayer(models.Model):
                                   related_name="seat")
     active = models.BooleanField(default=True, help_text="the match is still running")
     score = models.IntegerField(null=True, blank=True)
-    kills = models.PositiveIntegerField(null=True, blank=True)
-    deaths = models.PositiveIntegerField(null=True, blank=True)
+    stats = models.JSONField(default=dict, blank=True,
+                             help_text="the game's result columns: name -> value")
     placement = models.PositiveSmallIntegerField(null=True, blank=True)
     points = models.PositiveIntegerField(default=0, help_text="weekly leaderboard points")
     rating_before = models.FloatField(null=True, blank=True)

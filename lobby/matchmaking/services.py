@@ -21,15 +21,20 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 
 from engine.auth import issue_seat_token
-from lobby import shared
+from lobby import games, shared
 from lobby.accounts.models import Profile
+from lobby.ratings.models import Rating
+from lobby.shared.nodes import NO_NODE_FOR_MODE, OK, SERVERS_FULL, UNREACHABLE
 
 from .matcher import Rules, Waiting, form_groups
-from .models import Match, MatchPlayer, Node, Ticket
+from .models import NAME_MAX, Match, MatchPlayer, Node, Ticket
 
 log = logging.getLogger("lobby.matchmaking")
 CHUNK = 500  # ids per IN (...) clause: well under SQLite's variable limit
-NO_NODE = "no game node available"
+NO_NODE = "no game node available"  # a pass with no live node at all
+# Why a waiting ticket does not start (GET /api/queue's "error" and "code").
+WAIT_MESSAGES = {NO_NODE_FOR_MODE: "no game node available for this mode",
+                 SERVERS_FULL: "servers full"}
 # A node's silence only counts from when this process could hear it: a lobby restarted less
 # than NODE_TIMEOUT ago missed heartbeats while it was down, which does not make the nodes
 # dead (their results wait in their outboxes; tests/scale/test_faults.py).
@@ -37,9 +42,11 @@ STARTED = time.time()
 
 
 class QueueError(Exception):
-    def __init__(self, status: int, message: str):
+    """A refused queue operation: HTTP status, message and a stable `code`."""
+
+    def __init__(self, status: int, message: str, code: str):
         super().__init__(message)
-        self.status = status
+        self.status, self.code = status, code
 
 
 def to_dt(ts: float) -> datetime:
@@ -52,33 +59,56 @@ def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 
 
 def rules() -> Rules:
-    return Rules(size=settings.MATCH_SIZE, max_wait=settings.MATCH_MAX_WAIT,
+    return Rules(size=settings.MATCH_SIZE or 1, max_wait=settings.MATCH_MAX_WAIT,
                  window_base=settings.RATING_WINDOW_BASE,
                  window_growth=settings.RATING_WINDOW_GROWTH,
-                 window_max=settings.RATING_WINDOW_MAX)
-
-
+                 window_max=settings.RATING_WINDOW_MAX, sizes=games.sizes())
 
 
 # --- the player's side ----------------------------------------------------------------
 
+def check_mode(mode: Any) -> games.ModeInfo:
+    """The offered mode named `mode` (None: the default one); QueueError 400 otherwise."""
+    mode = games.default_mode() if mode is None else mode
+    if not isinstance(mode, str) or len(mode) > NAME_MAX:
+        raise QueueError(400, f"mode must be a mode name of at most {NAME_MAX} characters",
+                         "bad_mode")
+    info = games.mode(mode)
+    if info is None:
+        raise QueueError(400, f"unknown mode; one of {', '.join(games.offered())}",
+                         "unknown_mode")
+    return info
+
+
 def join_queue(user, mode: Any) -> Ticket:
-    """Queue a ticket; QueueError 400 (bad mode) or 409 (already queued / in a match)."""
-    mode = settings.MATCH_MODE if mode is None else mode
-    if not isinstance(mode, str) or mode not in settings.MATCH_MODES:
-        raise QueueError(400, f"unknown mode; one of {', '.join(settings.MATCH_MODES)}")
+    """Queue a ticket; QueueError 400 (bad mode), 409 (no live node runs the mode, already
+    queued, already in a match)."""
+    info = check_mode(mode)
+    try:
+        why = shared.state().nodes.mode_state(info.name, time.time())
+    except UNREACHABLE:  # Redis down: the ticket (a row) is taken, the matcher checks later
+        why = OK
+    if why == NO_NODE_FOR_MODE:
+        raise QueueError(409, f"no game node available for mode {info.name}; try another "
+                         "mode or later", NO_NODE_FOR_MODE)
+    rating = (Rating.objects.filter(user=user, game=info.game)
+              .values_list("rating", flat=True).first())
     with transaction.atomic():
         # Row lock on the profile: one queue operation per player at a time (PostgreSQL).
-        rating = (Profile.objects.select_for_update().filter(user=user)
-                  .values_list("rating", flat=True).first())
-        if MatchPlayer.objects.filter(user=user, active=True).exists():
-            raise QueueError(409, "already in a match")
+        Profile.objects.select_for_update().filter(user=user).values_list("pk").first()
         try:
             with transaction.atomic():
-                return Ticket.objects.create(user=user, mode=mode,
-                                             rating=rating or settings.RATING_START)
+                ticket = Ticket.objects.create(user=user, mode=info.name,
+                                               rating=settings.RATING_START if rating is None
+                                               else rating)
         except IntegrityError:  # one_waiting_ticket_per_user
-            raise QueueError(409, "already queued") from None
+            raise QueueError(409, "already queued", "already_queued") from None
+        # The seat check comes after the insert: a pass matching this player's previous
+        # ticket holds that row, so the insert waits for the pass's commit and this read
+        # then sees its seat (checked before the insert, the seat could land in between).
+        if MatchPlayer.objects.filter(user=user, active=True).exists():
+            raise QueueError(409, "already in a match", "in_match")  # rolls the ticket back
+        return ticket
 
 
 def cancel_queue(user) -> str:
@@ -90,7 +120,8 @@ def cancel_queue(user) -> str:
         if n:
             return "cancelled"
         if MatchPlayer.objects.filter(user=user, active=True).exists():
-            raise QueueError(409, "already matched: join the match or wait for its end")
+            raise QueueError(409, "already matched: join the match or wait for its end",
+                             "matched")
     return "none"
 
 
@@ -115,13 +146,15 @@ def queue_state(user, now: float | None = None) -> dict[str, Any]:
         waited = (match.created_at - seat.ticket.created_at).total_seconds() if seat.ticket else 0
         return {"status": "matched", "waited": round(waited, 1), "match_id": match.match_id,
                 "node_url": match.node.url, "token": seat_token(user, match, now),
-                "mode": match.mode, "seats": match.seats, "bots": match.bots}
+                "game": match.game, "mode": match.mode, "seats": match.seats,
+                "bots": match.bots}
     if ticket is None:
         return {"status": "none"}
     state: dict[str, Any] = {"status": "waiting", "ticket_id": ticket.id, "mode": ticket.mode,
                              "waited": round(now - ticket.created_at.timestamp(), 1)}
-    if not shared.state().nodes.available(now):
-        state["error"] = NO_NODE
+    why = shared.state().nodes.mode_state(ticket.mode, now)
+    if why != OK:  # the ticket keeps its place; the player is told why nothing starts
+        state.update(error=WAIT_MESSAGES[why], code=why)
     return state
 
 
@@ -212,6 +245,10 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
         # A ticket whose player got a seat meanwhile is void (the constraint is the backstop).
         Ticket.objects.filter(status=Ticket.WAITING, user_id__in=MatchPlayer.objects.filter(
             active=True).values("user_id")).update(status=Ticket.CANCELLED, closed_at=to_dt(now))
+        # So is a ticket of a mode no longer offered (the registry or MATCH_MODES changed).
+        offered = games.offered()
+        Ticket.objects.filter(status=Ticket.WAITING).exclude(mode__in=list(offered)).update(
+            status=Ticket.CANCELLED, closed_at=to_dt(now))
         nodes = [n for n in registry.alive(now) if not n.draining and n.fits(1)]
         figures["nodes"] = len(nodes)
         if not nodes:  # nothing can start: leave the tickets alone
@@ -231,7 +268,8 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
         seats: list[tuple] = []    # cost would dominate a pass of thousands of tickets
         matched_ids: list[int] = []
         created = connection.ops.adapt_datetimefield_value(to_dt(now))
-        chosen = registry.reserve([len(g) for g in groups], now)  # atomic, least loaded
+        # atomic, least loaded among the nodes that run the group's mode
+        chosen = registry.reserve([len(g) for g in groups], now, [g[0].mode for g in groups])
         marks["reserve"] = time.perf_counter()
         pks = dict(Node.objects.filter(node_id__in={c for c in chosen if c})
                    .values_list("node_id", "id"))
@@ -239,22 +277,25 @@ def run_pass(now: float | None = None, *, force: bool = False) -> dict[str, Any]
             if node_id is None or node_id not in pks:
                 continue  # no node fits it now: the tickets keep waiting
             match_id = secrets.token_hex(8)
-            matches.append((match_id, group[0].mode, pks[node_id], Match.ACTIVE, len(group),
-                            r.size - len(group), created, ""))
+            mode = group[0].mode
+            matches.append((match_id, offered[mode].game, mode, pks[node_id], Match.ACTIVE,
+                            len(group), r.size_of(mode) - len(group), created, ""))
             for t in group:
-                seats.append((match_id, t.user_id, t.ticket_id, True, 0))
+                seats.append((match_id, t.user_id, t.ticket_id, True, 0, "{}"))
                 matched_ids.append(t.ticket_id)
-        insert_rows(Match, ["match_id", "mode", "node_id", "status", "seats", "bots",
+        insert_rows(Match, ["match_id", "game", "mode", "node_id", "status", "seats", "bots",
                             "created_at", "reason"], matches)
-        insert_rows(MatchPlayer, ["match_id", "user_id", "ticket_id", "active", "points"], seats)
+        insert_rows(MatchPlayer, ["match_id", "user_id", "ticket_id", "active", "points",
+                                  "stats"], seats)
         close_tickets(matched_ids, Ticket.MATCHED, now)
         marks["write"] = time.perf_counter()
     marks["commit"] = time.perf_counter()
     figures.update(matches=len(matches), seats=len(seats),
-                   bots=sum(m[5] for m in matches),
+                   bots=sum(m[6] for m in matches),
                    seconds=round(time.perf_counter() - started, 4),
                    steps={k: round(t - last, 4) for (k, t), last in
                           zip(marks.items(), [started, *marks.values()], strict=False)})
-    if len(matches) < len(groups):
-        figures["error"] = "game nodes full"
+    if len(matches) < len(groups):  # the queue API says why, per mode (queue_state)
+        figures["error"] = "some groups found no node (servers full or no node for the mode)"
+        figures["unplaced"] = len(groups) - len(matches)
     return figures

@@ -8,6 +8,7 @@ urlpatterns = [
     path("queue/cancel/", views.queue_cancel, name="queue_cancel"),
     path("game/", views.game_page, name="game"),
     path("api/queue", views.api_queue, name="api_queue"),
+    path("api/modes", views.api_modes, name="api_modes"),
     path("api/presence", views.api_presence, name="api_presence"),
     path("api/internal/nodes/heartbeat", views.heartbeat, name="node_heartbeat"),
 ]

@@ -9,6 +9,8 @@ from lobby.api import BadRequest
 
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 URL_RE = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
+NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,15}")  # game and mode names (fullmatch)
+MAX_NODE_MODES = 256  # modes in one heartbeat
 
 
 def integer(data: dict, key: str, lo: int = 0, hi: int = 2**31 - 1) -> int:
@@ -32,3 +34,13 @@ def boolean(data: dict, key: str, default: Any = None) -> bool:
     if not isinstance(value, bool):
         raise BadRequest(f"{key} must be true or false")
     return value
+
+
+def names(data: dict, key: str, max_items: int) -> tuple[str, ...]:
+    """A list of distinct names (NAME_RE), at most `max_items`."""
+    value = data.get(key)
+    if (not isinstance(value, list) or len(value) > max_items
+            or not all(isinstance(v, str) and NAME_RE.fullmatch(v) for v in value)):
+        raise BadRequest(f"{key} must be a list of at most {max_items} names "
+                         f"matching {NAME_RE.pattern}")
+    return tuple(dict.fromkeys(value))

@@ -1,4 +1,4 @@
-"""Queue API and pages, game page, node heartbeat."""
+"""Queue and modes API, queue pages, game page, node heartbeat."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from lobby import games
 from lobby.api import api_view, error, json_body
 from lobby.shared import NodeInfo, state
+from lobby.shared.nodes import OK
 
 from . import services
 from .internal import signed_node_view
 from .services import QueueError
-from .validate import NODE_ID_RE, URL_RE, boolean, integer, string
+from .validate import MAX_NODE_MODES, NODE_ID_RE, URL_RE, boolean, integer, names, string
 
 
 @api_view(("GET", "POST", "DELETE"), login=True)
@@ -27,15 +29,29 @@ def api_queue(request: HttpRequest) -> JsonResponse:
         try:
             ticket = services.join_queue(request.user, data.get("mode"))
         except QueueError as exc:
-            return error(exc.status, str(exc))
+            return error(exc.status, str(exc), code=exc.code)
         return JsonResponse({"ticket_id": ticket.id, "status": "waiting", "mode": ticket.mode})
     if request.method == "DELETE":
         try:
             return JsonResponse({"status": services.cancel_queue(request.user)})
         except QueueError as exc:
-            return error(exc.status, str(exc), status="matched")
+            return error(exc.status, str(exc), code=exc.code, status="matched")
     services.maybe_run_pass()
     return JsonResponse(services.queue_state(request.user))
+
+
+def mode_list(now: float | None = None) -> list[dict]:
+    """The offered modes, each with whether a live node can take a match of it now."""
+    nodes = state().nodes
+    now = now or time.time()
+    return [{**m.as_json(), "available": nodes.mode_state(m.name, now) == OK}
+            for m in games.offered().values()]
+
+
+@api_view(("GET",))
+def api_modes(request: HttpRequest) -> JsonResponse:
+    """The modes a ticket may name, from the game registry (docs/lobby.md)."""
+    return JsonResponse({"default": games.default_mode(), "modes": mode_list()})
 
 
 @api_view(("GET",), login=True)
@@ -54,7 +70,8 @@ def queue_page(request: HttpRequest) -> HttpResponse:
         return redirect("game")
     return render(request, "matchmaking/queue.html", {
         "state": state, "refresh": 2 if state["status"] == "waiting" else None,
-        "max_wait": settings.MATCH_MAX_WAIT, "modes": settings.MATCH_MODES})
+        "max_wait": settings.MATCH_MAX_WAIT, "modes": mode_list(),
+        "default_mode": games.default_mode()})
 
 
 @login_required
@@ -94,6 +111,7 @@ def heartbeat(request: HttpRequest, data: dict, node_id: str) -> JsonResponse:
         max_rooms=integer(data, "max_rooms", 0, 1_000_000) if "max_rooms" in data else 0,
         rooms=integer(data, "rooms", 0, 1_000_000),
         players=integer(data, "players", 0, 10_000_000),
-        draining=boolean(data, "draining", False), last_seen=time.time())
+        draining=boolean(data, "draining", False), last_seen=time.time(),
+        modes=names(data, "modes", MAX_NODE_MODES) if "modes" in data else ())
     state().nodes.heartbeat(info)
     return JsonResponse({"ok": True})

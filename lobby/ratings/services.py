@@ -1,4 +1,4 @@
-"""Results ingestion (idempotent by match id) and the leaderboards."""
+"""Results ingestion (idempotent by match id), per-game ratings and the leaderboards."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 
+from lobby import games
 from lobby.accounts.models import Profile
 from lobby.api import BadRequest
-from lobby.matchmaking.models import Match, MatchPlayer
+from lobby.matchmaking.models import NAME_MAX, Match, MatchPlayer
 from lobby.matchmaking.services import to_dt
 from lobby.matchmaking.validate import NODE_ID_RE, boolean, integer, string
 
 from .elo import ffa_deltas, placement_points
-from .models import ResultReport
+from .models import Rating, ResultReport
 
 MAX_RESULT_PLAYERS = 64
+MAX_STATS = 32  # result columns per player row
+MAX_STAT_NAME = 32
 PAGE_SIZE = 20
 
 
@@ -38,6 +41,7 @@ def parse_result(data: dict) -> dict[str, Any]:
         "status": data.get("status"),
         "reason": data.get("reason", ""),
         "ticks": integer(data, "ticks", 0) if "ticks" in data else None,
+        "game": string(data, "game", NAME_MAX) if "game" in data else None,
     }
     if out["status"] not in (Match.FINISHED, Match.ABORTED):
         raise BadRequest("status must be \"finished\" or \"aborted\"")
@@ -55,10 +59,9 @@ def parse_result(data: dict) -> dict[str, Any]:
         if not isinstance(name, str):
             raise BadRequest("player name must be a string")
         row = {"user_id": integer(p, "user_id", 0), "name": name[:64],
-               "score": integer(p, "score", -10**9, 10**9), "kills": integer(p, "kills"),
-               "deaths": integer(p, "deaths"),
+               "score": integer(p, "score", -10**9, 10**9),
                "placement": integer(p, "placement", 1, MAX_RESULT_PLAYERS),
-               "bot": boolean(p, "bot")}
+               "bot": boolean(p, "bot"), "stats": stats(p)}
         if not row["bot"]:
             if row["user_id"] == 0:
                 raise BadRequest("a human player needs a user_id")
@@ -68,6 +71,19 @@ def parse_result(data: dict) -> dict[str, Any]:
         rows.append(row)
     out["players"] = sorted(rows, key=lambda r: r["placement"])
     return out
+
+
+def stats(p: dict) -> dict[str, int]:
+    """A row's `stats`: the game's result columns by name (optional: {})."""
+    value = p.get("stats", {})
+    if (not isinstance(value, dict) or len(value) > MAX_STATS
+            or not all(isinstance(k, str) and 0 < len(k) <= MAX_STAT_NAME for k in value)):
+        raise BadRequest(f"stats must be an object of at most {MAX_STATS} columns "
+                         f"(names of 1 to {MAX_STAT_NAME} characters)")
+    for k, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, int) or not -10**9 <= v <= 10**9:
+            raise BadRequest(f"stats.{k} must be an integer in [-1000000000, 1000000000]")
+    return dict(value)
 
 
 def ingest_result(data: dict, node_id: str) -> dict[str, Any]:
@@ -83,6 +99,9 @@ def ingest_result(data: dict, node_id: str) -> dict[str, Any]:
             raise ResultError(404, "unknown match")
         if match.node is None or match.node.node_id != node_id:
             raise ResultError(403, "this match is not assigned to this node")
+        if result["game"] is not None and result["game"] != match.game:
+            raise ResultError(400, f"game {result['game']!r} is not this match's game "
+                                   f"({match.game!r})")
         report, created = ResultReport.objects.get_or_create(
             match_id=match.match_id,
             defaults={"node_id": node_id, "status": result["status"], "body": data})
@@ -108,32 +127,45 @@ def ingest_result(data: dict, node_id: str) -> dict[str, Any]:
     return {"ok": True, "duplicate": False}
 
 
+def ratings_for_update(game: str, user_ids: list[int]) -> dict[int, Rating]:
+    """The players' `Rating` rows in `game`, created at RATING_START where missing, locked."""
+    Rating.objects.bulk_create([Rating(user_id=u, game=game) for u in user_ids],
+                               ignore_conflicts=True)
+    return {r.user_id: r for r in Rating.objects.select_for_update()
+            .filter(game=game, user_id__in=user_ids).order_by("user_id")}
+
+
 def _apply(match: Match, seats: dict[int, MatchPlayer], humans: list[dict], result: dict,
            n_players: int) -> None:
-    """History lines for every reported human; ratings and points only if finished."""
+    """History lines for every reported human; ratings (in the match's game), points and
+    totals only if finished."""
     rated = result["status"] == Match.FINISHED
     profiles = {p.user_id: p for p in Profile.objects.select_for_update()
                 .filter(user_id__in=[h["user_id"] for h in humans]).order_by("user_id")}
     humans = [h for h in humans if h["user_id"] in profiles]
-    deltas = (ffa_deltas([profiles[h["user_id"]].rating for h in humans],
+    ratings = ratings_for_update(match.game, [h["user_id"] for h in humans]) if rated else {}
+    deltas = (ffa_deltas([ratings[h["user_id"]].rating for h in humans],
                          [h["placement"] for h in humans], settings.RATING_K)
               if rated else [0.0] * len(humans))
     for h, delta in zip(humans, deltas, strict=True):
-        seat, prof = seats[h["user_id"]], profiles[h["user_id"]]
-        seat.score, seat.kills, seat.deaths = h["score"], h["kills"], h["deaths"]
-        seat.placement = h["placement"]
+        seat = seats[h["user_id"]]
+        seat.score, seat.stats, seat.placement = h["score"], h["stats"], h["placement"]
         if rated:
-            seat.rating_before = prof.rating
-            prof.rating += delta
-            seat.rating_after = prof.rating
+            rating, prof = ratings[h["user_id"]], profiles[h["user_id"]]
+            seat.rating_before = rating.rating
+            rating.rating += delta
+            seat.rating_after = rating.rating
             seat.points = placement_points(n_players, h["placement"])
-            prof.games += 1
+            rating.games += 1
+            rating.wins += h["placement"] == 1
+            prof.games += 1  # the profile's totals count every game
             prof.wins += h["placement"] == 1
     MatchPlayer.objects.bulk_update(
         [seats[h["user_id"]] for h in humans],
-        ["score", "kills", "deaths", "placement", "rating_before", "rating_after", "points"])
+        ["score", "stats", "placement", "rating_before", "rating_after", "points"])
     if rated:
-        Profile.objects.bulk_update(list(profiles.values()), ["rating", "games", "wins"])
+        Rating.objects.bulk_update(list(ratings.values()), ["rating", "games", "wins"])
+        Profile.objects.bulk_update(list(profiles.values()), ["games", "wins"])
 
 
 # --- leaderboards -----------------------------------------------------------------------
@@ -145,23 +177,25 @@ def week_start(now: datetime | None = None) -> datetime:
     return day - timedelta(days=day.weekday())
 
 
-def all_time_board() -> QuerySet:
-    return (Profile.objects.filter(games__gt=0).order_by("-rating", "user_id")
-            .values("user_id", "user__username", "rating", "games", "wins", "guest"))
+def all_time_board(game: str) -> QuerySet:
+    return (Rating.objects.filter(game=game, games__gt=0).order_by("-rating", "user_id")
+            .values("user_id", "user__username", "rating", "games", "wins"))
 
 
-def week_board() -> QuerySet:
+def week_board(game: str) -> QuerySet:
     return (MatchPlayer.objects
-            .filter(match__status=Match.FINISHED, match__ended_at__gte=week_start())
+            .filter(match__status=Match.FINISHED, match__game=game,
+                    match__ended_at__gte=week_start())
             .values("user_id", "user__username")
             .annotate(points=Sum("points"), games=Count("id"),
                       wins=Count("id", filter=Q(placement=1)))
             .order_by("-points", "-wins", "user__username"))
 
 
-def board_page(board: str, page: int) -> tuple[Paginator, Any, list[dict]]:
-    """(paginator, page, rows with their rank). Raises EmptyPage / PageNotAnInteger."""
-    query = week_board() if board == "week" else all_time_board()
+def board_page(game: str, board: str, page: int) -> tuple[Paginator, Any, list[dict]]:
+    """(paginator, page, rows with their rank) of one game's board. Raises EmptyPage /
+    PageNotAnInteger."""
+    query = week_board(game) if board == "week" else all_time_board(game)
     paginator = Paginator(query, PAGE_SIZE)
     current = paginator.page(page)
     rows = []
@@ -171,3 +205,75 @@ def board_page(board: str, page: int) -> tuple[Paginator, Any, list[dict]]:
                      "rating": round(row["rating"], 1) if "rating" in row else None,
                      "points": row.get("points"), "games": row["games"], "wins": row["wins"]})
     return paginator, current, rows
+
+
+def rank(game: str, rating: float) -> int:
+    """1 + the number of players rated in `game` above `rating`."""
+    return Rating.objects.filter(game=game, games__gt=0, rating__gt=rating).count() + 1
+
+
+def columns(game: str, rows: list[dict]) -> list[tuple[str, str]]:
+    """The game's result columns (name, label) from the registry; for a game no longer
+    registered, the stats names found in `rows` (each row's `stats`)."""
+    declared = list(games.game(game).columns)
+    if declared:
+        return declared
+    seen = dict.fromkeys(k for r in rows for k in (r.get("stats") or {}))
+    return [(k, k.replace("_", " ").capitalize()) for k in seen]
+
+
+def player_games(user) -> list[dict]:
+    """Per game the player has a rating in or played: rating, rank, matches, wins, and
+    the sums of the game's result columns over finished matches."""
+    ratings = {r.game: r for r in Rating.objects.filter(user=user)}
+    played = (MatchPlayer.objects.filter(user=user, match__status=Match.FINISHED)
+              .values_list("match__game", "placement", "score", "stats"))
+    totals: dict[str, dict] = {}
+    for game_name, placement, score, row_stats in played:
+        t = totals.setdefault(game_name, {"played": 0, "wins": 0, "score": 0, "stats": {}})
+        t["played"] += 1
+        t["wins"] += placement == 1
+        t["score"] += score or 0
+        for k, v in (row_stats or {}).items():
+            if isinstance(v, int):
+                t["stats"][k] = t["stats"].get(k, 0) + v
+    out = []
+    order = [*games.games(), *sorted(set(ratings) | set(totals))]
+    for game_name in dict.fromkeys(order):
+        if game_name not in ratings and game_name not in totals:
+            continue
+        r = ratings.get(game_name)
+        t = totals.get(game_name, {"played": 0, "wins": 0, "score": 0, "stats": {}})
+        cols = columns(game_name, [t])
+        out.append({"game": game_name, "title": games.game(game_name).title,
+                    "rating": r.rating if r else settings.RATING_START,
+                    "rank": rank(game_name, r.rating) if r and r.games else None,
+                    "played": t["played"], "wins": t["wins"], "score": t["score"],
+                    "columns": [{"name": n, "label": label, "total": t["stats"].get(n, 0)}
+                                for n, label in cols]})
+    return out
+
+
+def recent_matches(user, limit: int = 20) -> list[dict]:
+    """The player's latest seats, each with its game's result columns as (label, value)."""
+    seats = (MatchPlayer.objects.filter(user=user).select_related("match")
+             .order_by("-match__created_at")[:limit])
+    out = []
+    for s in seats:
+        cols = columns(s.match.game, [{"stats": s.stats}])
+        out.append({"seat": s, "match": s.match, "title": games.game(s.match.game).title,
+                    "stats": [(label, (s.stats or {}).get(n)) for n, label in cols]})
+    return out
+
+
+def rating_of(user, game: str) -> float:
+    """The player's rating in `game` (RATING_START before their first rated match)."""
+    value = (Rating.objects.filter(user=user, game=game)
+             .values_list("rating", flat=True).first())
+    return settings.RATING_START if value is None else value
+
+
+def ratings_json(user) -> dict[str, dict]:
+    """{game: {"rating", "games", "wins"}} of every game the player is rated in."""
+    return {r.game: {"rating": round(r.rating, 1), "games": r.games, "wins": r.wins}
+            for r in Rating.objects.filter(user=user).order_by("game")}

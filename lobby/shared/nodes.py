@@ -1,7 +1,7 @@
 """The game-node registry: heartbeats, live nodes with their load, and reservations.
 
-`reserve` picks, for each match to place, the least-loaded live node that fits it and adds
-the match to that node's `pending` counts in the same atomic step, so two workers (or two
+`reserve` picks, for each match to place, the least-loaded live node that runs the match's
+mode and fits it, and adds the match to that node's `pending` counts in the same atomic step, so two workers (or two
 hosts) placing matches at once never overfill one node. A heartbeat resets `pending`: the
 node's own counts then include what was assigned.
 
@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import redis
 from django.db import IntegrityError, transaction
@@ -33,6 +34,7 @@ class NodeInfo:
     last_seen: float       # Unix time of its last heartbeat
     pending: int = 0       # human seats assigned since that heartbeat
     pending_rooms: int = 0
+    modes: tuple[str, ...] = ()  # the modes it runs (its heartbeat's `modes`)
 
     @property
     def load(self) -> float:
@@ -43,10 +45,30 @@ class NodeInfo:
             return False
         return not self.max_rooms or self.rooms + self.pending_rooms < self.max_rooms
 
+    def runs(self, mode: str | None) -> bool:
+        return mode is None or mode in self.modes
 
-def pick(nodes: list[NodeInfo], seats: int) -> NodeInfo | None:
-    """The least-loaded node that fits `seats` (then fewest rooms, then node id)."""
-    fitting = [n for n in nodes if n.fits(seats)]
+
+# What a registry raises when its store is unreachable (the middleware answers 503).
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+
+# Why a mode has no node for a new match (ModeState); "ok" when one can take it.
+OK, NO_NODE_FOR_MODE, SERVERS_FULL = "ok", "no_node_for_mode", "servers_full"
+ModeState = Literal["ok", "no_node_for_mode", "servers_full"]
+
+
+def mode_state(nodes: list[NodeInfo], mode: str) -> ModeState:
+    """Among live nodes: none that is not draining runs `mode`, or all that do are full."""
+    running = [n for n in nodes if not n.draining and n.runs(mode)]
+    if not running:
+        return NO_NODE_FOR_MODE
+    return OK if any(n.fits(1) for n in running) else SERVERS_FULL
+
+
+def pick(nodes: list[NodeInfo], seats: int, mode: str | None = None) -> NodeInfo | None:
+    """The least-loaded node that runs `mode` and fits `seats` (then fewest rooms, then
+    node id)."""
+    fitting = [n for n in nodes if n.runs(mode) and n.fits(seats)]
     if not fitting:
         return None
     return min(fitting, key=lambda n: (n.load, n.rooms + n.pending_rooms, n.node_id))
@@ -65,17 +87,23 @@ class NodeRegistry(ABC):
         """Nodes heard from within `timeout` (draining ones included)."""
 
     @abstractmethod
-    def reserve(self, groups: list[int], now: float) -> list[str | None]:
-        """For each match of `groups[i]` human seats, in order: the node id it goes to
-        (least loaded live, not draining, fitting), or None when none fits. Atomic."""
+    def reserve(self, groups: list[int], now: float,
+                modes: list[str] | None = None) -> list[str | None]:
+        """For each match of `groups[i]` human seats (and mode `modes[i]`, when given), in
+        order: the node id it goes to (least loaded live, not draining, running the mode,
+        fitting), or None when none fits. Atomic."""
 
     @abstractmethod
     def dead(self, candidates: list[str], now: float) -> list[str]:
         """Among node ids the database believes alive, those past `timeout`."""
 
     def available(self, now: float) -> bool:
-        """Any live node that is not draining (the queue API's "no game node" check)."""
+        """Any live node that is not draining."""
         return any(not n.draining for n in self.alive(now))
+
+    def mode_state(self, mode: str, now: float) -> ModeState:
+        """Whether a live node can take a new match of `mode` (the queue's check)."""
+        return mode_state(self.alive(now), mode)
 
 
 def _dt(ts: float) -> datetime:
@@ -88,7 +116,8 @@ def upsert_row(info: NodeInfo) -> None:
 
     fields = {"url": info.url, "capacity": info.capacity, "max_rooms": info.max_rooms,
               "rooms": info.rooms, "players": info.players, "draining": info.draining,
-              "alive": True, "pending": 0, "pending_rooms": 0, "last_seen": _dt(info.last_seen)}
+              "alive": True, "pending": 0, "pending_rooms": 0, "last_seen": _dt(info.last_seen),
+              "modes": list(info.modes)}
     try:
         with transaction.atomic():
             Node.objects.update_or_create(node_id=info.node_id, defaults=fields)
@@ -110,12 +139,14 @@ class DbNodeRegistry(NodeRegistry):
     @staticmethod
     def _info(n) -> NodeInfo:
         return NodeInfo(n.node_id, n.url, n.capacity, n.max_rooms, n.rooms, n.players,
-                        n.draining, n.last_seen.timestamp(), n.pending, n.pending_rooms)
+                        n.draining, n.last_seen.timestamp(), n.pending, n.pending_rooms,
+                        tuple(n.modes or ()))
 
     def alive(self, now: float) -> list[NodeInfo]:
         return [self._info(n) for n in self._live_rows(now)]
 
-    def reserve(self, groups: list[int], now: float) -> list[str | None]:
+    def reserve(self, groups: list[int], now: float,
+                modes: list[str] | None = None) -> list[str | None]:
         from lobby.matchmaking.models import Node
 
         with transaction.atomic():
@@ -124,8 +155,8 @@ class DbNodeRegistry(NodeRegistry):
             nodes = [self._info(n) for n in
                      self._live_rows(now).filter(draining=False).select_for_update()]
             chosen: list[str | None] = []
-            for seats in groups:
-                node = pick(nodes, seats)
+            for i, seats in enumerate(groups):
+                node = pick(nodes, seats, modes[i] if modes else None)
                 if node is not None:
                     node.pending += seats
                     node.pending_rooms += 1
@@ -153,29 +184,32 @@ class DbNodeRegistry(NodeRegistry):
                                    last_seen__gte=_dt(now - self.timeout)).exists()
 
 
-# KEYS[1] the index set; ARGV: node key prefix, cutoff time, then one seat count per match.
-# Picks like `pick()` above and adds the match to the chosen node's pending counts.
+# KEYS[1] the index set; ARGV: node key prefix, cutoff time, then per match its seat count
+# and its mode ('' = any). Picks like `pick()` above (a node's `modes` field is the comma
+# list it runs) and adds the match to the chosen node's pending counts.
 RESERVE_LUA = """
 local nodes = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local key = ARGV[1] .. id
   local v = redis.call('HMGET', key, 'capacity', 'max_rooms', 'rooms', 'players', 'draining',
-                       'last_seen', 'pending', 'pending_rooms')
+                       'last_seen', 'pending', 'pending_rooms', 'modes')
   if not v[1] then
     redis.call('SREM', KEYS[1], id)
   elseif tonumber(v[6]) >= tonumber(ARGV[2]) and v[5] == '0' then
     nodes[#nodes + 1] = {id = id, key = key, cap = tonumber(v[1]), max_rooms = tonumber(v[2]),
       rooms = tonumber(v[3]), players = tonumber(v[4]), pending = tonumber(v[7]),
-      pending_rooms = tonumber(v[8])}
+      pending_rooms = tonumber(v[8]), modes = ',' .. (v[9] or '') .. ','}
   end
 end
 local out = {}
-for i = 3, #ARGV do
+for i = 3, #ARGV, 2 do
   local seats = tonumber(ARGV[i])
+  local want = ',' .. ARGV[i + 1] .. ','
   local best, best_load = nil, nil
   for _, n in ipairs(nodes) do
     if n.players + n.pending + seats <= n.cap
-       and (n.max_rooms == 0 or n.rooms + n.pending_rooms < n.max_rooms) then
+       and (n.max_rooms == 0 or n.rooms + n.pending_rooms < n.max_rooms)
+       and (want == ',,' or string.find(n.modes, want, 1, true)) then
       local load = (n.players + n.pending) / math.max(n.cap, 1)
       if best == nil or load < best_load
          or (load == best_load and (n.rooms + n.pending_rooms < best.rooms + best.pending_rooms
@@ -232,7 +266,8 @@ class RedisNodeRegistry(NodeRegistry):
         return f"{self.prefix}node:{node_id}"
 
     def heartbeat(self, info: NodeInfo) -> None:
-        fields = {**asdict(info), "draining": int(info.draining), "pending": 0, "pending_rooms": 0}
+        fields = {**asdict(info), "draining": int(info.draining), "pending": 0, "pending_rooms": 0,
+                  "modes": ",".join(info.modes)}
         fields.pop("node_id")
         args: list = [int(self.KEY_TTL_FACTOR * self.timeout * 1000), info.node_id]
         for k, v in fields.items():
@@ -254,13 +289,18 @@ class RedisNodeRegistry(NodeRegistry):
             out.append(NodeInfo(
                 h["node_id"], h["url"], int(h["capacity"]), int(h["max_rooms"]), int(h["rooms"]),
                 int(h["players"]), h["draining"] == "1", float(h["last_seen"]),
-                int(h["pending"]), int(h["pending_rooms"])))
+                int(h["pending"]), int(h["pending_rooms"]),
+                tuple(m for m in h.get("modes", "").split(",") if m)))
         return out
 
-    def reserve(self, groups: list[int], now: float) -> list[str | None]:
+    def reserve(self, groups: list[int], now: float,
+                modes: list[str] | None = None) -> list[str | None]:
         if not groups:
             return []
-        out = self._reserve(keys=[self.index], args=[f"{self.prefix}node:", now - self.timeout, *groups])
+        args: list = [f"{self.prefix}node:", now - self.timeout]
+        for i, seats in enumerate(groups):
+            args += [seats, modes[i] if modes else ""]
+        out = self._reserve(keys=[self.index], args=args)
         return [c or None for c in out]
 
     def dead(self, candidates: list[str], now: float) -> list[str]:

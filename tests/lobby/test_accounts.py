@@ -7,6 +7,7 @@ from django.test import Client
 
 from lobby.accounts.models import Profile
 from lobby.matchmaking.models import Match, MatchPlayer
+from lobby.ratings.models import Rating
 
 User = get_user_model()
 PASSWORD = "ample-Grizzly-42"
@@ -55,12 +56,12 @@ def test_guest_api_signs_in_a_new_guest(make_api):
     assert ga["username"].startswith("guest-")
     me = a.get("/api/me").json()
     assert me == {"user_id": ga["user_id"], "username": ga["username"], "rating": 1200.0,
-                  "guest": True, "games": 0, "wins": 0}
+                  "ratings": {}, "guest": True, "games": 0, "wins": 0}
     assert a.guest() == ga  # the same session keeps its guest
     assert not User.objects.get(pk=ga["user_id"]).has_usable_password()
 
 
-def test_play_as_guest_button_signs_in_and_queues(client, db):
+def test_play_as_guest_button_signs_in_and_queues(client, node):
     home = client.get("/")
     assert b"PLAY AS GUEST" in home.content
     response = client.post("/guest/")
@@ -72,8 +73,10 @@ def test_guest_claim_keeps_rating_and_history(make_api):
     api = make_api()
     guest = api.guest()
     user = User.objects.get(pk=guest["user_id"])
-    Profile.objects.filter(user=user).update(rating=1333.0, games=1, wins=1)
-    match = Match.objects.create(match_id="m-claim", mode="arena", seats=1, status="finished")
+    Profile.objects.filter(user=user).update(games=1, wins=1)
+    Rating.objects.create(user=user, game="arena", rating=1333.0, games=1, wins=1)
+    match = Match.objects.create(match_id="m-claim", game="arena", mode="arena", seats=1,
+                                 status="finished")
     MatchPlayer.objects.create(match=match, user=user, active=False, placement=1, score=7)
     response = api.http.post("/accounts/claim/", {
         "username": "dora", "password1": PASSWORD, "password2": PASSWORD},

@@ -11,7 +11,7 @@ from django.test import Client
 from engine.auth import sign_request
 from lobby.accounts.models import Profile
 from lobby.matchmaking.models import Match, MatchPlayer, Node
-from lobby.ratings.models import ResultReport
+from lobby.ratings.models import Rating, ResultReport
 
 from .conftest import heartbeat, player_row, result_body, signed_post
 
@@ -98,7 +98,7 @@ def match(db, client, django_user_model):
     """A running match on node-1 with three humans (ratings 1200) and one bot seat."""
     heartbeat(client)
     users = [django_user_model.objects.create_user(f"p{i}") for i in range(3)]
-    m = Match.objects.create(match_id="m1", mode="arena", seats=3, bots=1,
+    m = Match.objects.create(match_id="m1", game="arena", mode="arena", seats=3, bots=1,
                              node=Node.objects.get(node_id="node-1"))
     for u in users:
         MatchPlayer.objects.create(match=m, user=u)
@@ -120,24 +120,59 @@ def test_result_updates_ratings_history_once(client, match):
     assert second.json() == {"ok": True, "duplicate": True}
     match.refresh_from_db()
     assert match.status == "finished" and match.reason == "score" and len(match.result) == 4
-    ratings = [Profile.objects.get(user=u).rating for u in match.users]
+    assert match.result[0]["stats"] == {"kills": 4, "deaths": 1}
+    ratings = [Rating.objects.get(user=u, game="arena").rating for u in match.users]
     assert ratings[0] > 1200 > ratings[2] and ratings[1] == pytest.approx(1200)
     assert sum(ratings) == pytest.approx(3600)
     seat = MatchPlayer.objects.get(user=match.users[0])
-    assert (seat.score, seat.kills, seat.deaths, seat.placement, seat.points) == (10, 4, 1, 1, 4)
+    assert (seat.score, seat.stats, seat.placement, seat.points) == (
+        10, {"kills": 4, "deaths": 1}, 1, 4)
     assert seat.rating_before == 1200 and seat.rating_after == ratings[0] and not seat.active
-    assert Profile.objects.get(user=match.users[0]).games == 1
-    assert Profile.objects.get(user=match.users[0]).wins == 1
+    first = Rating.objects.get(user=match.users[0], game="arena")
+    assert (first.games, first.wins) == (1, 1)
+    profile = Profile.objects.get(user=match.users[0])  # totals over every game
+    assert (profile.games, profile.wins) == (1, 1)
     assert ResultReport.objects.get().duplicates == 1
+    assert MatchPlayer.objects.get(user=match.users[0]).stats == {"kills": 4, "deaths": 1}
+
+
+def test_ratings_are_per_game(client, match):
+    """A match of another game moves that game's ratings only."""
+    a, b, _ = match.users
+    Rating.objects.create(user=a, game="arena", rating=1500, games=3, wins=2)
+    other = Match.objects.create(match_id="t1", game="tag", mode="tag", seats=2,
+                                 node=Node.objects.get(node_id="node-1"))
+    MatchPlayer.objects.filter(match=match).delete()  # free them for the other match
+    for u in (a, b):
+        MatchPlayer.objects.create(match=other, user=u)
+    body = result_body("t1", [player_row(a.id, 1, score=3, tags=5), player_row(b.id, 2, tags=1)],
+                       game="tag")
+    assert signed_post(client, RESULTS, body).json() == {"ok": True, "duplicate": False}
+    arena = Rating.objects.get(user=a, game="arena")
+    assert (arena.rating, arena.games, arena.wins) == (1500, 3, 2)
+    tag_a, tag_b = (Rating.objects.get(user=u, game="tag") for u in (a, b))
+    assert tag_a.rating == pytest.approx(1216) and tag_b.rating == pytest.approx(1184)
+    assert (tag_a.games, tag_a.wins, tag_b.games, tag_b.wins) == (1, 1, 1, 0)
+    assert MatchPlayer.objects.get(match=other, user=a).stats == {"tags": 5}
+
+
+def test_result_game_must_be_the_matchs(client, match):
+    response = signed_post(client, RESULTS, result_body("m1", rows(match), game="tag"))
+    assert response.status_code == 400 and "game" in response.json()["error"]
+    assert not ResultReport.objects.exists()
+    # a node that does not name the game is taken at the match's word
+    assert signed_post(client, RESULTS, result_body("m1", rows(match), game=None)
+                       ).json()["duplicate"] is False
 
 
 def test_aborted_result_changes_no_rating(client, match):
     response = signed_post(client, RESULTS, result_body("m1", rows(match), status="aborted"))
     assert response.json()["duplicate"] is False
-    assert {Profile.objects.get(user=u).rating for u in match.users} == {1200}
+    assert not Rating.objects.exists()
     assert Profile.objects.get(user=match.users[0]).games == 0
     match.refresh_from_db()
     assert match.status == "aborted"
+    assert MatchPlayer.objects.get(user=match.users[0]).stats == {"kills": 4, "deaths": 1}
     assert not MatchPlayer.objects.filter(active=True).exists()
 
 
@@ -167,6 +202,12 @@ def test_result_from_another_node_or_unknown_match(client, match):
     {"players": [{**player_row(1, 1), "placement": 0}]},
     {"players": [player_row(1, 1), player_row(1, 2)]},
     {"players": [{**player_row(1, 1), "user_id": 0}]}, {"match_id": ""}, {"ticks": -5},
+    {"players": [{**player_row(1, 1), "stats": [1, 2]}]},
+    {"players": [{**player_row(1, 1), "stats": {"kills": "4"}}]},
+    {"players": [{**player_row(1, 1), "stats": {"kills": True}}]},
+    {"players": [{**player_row(1, 1), "stats": {"x" * 33: 1}}]},
+    {"players": [{**player_row(1, 1), "stats": {f"c{i}": 1 for i in range(33)}}]},
+    {"game": "x" * 17}, {"game": 5},
 ])
 def test_result_validation(client, match, patch):
     response = signed_post(client, RESULTS, {**result_body("m1", rows(match)), **patch})
@@ -177,7 +218,7 @@ def test_result_after_lobby_aborted_is_a_duplicate(client, match):
     Match.objects.filter(pk="m1").update(status="aborted")
     response = signed_post(client, RESULTS, result_body("m1", rows(match)))
     assert response.json()["duplicate"] is True
-    assert {Profile.objects.get(user=u).rating for u in match.users} == {1200}
+    assert not Rating.objects.exists()
 
 
 def test_get_on_internal_endpoint_is_405(db):

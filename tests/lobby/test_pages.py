@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from lobby.accounts.models import Profile
 from lobby.matchmaking.models import Match, MatchPlayer
+from lobby.ratings.models import Rating
 from tests.services import need
 
 User = get_user_model()
@@ -20,20 +21,24 @@ User = get_user_model()
 def ranked(db):
     """45 players with rated games; the first 3 also won matches this week."""
     users = User.objects.bulk_create([User(username=f"r{i:02d}") for i in range(45)])
-    Profile.objects.bulk_create(
-        [Profile(user=u, rating=2000 - i, games=1) for i, u in enumerate(users)])
+    Profile.objects.bulk_create([Profile(user=u, games=1) for u in users])
+    Rating.objects.bulk_create(
+        [Rating(user=u, game="arena", rating=2000 - i, games=1) for i, u in enumerate(users)])
     now = timezone.now()
     for i, u in enumerate(users[:3]):
-        m = Match.objects.create(match_id=f"w{i}", mode="arena", seats=1, bots=3,
+        m = Match.objects.create(match_id=f"w{i}", game="arena", mode="arena", seats=1, bots=3,
                                  status="finished", ended_at=now,
                                  result=[{"user_id": u.id, "name": u.username, "score": 9,
-                                          "kills": 3, "deaths": 1, "placement": 1, "bot": False},
-                                         {"user_id": 0, "name": "bot-1", "score": 1, "kills": 0,
-                                          "deaths": 3, "placement": 2, "bot": True}])
-        MatchPlayer.objects.create(match=m, user=u, active=False, placement=1, score=9, kills=3,
-                                   deaths=1, points=4 - i, rating_before=1990, rating_after=2000)
-    old = Match.objects.create(match_id="old", mode="arena", seats=1, status="finished",
-                               ended_at=now - timedelta(days=8))
+                                          "stats": {"kills": 3, "deaths": 1}, "placement": 1,
+                                          "bot": False},
+                                         {"user_id": 0, "name": "bot-1", "score": 1,
+                                          "stats": {"kills": 0, "deaths": 3}, "placement": 2,
+                                          "bot": True}])
+        MatchPlayer.objects.create(match=m, user=u, active=False, placement=1, score=9,
+                                   stats={"kills": 3, "deaths": 1}, points=4 - i,
+                                   rating_before=1990, rating_after=2000)
+    old = Match.objects.create(match_id="old", game="arena", mode="arena", seats=1,
+                               status="finished", ended_at=now - timedelta(days=8))
     MatchPlayer.objects.create(match=old, user=users[10], active=False, placement=1, points=50)
     return users
 

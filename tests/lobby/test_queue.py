@@ -9,9 +9,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from engine.auth import verify_seat_token
-from lobby.accounts.models import Profile
 from lobby.matchmaking.models import Match, MatchPlayer, Node, Ticket
 from lobby.matchmaking.services import run_pass
+from lobby.ratings.models import Rating
 
 from .conftest import heartbeat
 
@@ -27,7 +27,7 @@ def players(make_api, settings):
             api = make_api()
             api.user_id = api.guest()["user_id"]
             if ratings:
-                Profile.objects.filter(user_id=api.user_id).update(rating=ratings[i])
+                Rating.objects.create(user_id=api.user_id, game="arena", rating=ratings[i])
             clients.append(api)
         return clients
 
@@ -45,7 +45,7 @@ def test_join_status_cancel(players, node):
     (api,) = players(1)
     assert api.get("/api/queue").json() == {"status": "none"}
     ticket = api.post("/api/queue").json()
-    assert ticket["mode"] == settings.MATCH_MODE
+    assert ticket["mode"] == "arena"  # the registry's first mode
     state = api.get("/api/queue").json()
     assert state["status"] == "waiting" and state["ticket_id"] == ticket["ticket_id"]
     assert 0 <= state["waited"] < 5 and "error" not in state and "token" not in state
@@ -114,36 +114,55 @@ def test_get_queue_runs_the_matcher(players, node, settings):
 
 
 def test_no_live_node_is_a_clear_message(players, client, settings):
+    """Queued while a node ran the mode, then it went silent: the ticket waits and the
+    queue says why; a node back up gets the match."""
     settings.MATCH_MAX_WAIT = 0
     (api,) = players(1)
+    heartbeat(client)
     queue_all([api])
-    figures = run_pass(force=True)
+    later = time.time() + settings.NODE_TIMEOUT + 1
+    figures = run_pass(later, force=True)
     assert figures["matches"] == 0 and figures["error"] == "no game node available"
+    assert not Node.objects.get().alive
     state = api.get("/api/queue").json()
-    assert state["status"] == "waiting" and state["error"] == "no game node available"
+    assert state["status"] == "waiting" and state["code"] == "no_node_for_mode"
+    assert state["error"] == "no game node available for this mode"
     page = api.get("/queue/")
-    assert page.status_code == 200 and b"No game node is available" in page.content
+    assert page.status_code == 200 and b"No game node available for this mode" in page.content
     heartbeat(client)
     assert run_pass(force=True)["matches"] == 1
     assert api.get("/api/queue").json()["status"] == "matched"
 
 
+def test_full_servers_are_a_clear_message(players, client, settings):
+    settings.MATCH_MAX_WAIT = 0
+    heartbeat(client, "full", capacity=8, players=8)
+    (api,) = players(1)
+    queue_all([api])  # a node runs the mode: the ticket is taken, and waits
+    assert run_pass(force=True)["matches"] == 0
+    state = api.get("/api/queue").json()
+    assert (state["status"], state["code"], state["error"]) == (
+        "waiting", "servers_full", "servers full")
+    assert b"Servers full" in api.get("/queue/").content
+    heartbeat(client, "full", capacity=8, players=4)  # seats freed
+    assert run_pass(force=True)["matches"] == 1
+
 def test_least_loaded_live_node_wins(players, client, settings):
-    settings.MATCH_SIZE = 1
+    settings.MATCH_SIZE = 2
     heartbeat(client, "busy", capacity=100, players=60)
     heartbeat(client, "idle", capacity=100, players=50)
     heartbeat(client, "draining", capacity=100, players=0, draining=True)
     clients = players(20)
     queue_all(clients)
-    assert run_pass(force=True)["matches"] == 20
+    assert run_pass(force=True)["matches"] == 10
     per_node = {n.node_id: n.matches.count() for n in Node.objects.all()}
     # idle takes matches until it is as loaded as busy, then they alternate
-    assert per_node == {"busy": 5, "idle": 15, "draining": 0}
+    assert per_node == {"busy": 3, "idle": 7, "draining": 0}
     idle = Node.objects.get(node_id="idle")
-    assert (idle.pending, idle.pending_rooms) == (15, 15)
-    heartbeat(client, "idle", capacity=100, players=65, rooms=15)  # resets the pending counts
+    assert (idle.pending, idle.pending_rooms) == (14, 7)
+    heartbeat(client, "idle", capacity=100, players=64, rooms=7)  # resets the pending counts
     idle.refresh_from_db()
-    assert (idle.pending, idle.pending_rooms, idle.players) == (0, 0, 65)
+    assert (idle.pending, idle.pending_rooms, idle.players) == (0, 0, 64)
 
 
 def test_full_nodes_get_nothing(players, client, settings):
@@ -154,7 +173,7 @@ def test_full_nodes_get_nothing(players, client, settings):
     queue_all(clients)
     figures = run_pass(force=True)
     # 6 close players: a group of 4 (1 + 4 > 5: no fit), then the overdue pair fits
-    assert figures["matches"] == 1 and figures["error"] == "game nodes full"
+    assert figures["matches"] == 1 and figures["unplaced"] == 1
     assert Match.objects.get().seats == 2
     assert Ticket.objects.filter(status="waiting").count() == 4
 
@@ -168,7 +187,7 @@ def test_node_max_rooms_is_respected(players, client, settings):
     assert Node.objects.get().max_rooms == 3
 
 
-def test_silent_node_drops_and_its_matches_abort(players, node, settings):
+def test_silent_node_drops_and_its_matches_abort(players, node, client, settings):
     clients = players(4)
     queue_all(clients)
     run_pass(force=True)
@@ -180,7 +199,10 @@ def test_silent_node_drops_and_its_matches_abort(players, node, settings):
     assert not Node.objects.get().alive
     assert not MatchPlayer.objects.filter(active=True).exists()
     assert clients[0].get("/api/queue").json()["status"] == "none"
-    assert clients[0].post("/api/queue").status_code == 200  # free to queue again
+    refused = clients[0].post("/api/queue")  # free to queue again, once a node runs the mode
+    assert refused.status_code == 409 and refused.json()["code"] == "no_node_for_mode"
+    heartbeat(client)
+    assert clients[0].post("/api/queue").status_code == 200
 
 
 def test_unreported_match_expires(players, node, settings):
