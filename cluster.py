@@ -21,8 +21,10 @@ watched in /proc), then stops everything: the scaling figures of docs/deploy.md.
 process can be stopped, killed and started again on the same port.
 
 Environment: `PG_URL` (server, default postgres://postgres@127.0.0.1:5432), `REDIS_URL`,
-`SEAT_SECRET`, `NODE_SECRET`, `SECRET_KEY` (dev defaults otherwise), and any lobby or
-node setting (`NODE_TIMEOUT`, `MATCH_*`, `ARENA_*`) is passed through.
+`SECRET_KEY`, `SEAT_SECRET`, `NODE_SECRET` (each one unset is generated once and kept in
+`<var-dir>/secrets.json`), and any lobby or node setting (`NODE_TIMEOUT`, `MATCH_*`,
+`ARENA_*`) is passed through. The cluster runs in production mode (no `ARENA_ENV=dev`,
+`DEBUG=0`): the lobby gets the master `NODE_SECRET`, each node only its own `NODE_KEY`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import argparse
 import http.client
 import json
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -40,7 +43,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from engine.auth import derive_node_key
+
 REPO = Path(__file__).resolve().parent
+SECRETS = ("SECRET_KEY", "SEAT_SECRET", "NODE_SECRET")
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/1"
 
@@ -170,6 +176,18 @@ class Proc:
             self.popen.wait(10)
 
 
+def cluster_secrets(var_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """SECRET_KEY, SEAT_SECRET, NODE_SECRET from `env`; each one missing is generated once
+    into `<var_dir>/secrets.json` (mode 0600) and read from there on later runs."""
+    path = var_dir / "secrets.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if any(not env.get(k) and k not in stored for k in SECRETS):
+        stored.update({k: secrets.token_urlsafe(50) for k in SECRETS if k not in stored})
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(stored, indent=1))
+    return {k: env.get(k) or stored[k] for k in SECRETS}
+
+
 class Cluster:
     """Lobby (gunicorn, PostgreSQL), matcher loop and game nodes on 127.0.0.1."""
 
@@ -191,11 +209,14 @@ class Cluster:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         # STATIC_ROOT: whitenoise warns at every start when it is missing
         (REPO / "var" / "static").mkdir(parents=True, exist_ok=True)
-        base = {**os.environ, "PYTHONUNBUFFERED": "1",
-                "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-cluster-secret-key"),
+        # production mode: not development (the tests' ARENA_ENV and settings module)
+        inherited = {k: v for k, v in os.environ.items()
+                     if k not in ("ARENA_ENV", "DJANGO_SETTINGS_MODULE")}
+        base = {**inherited, "PYTHONUNBUFFERED": "1",
                 "DEBUG": "0", "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "*"),
                 **(env or {}),
                 "DATABASE_URL": self.database_url, "REDIS_URL": redis_url}
+        base.update(cluster_secrets(self.var_dir, base))
         self.env = base
         py = sys.executable
         self.lobby = Proc(
@@ -219,6 +240,8 @@ class Cluster:
             base, self.var_dir / "matcher.log")
         self.nodes: dict[str, Proc] = {}
         self.node_urls: dict[str, str] = {}
+        # a node holds its own key only: not the master, not the lobby's Django key
+        node_base = {k: v for k, v in base.items() if k not in ("NODE_SECRET", "SECRET_KEY")}
         for i, port in enumerate(node_ports, 1):
             node_id = f"node-{i}"
             url = f"http://{host}:{port}"
@@ -229,7 +252,8 @@ class Cluster:
                           "--lobby-url", internal_url,
                           "--outbox", str(self.var_dir / f"outbox-{node_id}.sqlite3"),
                           "--log-level", os.environ.get("NODE_LOG_LEVEL", "INFO")],
-                {**base, **((node_env or {}).get(node_id, {}))},
+                {**node_base, "NODE_KEY": derive_node_key(base["NODE_SECRET"], node_id),
+                 **((node_env or {}).get(node_id, {}))},
                 self.var_dir / f"{node_id}.log", url, "/health")
 
     # -- the lobby's database -------------------------------------------------------
@@ -345,11 +369,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    env = {}
+    if args.loadtest is not None and "GUEST_ALLOWLIST" not in os.environ:
+        # the bots' guests all come from this machine: exempt it from the guest limit
+        env["GUEST_ALLOWLIST"] = ",".join(dict.fromkeys([args.host, "127.0.0.1", "::1"]))
     cluster = Cluster(db_name=args.db, lobby_port=args.lobby_port, node_ports=args.node_ports,
                       redis_url=args.redis_url, pg_url=args.pg_url, workers=args.workers,
                       threads=args.threads, internal_port=args.internal_port,
                       var_dir=args.var_dir,
-                      host=args.host)
+                      host=args.host, env=env)
     stopping = False
 
     def on_signal(*_: object) -> None:

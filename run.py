@@ -2,7 +2,8 @@
 
 Runs `manage.py migrate`, then the lobby (Django, port 8000) and a game node (port 8001)
 as child processes, prints the URL to open, and stops both on Ctrl-C or when either dies.
-Ports and hosts come from LOBBY_PORT, NODE_PORT and HOST.
+Ports and hosts come from LOBBY_PORT, NODE_PORT and HOST. It runs in development mode
+(`ARENA_ENV=dev`), so the development secrets are accepted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def main() -> int:
     lobby_url = f"http://{host}:{lobby_port}"
     node_url = f"http://{host}:{node_port}"
     env = dict(os.environ)
+    env.setdefault("ARENA_ENV", "dev")  # development secrets and DEBUG allowed
     env.setdefault("ALLOWED_HOSTS", "*")
     (ROOT / "var").mkdir(exist_ok=True)
 

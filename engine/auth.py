@@ -123,6 +123,17 @@ def verify_seat_token(secret: str | bytes, token: object, *, node_id: str, now: 
 # --- signed internal requests (node <-> lobby) ------------------------------------
 
 REQUEST_MAX_SKEW = 60  # seconds
+NODE_KEY_LABEL = "arena-node-key-v1"
+
+
+def derive_node_key(master: str | bytes, node_id: str) -> str:
+    """One node's request key: HMAC-SHA256(master NODE_SECRET, label + node id), in hex.
+
+    The lobby holds the master and derives the key of whichever node a request names; a
+    node holds only its own key, so it cannot sign as another node.
+    """
+    key = master.encode() if isinstance(master, str) else master
+    return hmac.new(key, f"{NODE_KEY_LABEL}\n{node_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def _request_message(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:

@@ -3,7 +3,8 @@
     python -m game_server --host 127.0.0.1 --port 8001 --node-id node-1 \
         --public-url http://127.0.0.1:8001 --lobby-url http://127.0.0.1:8000
 
-Secrets come from SEAT_SECRET and NODE_SECRET, limits from the ARENA_* variables of
+Secrets come from SEAT_SECRET and NODE_KEY (outside development mode, `ARENA_ENV=dev`,
+the node refuses to start without them), limits from the ARENA_* variables of
 docs/protocol.md. SIGTERM (or Ctrl-C) stops seating, closes every client with 4030,
 aborts the rooms (their results go to the outbox) and flushes the outbox before exiting.
 """
@@ -14,12 +15,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 from aiohttp import web
 
 from .app import NODE_KEY, build_app
-from .settings import NodeSettings
+from .settings import NodeSettings, require_secrets
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,10 +55,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = NodeSettings.from_env(
-        host=args.host, port=args.port, node_id=args.node_id, public_url=args.public_url,
-        lobby_url=args.lobby_url, outbox_path=args.outbox,
-        sockjs_test_endpoints=args.sockjs_test_endpoints or None)
+    try:
+        settings = NodeSettings.from_env(
+            host=args.host, port=args.port, node_id=args.node_id, public_url=args.public_url,
+            lobby_url=args.lobby_url, outbox_path=args.outbox,
+            sockjs_test_endpoints=args.sockjs_test_endpoints or None)
+        require_secrets(os.environ, settings.node_id)
+    except ValueError as exc:
+        raise SystemExit(f"python -m game_server: {exc}") from None
     logging.getLogger("game_server").info(
         "node %s on %s:%d (public %s, lobby %s)", settings.node_id, settings.host, settings.port,
         settings.public_url, settings.lobby_url or "none")

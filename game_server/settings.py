@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from engine.auth import derive_node_key
+
 DEV_SEAT_SECRET = "dev-seat-secret"
 DEV_NODE_SECRET = "dev-node-secret"
+MIN_SECRET_LENGTH = 16  # characters, for SEAT_SECRET and NODE_KEY outside development mode
 
 # setting name -> environment variable
 ENV = {
@@ -34,7 +37,6 @@ ENV = {
     "redis_url": "REDIS_URL",
     "redis_prefix": "REDIS_PREFIX",
     "seat_secret": "SEAT_SECRET",
-    "node_secret": "NODE_SECRET",
     # per-address admission (game_server/admission.py, docs/protocol.md)
     "listen_backlog": "ARENA_LISTEN_BACKLOG",
     "http_idle_timeout": "ARENA_HTTP_IDLE_TIMEOUT",
@@ -48,6 +50,8 @@ ENV = {
     "sockjs_session_reserve": "ARENA_SOCKJS_SESSION_RESERVE",
     "sockjs_min_session_id": "ARENA_SOCKJS_MIN_SESSION_ID",
 }
+# NODE_KEY (this node's own request key) or NODE_SECRET (the master, development mode
+# only): see `node_key_from_env`.
 
 
 @dataclass
@@ -58,7 +62,7 @@ class NodeSettings:
     public_url: str = ""            # default: http://host:port
     lobby_url: str = ""             # empty: no heartbeats, results stay in the outbox
     seat_secret: str = DEV_SEAT_SECRET
-    node_secret: str = DEV_NODE_SECRET
+    node_secret: str = ""  # the key this node signs with; "": derived from DEV_NODE_SECRET
     # limits (docs/protocol.md)
     max_message_bytes: int = 1024
     max_input_rate: int = 60        # inputs per second per player, judged over input_window
@@ -113,6 +117,8 @@ class NodeSettings:
     presence_interval: float = 2.0  # seconds between presence publications
 
     def __post_init__(self) -> None:
+        if not self.node_secret:  # the development key, derived as the lobby derives it
+            self.node_secret = derive_node_key(DEV_NODE_SECRET, self.node_id)
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         if not self.outbox_path:
@@ -151,4 +157,53 @@ class NodeSettings:
             except ValueError:
                 raise ValueError(f"{var}={raw!r} is not a valid {kind}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if "node_secret" not in values:
+            values["node_secret"] = node_key_from_env(env, values.get("node_id", cls.node_id))
         return cls(**values)
+
+
+# --- secrets: development mode, per-node keys ---------------------------------------
+
+def is_dev(env: Mapping[str, str]) -> bool:
+    """Development mode is explicit: `ARENA_ENV=dev` (make run, run.py, the tests)."""
+    return env.get("ARENA_ENV", "") == "dev"
+
+
+def node_key_from_env(env: Mapping[str, str], node_id: str) -> str:
+    """This node's request key: `NODE_KEY`, else derived from the master `NODE_SECRET`
+    (or the development master) and the node id, as the lobby derives it."""
+    return env.get("NODE_KEY") or derive_node_key(env.get("NODE_SECRET") or DEV_NODE_SECRET,
+                                                  node_id)
+
+
+def secret_problems(env: Mapping[str, str], node_id: str) -> list[str]:
+    """Why this node must not start outside development mode (empty: it may)."""
+    if is_dev(env):
+        return []
+    problems = []
+    seat = env.get("SEAT_SECRET", "")
+    if not seat or seat == DEV_SEAT_SECRET:
+        problems.append("SEAT_SECRET is unset or the development value")
+    elif len(seat) < MIN_SECRET_LENGTH:
+        problems.append(f"SEAT_SECRET is shorter than {MIN_SECRET_LENGTH} characters")
+    if env.get("NODE_SECRET"):
+        problems.append("NODE_SECRET (the lobby's master key) is set: a node holds only its "
+                        "own NODE_KEY")
+    key = env.get("NODE_KEY", "")
+    if not key:
+        problems.append("NODE_KEY is unset")
+    elif key == derive_node_key(DEV_NODE_SECRET, node_id):
+        problems.append("NODE_KEY is derived from the development NODE_SECRET")
+    elif len(key) < MIN_SECRET_LENGTH:
+        problems.append(f"NODE_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+    return problems
+
+
+def require_secrets(env: Mapping[str, str], node_id: str) -> None:
+    """Raise ValueError, with every reason and the fix, unless the secrets may be used."""
+    problems = secret_problems(env, node_id)
+    if problems:
+        raise ValueError(
+            "refusing to start outside development mode (ARENA_ENV=dev): "
+            + "; ".join(problems) + f". Set SEAT_SECRET as on the lobby and NODE_KEY to "
+            f"`manage.py node_key {node_id}` run on the lobby (docs/deploy.md, \"Secrets\").")

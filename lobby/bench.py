@@ -54,15 +54,17 @@ def bench_matching(n: int) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from lobby import games
     from lobby.accounts.models import Profile
     from lobby.matchmaking.matcher import Waiting, form_groups
     from lobby.matchmaking.models import Node, Ticket
     from lobby.matchmaking.services import rules, run_pass, to_dt
 
+    mode = games.default_mode()  # the registry's first mode (or MATCH_MODE)
     rng = random.Random(1)
     ratings = [rng.gauss(1200, 250) for _ in range(n)]
     waits = [rng.uniform(0, 12) for _ in range(n)]
-    tickets = [Waiting(i, i, ratings[i], waits[i], "arena") for i in range(n)]
+    tickets = [Waiting(i, i, ratings[i], waits[i], mode) for i in range(n)]
     memory = []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -78,12 +80,13 @@ def bench_matching(n: int) -> dict[str, Any]:
                                 batch_size=1000)
     now = time.time()
     Ticket.objects.bulk_create(
-        [Ticket(user=u, mode="arena", rating=ratings[i], created_at=to_dt(now - waits[i]))
+        [Ticket(user=u, mode=mode, rating=ratings[i], created_at=to_dt(now - waits[i]))
          for i, u in enumerate(users)], batch_size=1000)
     Node.objects.create(node_id="bench", url="http://127.0.0.1:9", capacity=10**6,
-                        last_seen=timezone.now())
+                        last_seen=timezone.now(), modes=list(games.offered()))
     figures = run_pass(now, force=True)
-    return {"tickets": n, "groups": len(groups), "in_memory_seconds": round(min(memory), 4),
+    return {"mode": mode, "match_size": rules().size_of(mode), "tickets": n,
+            "groups": len(groups), "in_memory_seconds": round(min(memory), 4),
             "db_pass_seconds": figures["seconds"], "matches": figures["matches"],
             "seats": figures["seats"], "bots": figures["bots"], "steps": figures["steps"]}
 
@@ -118,10 +121,12 @@ def bench_http(url: str, workers: int, threads: int, clients: int, duration: flo
                ) -> list[dict[str, Any]]:
     from django.conf import settings
 
-    from engine.auth import sign_request
+    from engine.auth import derive_node_key, sign_request
     from lobby.live import GunicornServer, call
 
-    env = {"DATABASE_URL": url, "NODE_SECRET": settings.NODE_SECRET}
+    # development mode; the bench's guests all come from loopback (exempt from the limit)
+    env = {"DATABASE_URL": url, "NODE_SECRET": settings.NODE_SECRET, "ARENA_ENV": "dev",
+           "GUEST_ALLOWLIST": "127.0.0.1,::1"}
     log = REPO / "var" / "bench-gunicorn.log"
     guests: list[list[dict[str, str]]] = [[] for _ in range(clients)]
     phases = []
@@ -171,7 +176,7 @@ def bench_http(url: str, workers: int, threads: int, clients: int, duration: flo
         path = "/api/internal/nodes/heartbeat"
         body = json.dumps({"node_id": "bench", "url": "http://127.0.0.1:9", "capacity": 10**6,
                            "rooms": 0, "players": 0, "draining": False}).encode()
-        headers = sign_request(settings.NODE_SECRET, node_id="bench", method="POST", path=path,
+        headers = sign_request(derive_node_key(settings.NODE_SECRET, "bench"), node_id="bench", method="POST", path=path,
                                body=body, now=time.time())
         call(connect(), "POST", path, {}, raw=body, headers=headers)
         phases.append(run_phase("ticket status", clients, duration, status))
@@ -182,6 +187,7 @@ def run_one(url: str, args: argparse.Namespace) -> dict[str, Any]:
     prepare_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lobby.settings")
+    os.environ.setdefault("ARENA_ENV", "dev")  # a bench: development secrets
     import django
 
     django.setup()

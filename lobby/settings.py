@@ -31,8 +31,40 @@ def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
 
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-lobby-secret-key-change-me")
-DEBUG = env_bool("DEBUG", True)
+# --- development mode and secrets -------------------------------------------------------
+# Development mode is explicit: ARENA_ENV=dev (make run, run.py, the tests). Outside it the
+# lobby refuses to start on a missing or development secret (docs/deploy.md, "Secrets").
+DEV_MODE = env_str("ARENA_ENV", "") == "dev"
+DEV_SECRETS = {"SECRET_KEY": "dev-insecure-lobby-secret-key-change-me",
+               "SEAT_SECRET": "dev-seat-secret", "NODE_SECRET": "dev-node-secret"}
+MIN_SECRET_LENGTH = 16  # characters (SECRET_KEY: 50, as `check --deploy` wants)
+
+
+def secret_problems(env: dict[str, str] | os._Environ, dev: bool) -> list[str]:
+    """Why these secrets must not be used (empty: they may)."""
+    if dev:
+        return []
+    problems = []
+    for name, dev_value in DEV_SECRETS.items():
+        value = env.get(name, "")
+        minimum = 50 if name == "SECRET_KEY" else MIN_SECRET_LENGTH
+        if not value or value == dev_value:
+            problems.append(f"{name} is unset or the development value")
+        elif len(value) < minimum:
+            problems.append(f"{name} is shorter than {minimum} characters")
+    return problems
+
+
+if _problems := secret_problems(os.environ, DEV_MODE):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "refusing to start outside development mode (ARENA_ENV=dev): " + "; ".join(_problems)
+        + ". Set long random values (the same on every lobby process; SEAT_SECRET also on "
+        "the nodes), e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'.")
+
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRETS["SECRET_KEY"])
+DEBUG = env_bool("DEBUG", DEV_MODE)
 ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -49,6 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "lobby.shared.middleware.ClientAddress",  # REMOTE_ADDR from TRUSTED_PROXIES' header
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,7 +90,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "lobby.shared.middleware.SharedStateErrors",  # Redis unreachable -> 503
+    "lobby.accounts.middleware.GuestSessions",  # a guest's session expires when idle
+    "lobby.accounts.middleware.Housekeeping",  # expired sessions, never-played guests
+    "lobby.shared.middleware.SharedStateErrors",  # Redis or database unreachable -> 503
 ]
 
 ROOT_URLCONF = "lobby.urls"
@@ -131,6 +166,24 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS only (docs/deploy.md, "check --deploy"): HSTS and the http -> https redirect; the
+# nodes' signed requests reach the lobby's internal URL directly, over plain HTTP.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^api/internal/"]
+# Proxies whose X-Forwarded-For is believed (addresses or networks, comma list):
+# lobby.shared.middleware.ClientAddress. Empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = [p.strip() for p in env_str("TRUSTED_PROXIES", "").split(",") if p.strip()]
+
+# Sessions: two weeks for accounts (Django's default); a guest's expires after
+# GUEST_SESSION_AGE idle seconds. Expired sessions and never-played guests older than
+# GUEST_UNPLAYED_MAX_AGE are removed every HOUSEKEEPING_INTERVAL seconds
+# (`manage.py housekeeping`, also run by the lobby itself).
+GUEST_SESSION_AGE = env_int("GUEST_SESSION_AGE", 24 * 3600)
+GUEST_UNPLAYED_MAX_AGE = env_int("GUEST_UNPLAYED_MAX_AGE", 24 * 3600)
+HOUSEKEEPING_INTERVAL = env_float("HOUSEKEEPING_INTERVAL", 3600)  # 0: only the command
 
 LOGGING = {
     "version": 1,
@@ -140,16 +193,16 @@ LOGGING = {
 }
 
 # --- the game: secrets shared with the nodes (engine/auth.py) --------------------------
-SEAT_SECRET = env_str("SEAT_SECRET", "dev-seat-secret")
-NODE_SECRET = env_str("NODE_SECRET", "dev-node-secret")
+SEAT_SECRET = env_str("SEAT_SECRET", DEV_SECRETS["SEAT_SECRET"])
+# The master key: each node signs with derive_node_key(NODE_SECRET, node id), never this.
+NODE_SECRET = env_str("NODE_SECRET", DEV_SECRETS["NODE_SECRET"])
 SEAT_TOKEN_TTL = env_int("SEAT_TOKEN_TTL", 30)  # seconds
 NODE_TIMEOUT = env_int("NODE_TIMEOUT", 15)  # seconds without heartbeat before a node drops
 
 # --- matchmaking --------------------------------------------------------------------
-# Modes and their players per match come from the game registry (lobby/games.py).
-MATCH_SIZE = env_int("MATCH_SIZE", 4)  # cap on seats per match; 0: each mode's max_players
-MATCH_MODE = env_str("MATCH_MODE", "")  # default mode of a ticket; empty: the first offered
-MATCH_MODES = [m for m in env_str("MATCH_MODES", "").split(",") if m]  # empty: every mode
+MATCH_SIZE = env_int("MATCH_SIZE", 4)  # seats per match (humans + bots)
+MATCH_MODE = env_str("MATCH_MODE", "arena")  # default mode of a ticket
+MATCH_MODES = [m for m in env_str("MATCH_MODES", "arena,sprint").split(",") if m]
 MATCH_MAX_WAIT = env_float("MATCH_MAX_WAIT", 10)  # seconds before a match starts with bots
 MATCH_MAX_DURATION = env_int("MATCH_MAX_DURATION", 300)  # unreported match -> aborted
 MATCHER_INTERVAL = env_float("MATCHER_INTERVAL", 0.5)  # min seconds between matcher passes
@@ -161,9 +214,15 @@ RATING_WINDOW_MAX = env_float("RATING_WINDOW_MAX", 1000)
 RATING_START = env_float("RATING_START", 1200)
 RATING_K = env_float("RATING_K", 32)
 
-# --- login rate limit ---------------------------------------------------------------
-LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)  # per account and per address
+# --- login and guest rate limits (lobby/accounts/ratelimit.py) ------------------------
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 300)  # seconds
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)  # per (account, address) pair
+LOGIN_ACCOUNT_MAX_FAILURES = env_int("LOGIN_ACCOUNT_MAX_FAILURES", 100)  # per account
+LOGIN_ADDRESS_MAX_FAILURES = env_int("LOGIN_ADDRESS_MAX_FAILURES", 50)  # per address
+GUEST_MAX_PER_ADDRESS = env_int("GUEST_MAX_PER_ADDRESS", 30)  # new guests per address
+GUEST_WINDOW = env_int("GUEST_WINDOW", 600)  # seconds
+# Addresses or networks exempt from the guest limit (e.g. a load-test machine): comma list.
+GUEST_ALLOWLIST = [a.strip() for a in env_str("GUEST_ALLOWLIST", "").split(",") if a.strip()]
 
 # --- shared state (docs/scale-out.md): the database by default, Redis with REDIS_URL ---
 REDIS_URL = env_str("REDIS_URL", "")  # e.g. redis://127.0.0.1:6379/0; empty: the database

@@ -7,4 +7,9 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the profile signal)
+        from django.contrib import admin
+
+        from . import ratelimit, signals  # noqa: F401  (connect their signal receivers)
+
+        # /admin/login/ under the login limits of ratelimit.py, like /accounts/login/
+        admin.site.login = ratelimit.rate_limited_login(admin.site.login)

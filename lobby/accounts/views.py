@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import time
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -19,6 +22,8 @@ from lobby.api import api_view
 
 from . import ratelimit
 from .forms import ClaimForm, SignUpForm
+from .middleware import GUEST_SEEN
+from .models import Profile
 
 User = get_user_model()
 
@@ -39,25 +44,35 @@ def create_guest() -> User:
 
 
 def sign_in_guest(request: HttpRequest) -> User:
-    """The signed-in user if any, else a new guest signed in on this session."""
+    """The signed-in user if any, else a new guest signed in on this session.
+
+    Raises ratelimit.GuestLimited when this address created too many guests lately."""
     if request.user.is_authenticated:
         return request.user
+    ratelimit.count_new_guest(request)
     user = create_guest()
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    guest_session(request)
     return user
 
 
+def guest_session(request: HttpRequest) -> None:
+    """A guest's session expires after GUEST_SESSION_AGE idle seconds (middleware.py keeps
+    an active one alive), not Django's two weeks."""
+    request.session.set_expiry(settings.GUEST_SESSION_AGE)
+    request.session[GUEST_SEEN] = int(time.time())
+
+
+GUEST_LIMITED = "too many new guests from this address; retry later, or sign up"
+
+
 def home(request: HttpRequest) -> HttpResponse:
-    from lobby import games
     from lobby.matchmaking.services import queue_state
-    from lobby.ratings.services import all_time_board, rating_of
 
     state = queue_state(request.user) if request.user.is_authenticated else None
-    game = games.game(games.default_game())  # the default mode's game (lobby/games.py)
-    top = all_time_board(game.name)[:5]
-    rating = rating_of(request.user, game.name) if request.user.is_authenticated else None
-    return render(request, "accounts/home.html", {"state": state, "top": top, "game": game,
-                                                  "rating": rating})
+    top = (Profile.objects.filter(games__gt=0).select_related("user")
+           .order_by("-rating", "user_id")[:5])
+    return render(request, "accounts/home.html", {"state": state, "top": top})
 
 
 @require_POST
@@ -65,7 +80,10 @@ def guest_play(request: HttpRequest) -> HttpResponse:
     """The "Play as guest" button: sign in a guest and put them in the queue."""
     from lobby.matchmaking.services import QueueError, join_queue
 
-    user = sign_in_guest(request)
+    try:
+        user = sign_in_guest(request)
+    except ratelimit.GuestLimited:
+        return ratelimit.too_many(GUEST_LIMITED.capitalize() + ".", settings.GUEST_WINDOW)
     try:
         join_queue(user, None)
     except QueueError as exc:
@@ -91,22 +109,13 @@ class ArenaLoginView(LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def _keys(self) -> list[str]:
-        return ratelimit.login_keys(self.request, str(self.request.POST.get("username", "")))
-
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if ratelimit.is_blocked(self._keys()):
+        if ratelimit.begin_login(request):
             context = self.get_context_data(form=self.form_class(request), rate_limited=True)
-            return self.render_to_response(context, status=429)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(settings.LOGIN_FAILURE_WINDOW)
+            return response
         return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form) -> HttpResponse:
-        ratelimit.record_failure(self._keys())
-        return super().form_invalid(form)
-
-    def form_valid(self, form) -> HttpResponse:
-        ratelimit.clear_account(self._keys())
-        return super().form_valid(form)
 
 
 class ArenaPasswordChangeView(PasswordChangeView):
@@ -132,19 +141,29 @@ def claim(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         update_session_auth_hash(request, user)
+        request.session.set_expiry(None)  # an account's session: Django's default age
+        request.session.pop(GUEST_SEEN, None)
         messages.success(request, f"Account saved: you are now {user.username}.")
         return redirect("profile", username=user.username)
     return render(request, "accounts/claim.html", {"form": form})
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
-    """Per game: rating, rank, totals and the game's own result columns; recent matches."""
-    from lobby.ratings.services import player_games, recent_matches
+    from lobby.matchmaking.models import Match, MatchPlayer
 
     user = get_object_or_404(User.objects.select_related("profile"), username=username)
+    prof = user.profile
+    rank = None
+    if prof.games:
+        rank = Profile.objects.filter(games__gt=0, rating__gt=prof.rating).count() + 1
+    finished = MatchPlayer.objects.filter(user=user, match__status=Match.FINISHED)
+    totals = finished.aggregate(score=Sum("score"), kills=Sum("kills"), deaths=Sum("deaths"),
+                                played=Count("id"), wins=Count("id", filter=Q(placement=1)))
+    recent = (MatchPlayer.objects.filter(user=user).select_related("match")
+              .order_by("-match__created_at")[:20])
     return render(request, "accounts/profile.html", {
-        "player": user, "prof": user.profile, "games": player_games(user),
-        "recent": recent_matches(user), "is_me": request.user == user,
+        "player": user, "prof": prof, "rank": rank, "totals": totals, "recent": recent,
+        "is_me": request.user == user,
     })
 
 
@@ -161,18 +180,18 @@ def api_csrf(request: HttpRequest) -> JsonResponse:
 @api_view(("POST",))
 def api_guest(request: HttpRequest) -> JsonResponse:
     """Sign in a new guest (a session already signed in answers its own user)."""
-    user = sign_in_guest(request)
+    try:
+        user = sign_in_guest(request)
+    except ratelimit.GuestLimited:
+        response = JsonResponse({"error": GUEST_LIMITED}, status=429)
+        response["Retry-After"] = str(settings.GUEST_WINDOW)
+        return response
     return JsonResponse({"user_id": user.id, "username": user.username})
 
 
 @api_view(("GET",), login=True)
 def api_me(request: HttpRequest) -> JsonResponse:
-    from lobby import games
-    from lobby.ratings.services import rating_of, ratings_json
-
     prof = request.user.profile
-    # "rating": in the default mode's game; "ratings": every game rated in; games/wins: all
     return JsonResponse({"user_id": request.user.id, "username": request.user.username,
-                         "rating": round(rating_of(request.user, games.default_game()), 1),
-                         "ratings": ratings_json(request.user), "guest": prof.guest,
+                         "rating": round(prof.rating, 1), "guest": prof.guest,
                          "games": prof.games, "wins": prof.wins})

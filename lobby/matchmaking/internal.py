@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from engine.auth import verify_request
+from engine.auth import derive_node_key, verify_request
 from lobby.api import BadRequest, error, json_body
 from lobby.shared import state
 
@@ -29,7 +29,9 @@ def signed_node_view(view: Callable[[HttpRequest, dict, str], HttpResponse]) -> 
             return error(405, "method not allowed; use POST")
         now = time.time()
         try:
-            node_id, nonce = verify_request(settings.NODE_SECRET, headers=request.headers,
+            # each node signs with its own key, derived from the master (engine/auth.py)
+            key = derive_node_key(settings.NODE_SECRET, request.headers.get("X-Arena-Node", ""))
+            node_id, nonce = verify_request(key, headers=request.headers,
                                             method=request.method, path=request.path,
                                             body=request.body, now=now)
         except ValueError as exc:

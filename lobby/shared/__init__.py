@@ -6,7 +6,7 @@ Redis implementation; `state()` is the only place that chooses, from `REDIS_URL`
 | piece | interface | default | with `REDIS_URL` |
 | --- | --- | --- | --- |
 | replay nonces of node requests | `NonceStore` | `SeenNonce` rows | `SET NX PX` keys |
-| login failure counters | `LoginLimiter` | `LoginFailure` rows | sorted sets with TTL |
+| login failure counters, new guests per address | `LoginLimiter` | `LoginFailure` rows | sorted sets with TTL |
 | node registry, load, reservations | `NodeRegistry` | `Node` rows | hashes + a Lua pick |
 | matcher pass lock and throttle | `PassGate` | `MatcherState` row lock | `SET NX` lock + time key |
 | presence (who plays where) | `Presence` | active seats | what the nodes publish |
@@ -42,22 +42,26 @@ class SharedState:
     gate: PassGate
     presence: Presence
     redis: object | None = None  # the client, when backend == "redis"
+    guests: LoginLimiter | None = None  # new guests per address (GUEST_MAX_PER_ADDRESS)
 
 
 def build(redis_url: str, prefix: str) -> SharedState:
     """Every implementation from the settings: the database without `redis_url`."""
     logins = (settings.LOGIN_MAX_FAILURES, settings.LOGIN_FAILURE_WINDOW)
+    guests = (settings.GUEST_MAX_PER_ADDRESS, settings.GUEST_WINDOW, "guest")
     if not redis_url:
         return SharedState("database", DbNonces(), DbLoginLimiter(*logins),
                            DbNodeRegistry(settings.NODE_TIMEOUT),
-                           DbPassGate(settings.MATCHER_INTERVAL), DbPresence())
+                           DbPassGate(settings.MATCHER_INTERVAL), DbPresence(),
+                           guests=DbLoginLimiter(*guests))
     from .client import connect
 
     r = connect(redis_url)
     return SharedState("redis", RedisNonces(r, prefix), RedisLoginLimiter(r, prefix, *logins),
                        RedisNodeRegistry(r, prefix, settings.NODE_TIMEOUT),
                        RedisPassGate(r, prefix, settings.MATCHER_INTERVAL),
-                       RedisPresence(r, prefix), r)
+                       RedisPresence(r, prefix), r,
+                       guests=RedisLoginLimiter(r, prefix, *guests))
 
 
 _state: SharedState | None = None
@@ -85,7 +89,8 @@ def reset() -> None:
 
 def _on_setting_changed(setting: str, **kwargs) -> None:
     if setting in {"REDIS_URL", "REDIS_PREFIX", "NODE_TIMEOUT", "MATCHER_INTERVAL",
-                   "LOGIN_MAX_FAILURES", "LOGIN_FAILURE_WINDOW"}:
+                   "LOGIN_MAX_FAILURES", "LOGIN_FAILURE_WINDOW", "GUEST_MAX_PER_ADDRESS",
+                   "GUEST_WINDOW"}:
         reset()
 
 

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["DATABASE_URL"] = f"sqlite:///{SQLITE_FILE}"
     os.environ["REDIS_URL"] = ""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lobby.settings")
+    os.environ.setdefault("ARENA_ENV", "dev")  # a bench: development secrets
     import django
 
     django.setup()

@@ -1,6 +1,9 @@
-"""Login rate limit counters: failures per key (account, address) in a sliding window.
+"""Rate limit counters: events per key in a sliding window, shared by every worker.
 
-`LOGIN_MAX_FAILURES` failures within `LOGIN_FAILURE_WINDOW` seconds block the key.
+Two limiters use them (lobby/accounts/ratelimit.py): failed logins (namespace `login`:
+per account and address pair, per account, per address, within `LOGIN_FAILURE_WINDOW`)
+and new guests (namespace `guest`: per address, within `GUEST_WINDOW`). `max_failures`
+is the default limit of `blocked`; callers with a limit per key read `counts`.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ from django.db.models import Count
 
 
 class LoginLimiter(ABC):
-    def __init__(self, max_failures: int, window: float):
-        self.max_failures, self.window = max_failures, window
+    def __init__(self, max_failures: int, window: float, namespace: str = "login"):
+        self.max_failures, self.window, self.namespace = max_failures, window, namespace
 
-    @abstractmethod
     def blocked(self, keys: list[str], now: float) -> bool:
         """True if any key has `max_failures` failures within the window."""
+        return any(n >= self.max_failures for n in self.counts(keys, now))
+
+    @abstractmethod
+    def counts(self, keys: list[str], now: float) -> list[int]:
+        """Failures of each key within the window, in the order of `keys`."""
 
     @abstractmethod
     def record_failure(self, keys: list[str], now: float) -> None:
@@ -35,25 +42,33 @@ def _dt(ts: float) -> datetime:
 
 
 class DbLoginLimiter(LoginLimiter):
-    """One `LoginFailure` row per failure and key; old rows deleted as new ones come."""
+    """One `LoginFailure` row per failure and key (`<namespace>/<key>`); old rows of the
+    namespace deleted as new ones come."""
 
-    def blocked(self, keys: list[str], now: float) -> bool:
+    def _db_key(self, key: str) -> str:
+        return f"{self.namespace}/{key}"
+
+    def counts(self, keys: list[str], now: float) -> list[int]:
         from lobby.accounts.models import LoginFailure
 
-        counts = (LoginFailure.objects.filter(key__in=keys, at__gte=_dt(now - self.window))
-                  .values("key").annotate(n=Count("id")))
-        return any(row["n"] >= self.max_failures for row in counts)
+        db_keys = [self._db_key(k) for k in keys]
+        rows = (LoginFailure.objects.filter(key__in=db_keys, at__gte=_dt(now - self.window))
+                .values("key").annotate(n=Count("id")))
+        found = {row["key"]: row["n"] for row in rows}
+        return [found.get(k, 0) for k in db_keys]
 
     def record_failure(self, keys: list[str], now: float) -> None:
         from lobby.accounts.models import LoginFailure
 
-        LoginFailure.objects.bulk_create([LoginFailure(key=k, at=_dt(now)) for k in keys])
-        LoginFailure.objects.filter(at__lt=_dt(now - self.window)).delete()
+        LoginFailure.objects.bulk_create([LoginFailure(key=self._db_key(k), at=_dt(now))
+                                          for k in keys])
+        LoginFailure.objects.filter(key__startswith=f"{self.namespace}/",
+                                    at__lt=_dt(now - self.window)).delete()
 
     def clear(self, key: str) -> None:
         from lobby.accounts.models import LoginFailure
 
-        LoginFailure.objects.filter(key=key).delete()
+        LoginFailure.objects.filter(key=self._db_key(key)).delete()
 
 
 class RedisLoginLimiter(LoginLimiter):
@@ -63,18 +78,19 @@ class RedisLoginLimiter(LoginLimiter):
     so an idle key disappears by itself.
     """
 
-    def __init__(self, r: redis.Redis, prefix: str, max_failures: int, window: float):
-        super().__init__(max_failures, window)
+    def __init__(self, r: redis.Redis, prefix: str, max_failures: int, window: float,
+                 namespace: str = "login"):
+        super().__init__(max_failures, window, namespace)
         self.r, self.prefix = r, prefix
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}login:{key}"
+        return f"{self.prefix}{self.namespace}:{key}"
 
-    def blocked(self, keys: list[str], now: float) -> bool:
+    def counts(self, keys: list[str], now: float) -> list[int]:
         with self.r.pipeline(transaction=False) as p:
             for k in keys:
                 p.zcount(self._key(k), now - self.window, "+inf")
-            return any(n >= self.max_failures for n in p.execute())
+            return [int(n) for n in p.execute()]
 
     def record_failure(self, keys: list[str], now: float) -> None:
         ttl = max(1, int(self.window) + 1)

@@ -284,8 +284,8 @@ class FakeLobby:
     """
 
     def __init__(self, secret: str = "dev-node-secret", port: int = 0):
-        from engine.auth import verify_request
-        self.secret = secret
+        from engine.auth import derive_node_key, verify_request
+        self.secret = secret  # the master: each node signs with its derived key
         self.results: dict[str, dict] = {}
         self.posts = 0
         self.heartbeats: list[dict] = []
@@ -298,7 +298,8 @@ class FakeLobby:
         async def verified(request: web.Request) -> dict | None:
             body = await request.read()
             try:
-                _, nonce = verify_request(self.secret, headers=request.headers,
+                key = derive_node_key(self.secret, request.headers.get("X-Arena-Node", ""))
+                _, nonce = verify_request(key, headers=request.headers,
                                           method=request.method, path=request.path,
                                           body=body, now=time.time())
             except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.auth import derive_node_key
 from game_server.settings import NodeSettings
 
 
@@ -13,7 +14,9 @@ def test_defaults_match_the_protocol():
             s.reconnect_window, s.empty_room_timeout, s.max_rooms, s.max_players) == \
         (1024, 60, 32, 10.0, 20.0, 30.0, 200, 4000)
     assert (s.socket_send_buffer, s.input_window) == (64 * 1024, 10.0)
-    assert s.seat_secret == "dev-seat-secret" and s.node_secret == "dev-node-secret"
+    # development secrets: the node's key derived from the development master
+    assert s.seat_secret == "dev-seat-secret"
+    assert s.node_secret == derive_node_key("dev-node-secret", "node-1")
     assert s.public_url == "http://127.0.0.1:8001"
     assert s.outbox_path.endswith("var/outbox-node-1.sqlite3")
 
@@ -23,7 +26,8 @@ def test_environment_then_overrides():
            "NODE_SECRET": "n", "ARENA_MAX_ROOMS": ""}
     s = NodeSettings.from_env(env, node_id="node-9", port=9000, max_input_rate=None)
     assert s.max_input_rate == 30 and s.join_timeout == 2.5 and s.max_rooms == 200
-    assert (s.seat_secret, s.node_secret) == ("s", "n")
+    assert (s.seat_secret, s.node_secret) == ("s", derive_node_key("n", "node-9"))
+    assert NodeSettings.from_env({**env, "NODE_KEY": "k"}).node_secret == "k"
     assert s.outbox_path.endswith("outbox-node-9.sqlite3")
     assert s.public_url == "http://127.0.0.1:9000"
     assert NodeSettings.from_env(env, max_input_rate=5).max_input_rate == 5

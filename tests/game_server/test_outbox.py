@@ -6,10 +6,12 @@ import asyncio
 import time
 
 from engine import codec
+from engine.auth import derive_node_key
 from game_server.outbox import Outbox
 from lobby.live import free_port
 from tests.game_server.conftest import FakeLobby, token
 
+NODE_KEY = derive_node_key("dev-node-secret", "node-1")  # what FakeLobby expects
 QUICK = {"time_scale": 20.0, "outbox_retry_min": 0.05, "outbox_retry_max": 0.2}
 
 
@@ -93,7 +95,7 @@ async def test_pending_results_delivered_after_node_restart(make_node, tmp_path)
 
 async def test_permanent_rejection_is_kept_and_not_retried(tmp_path, lobby):
     lobby.status_override = 400
-    box = Outbox(str(tmp_path / "o.sqlite3"), node_id="node-1", node_secret="dev-node-secret",
+    box = Outbox(str(tmp_path / "o.sqlite3"), node_id="node-1", node_secret=NODE_KEY,
                  lobby_url=lobby.url, retry_min=0.05, retry_max=0.1)
     box.start()
     try:
@@ -110,7 +112,7 @@ async def test_permanent_rejection_is_kept_and_not_retried(tmp_path, lobby):
 
 async def test_server_errors_and_429_are_retried(tmp_path, lobby):
     lobby.status_override = 503
-    box = Outbox(str(tmp_path / "o.sqlite3"), node_id="node-1", node_secret="dev-node-secret",
+    box = Outbox(str(tmp_path / "o.sqlite3"), node_id="node-1", node_secret=NODE_KEY,
                  lobby_url=lobby.url, retry_min=0.05, retry_max=0.1)
     box.start()
     try:

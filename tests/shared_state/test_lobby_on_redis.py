@@ -17,8 +17,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 
-from engine.auth import sign_request, verify_seat_token
-from engine.registry import registry
+from engine.auth import derive_node_key, sign_request, verify_seat_token
 from game_server.shared_state import RedisPresence
 from game_server.shared_state import connect as connect_async
 from lobby.live import GunicornServer, Session, database_url
@@ -43,9 +42,9 @@ def beat(client: Client, node_id: str, *, capacity: int = 100, players: int = 0,
          nonce: str | None = None):
     body = json.dumps({"node_id": node_id, "url": f"http://127.0.0.1:9/{node_id}",
                        "capacity": capacity, "rooms": 0, "players": players,
-                       "draining": False, "modes": list(registry().modes)}).encode()
-    headers = sign_request(django_settings.NODE_SECRET, node_id=node_id, method="POST",
-                           path=HEARTBEAT, body=body, now=time.time(), nonce=nonce)
+                       "draining": False}).encode()
+    headers = sign_request(derive_node_key(django_settings.NODE_SECRET, node_id),
+                           node_id=node_id, method="POST", path=HEARTBEAT, body=body, now=time.time(), nonce=nonce)
     return client.post(HEARTBEAT, data=body, content_type="application/json", headers=headers)
 
 
@@ -108,13 +107,16 @@ def test_presence_on_the_database_is_the_active_seat(db, settings):
 
 def test_login_rate_limit_on_redis(db, on_redis, django_user_model):
     django_user_model.objects.create_user("fred", password="right-Horse-91")
-    for i in range(django_settings.LOGIN_MAX_FAILURES):
-        response = Client(REMOTE_ADDR=f"10.0.0.{i}").post(
+    for _ in range(django_settings.LOGIN_MAX_FAILURES):  # one (account, address) pair
+        response = Client(REMOTE_ADDR="10.0.0.1").post(
             "/accounts/login/", {"username": "fred", "password": "nope"})
         assert response.status_code == 200
-    blocked = Client(REMOTE_ADDR="10.0.1.1").post(
-        "/accounts/login/", {"username": "fred", "password": "right-Horse-91"})
+    blocked = Client(REMOTE_ADDR="10.0.0.1").post(
+        "/accounts/login/", {"username": "FRED", "password": "right-Horse-91"})
     assert blocked.status_code == 429
+    owner = Client(REMOTE_ADDR="10.0.1.1").post(  # the owner, elsewhere, is not locked out
+        "/accounts/login/", {"username": "fred", "password": "right-Horse-91"})
+    assert owner.status_code == 302
 
 
 def test_silent_node_dropped_and_its_match_aborted(db, on_redis):
@@ -171,9 +173,9 @@ def test_workers_share_one_registry_and_never_overfill(workers, redis_url, prefi
     for node_id, capacity in NODES.items():
         body = json.dumps({"node_id": node_id, "url": f"http://127.0.0.1:9/{node_id}",
                            "capacity": capacity, "rooms": 0, "players": 0,
-                           "draining": False, "modes": list(registry().modes)}).encode()
-        headers = sign_request(django_settings.NODE_SECRET, node_id=node_id, method="POST",
-                               path=HEARTBEAT, body=body, now=time.time())
+                           "draining": False}).encode()
+        headers = sign_request(derive_node_key(django_settings.NODE_SECRET, node_id),
+                               node_id=node_id, method="POST", path=HEARTBEAT, body=body, now=time.time())
         assert Session(workers.url).request("POST", HEARTBEAT, raw=body, headers=headers)[0] == 200
     sessions = [Session(workers.url) for _ in range(PLAYERS)]
     with ThreadPoolExecutor(8) as pool:
