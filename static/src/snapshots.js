@@ -126,25 +126,28 @@ export function interpolate(snapshots, t, schema, rules = {}) {
   if (!ab) return { entities, gone, tick: t, clock: 0 };
   const { a, b, f } = ab;
   const teleport = rules.teleport || null;
-  const plans = slidePlans(schema, rules.lerp || NO_RULES);
+  const plans = kindPlans(schema, rules.lerp || NO_RULES);
   for (const [id, e] of b.entities) {
-    const kind = schema.kind(e[0]);
-    const v = view(id, e, kind);
+    const plan = plans.get(e[0]);
+    const v = view(id, e, plan);
     entities.set(id, v);
-    if (!kind) continue;
-    const slides = plans.get(e[0]);
-    if (!slides.length || f <= 0) continue;
+    if (!plan || f <= 0) continue;
+    const slides = plan.slides;
+    const n = slides.length;
+    if (!n) continue;
     const o = a.entities.get(id);
-    if (!o || o[0] !== e[0]) continue;
-    const k = teleport && teleport(o, e, kind) ? (f < 0.5 ? 0 : 1) : f;
-    for (const [i, name, rule, jumps] of slides) {
-      const w = jumps ? k : f;
-      v[name] = rule ? rule(o[i], e[i], w) : o[i] + (e[i] - o[i]) * w;
+    if (o === undefined || o[0] !== e[0]) continue;
+    const k = teleport !== null && teleport(o, e, plan.kind) ? (f < 0.5 ? 0 : 1) : f;
+    for (let s = 0; s < n; s++) {
+      const slide = slides[s];
+      const i = slide.index;
+      const w = slide.jumps ? k : f;
+      v[slide.name] = slide.rule ? slide.rule(o[i], e[i], w) : o[i] + (e[i] - o[i]) * w;
     }
   }
   if (t < b.tick) {
     for (const [id, e] of a.entities) {
-      if (!b.entities.has(id)) gone.push(view(id, e, schema.kind(e[0])));
+      if (!b.entities.has(id)) gone.push(view(id, e, plans.get(e[0])));
     }
   }
   const clock = Math.max(0, a.clock - (t - a.tick));
@@ -152,15 +155,15 @@ export function interpolate(snapshots, t, schema, rules = {}) {
 }
 
 /** `{...named fields, id, kind, type, raw}` of a wire entity (the shell's keys win). */
-function view(id, e, kind) {
+function view(id, e, plan) {
   const v = {};
-  if (kind) {
-    const fields = kind.fields;
+  if (plan) {
+    const fields = plan.kind.fields;
     for (let i = 0; i < fields.length; i++) v[fields[i]] = e[i + 1];
   }
   v.id = id;
   v.kind = e[0];
-  v.type = kind ? kind.name : "";
+  v.type = plan ? plan.kind.name : "";
   v.raw = e;
   return v;
 }
@@ -168,21 +171,26 @@ function view(id, e, kind) {
 const NO_RULES = Object.freeze({});
 const PLANS = new WeakMap(); // schema -> lerp rules -> plans
 
-/** Per kind: the fields that slide, as [index, name, rule or null, jumps on a teleport]:
- * the schema's `interpolate` fields, then the fields only the game's `lerp` names. */
-function slidePlans(schema, lerp) {
+/** Per kind: `{kind, slides}`, the fields that slide as {index, name, rule or null, jumps
+ * on a teleport}: the schema's `interpolate` fields, then the fields only the game's
+ * `lerp` names. */
+function kindPlans(schema, lerp) {
   let bySchema = PLANS.get(schema);
   if (!bySchema) PLANS.set(schema, (bySchema = new WeakMap()));
   let plans = bySchema.get(lerp);
   if (plans) return plans;
   plans = new Map();
   for (const [k, kind] of schema.kinds) {
-    const list = kind.interpolate.map((i) => [i, kind.fields[i - 1], lerp[kind.fields[i - 1]] || null, true]);
+    const slides = kind.interpolate.map((index) => ({
+      index, name: kind.fields[index - 1], rule: lerp[kind.fields[index - 1]] || null, jumps: true,
+    }));
     for (const name of Object.keys(lerp)) {
-      const i = kind.index[name];
-      if (i !== undefined && !kind.interpolate.includes(i)) list.push([i, name, lerp[name], false]);
+      const index = kind.index[name];
+      if (index !== undefined && !kind.interpolate.includes(index)) {
+        slides.push({ index, name, rule: lerp[name], jumps: false });
+      }
     }
-    plans.set(k, list);
+    plans.set(k, { kind, slides });
   }
   bySchema.set(lerp, plans);
   return plans;
