@@ -200,9 +200,10 @@ SEAT_TOKEN_TTL = env_int("SEAT_TOKEN_TTL", 30)  # seconds
 NODE_TIMEOUT = env_int("NODE_TIMEOUT", 15)  # seconds without heartbeat before a node drops
 
 # --- matchmaking --------------------------------------------------------------------
-MATCH_SIZE = env_int("MATCH_SIZE", 4)  # seats per match (humans + bots)
-MATCH_MODE = env_str("MATCH_MODE", "arena")  # default mode of a ticket
-MATCH_MODES = [m for m in env_str("MATCH_MODES", "arena,sprint").split(",") if m]
+# Modes and their players per match come from the game registry (lobby/games.py).
+MATCH_SIZE = env_int("MATCH_SIZE", 4)  # cap on seats per match; 0: each mode's max_players
+MATCH_MODE = env_str("MATCH_MODE", "")  # default mode of a ticket; empty: the first offered
+MATCH_MODES = [m for m in env_str("MATCH_MODES", "").split(",") if m]  # empty: every mode
 MATCH_MAX_WAIT = env_float("MATCH_MAX_WAIT", 10)  # seconds before a match starts with bots
 MATCH_MAX_DURATION = env_int("MATCH_MAX_DURATION", 300)  # unreported match -> aborted
 MATCHER_INTERVAL = env_float("MATCHER_INTERVAL", 0.5)  # min seconds between matcher passes

@@ -11,7 +11,6 @@ from django.contrib.auth import get_user_model, login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -23,7 +22,6 @@ from lobby.api import api_view
 from . import ratelimit
 from .forms import ClaimForm, SignUpForm
 from .middleware import GUEST_SEEN
-from .models import Profile
 
 User = get_user_model()
 
@@ -67,12 +65,16 @@ GUEST_LIMITED = "too many new guests from this address; retry later, or sign up"
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    from lobby import games
     from lobby.matchmaking.services import queue_state
+    from lobby.ratings.services import all_time_board, rating_of
 
     state = queue_state(request.user) if request.user.is_authenticated else None
-    top = (Profile.objects.filter(games__gt=0).select_related("user")
-           .order_by("-rating", "user_id")[:5])
-    return render(request, "accounts/home.html", {"state": state, "top": top})
+    game = games.game(games.default_game())  # the default mode's game (lobby/games.py)
+    top = all_time_board(game.name)[:5]
+    rating = rating_of(request.user, game.name) if request.user.is_authenticated else None
+    return render(request, "accounts/home.html", {"state": state, "top": top, "game": game,
+                                                  "rating": rating})
 
 
 @require_POST
@@ -149,21 +151,13 @@ def claim(request: HttpRequest) -> HttpResponse:
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
-    from lobby.matchmaking.models import Match, MatchPlayer
+    """Per game: rating, rank, totals and the game's own result columns; recent matches."""
+    from lobby.ratings.services import player_games, recent_matches
 
     user = get_object_or_404(User.objects.select_related("profile"), username=username)
-    prof = user.profile
-    rank = None
-    if prof.games:
-        rank = Profile.objects.filter(games__gt=0, rating__gt=prof.rating).count() + 1
-    finished = MatchPlayer.objects.filter(user=user, match__status=Match.FINISHED)
-    totals = finished.aggregate(score=Sum("score"), kills=Sum("kills"), deaths=Sum("deaths"),
-                                played=Count("id"), wins=Count("id", filter=Q(placement=1)))
-    recent = (MatchPlayer.objects.filter(user=user).select_related("match")
-              .order_by("-match__created_at")[:20])
     return render(request, "accounts/profile.html", {
-        "player": user, "prof": prof, "rank": rank, "totals": totals, "recent": recent,
-        "is_me": request.user == user,
+        "player": user, "prof": user.profile, "games": player_games(user),
+        "recent": recent_matches(user), "is_me": request.user == user,
     })
 
 
@@ -191,7 +185,12 @@ def api_guest(request: HttpRequest) -> JsonResponse:
 
 @api_view(("GET",), login=True)
 def api_me(request: HttpRequest) -> JsonResponse:
+    from lobby import games
+    from lobby.ratings.services import rating_of, ratings_json
+
     prof = request.user.profile
+    # "rating": in the default mode's game; "ratings": every game rated in; games/wins: all
     return JsonResponse({"user_id": request.user.id, "username": request.user.username,
-                         "rating": round(prof.rating, 1), "guest": prof.guest,
+                         "rating": round(rating_of(request.user, games.default_game()), 1),
+                         "ratings": ratings_json(request.user), "guest": prof.guest,
                          "games": prof.games, "wins": prof.wins})

@@ -11,7 +11,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from engine.auth import derive_node_key, sign_request
+from engine import auth
+from engine.auth import sign_request
+from engine.registry import registry
 
 
 class ApiClient:
@@ -48,34 +50,44 @@ def signed_post(client: Client, path: str, body: Any, *, node_id: str = "node-1"
                 raw: bytes | None = None):
     """POST as a game node would: JSON body signed per docs/protocol.md."""
     data = raw if raw is not None else json.dumps(body).encode()
-    # each node signs with its own key, derived from the master (docs/deploy.md, "Secrets")
-    key = derive_node_key(secret or settings.NODE_SECRET, node_id)
+    key = secret or settings.NODE_SECRET
+    if hasattr(auth, "derive_node_key"):  # each node signs with its own derived key
+        key = auth.derive_node_key(key, node_id)
     headers = sign_request(key, node_id=node_id, method="POST",
                            path=path, body=data, now=time.time() if now is None else now,
                            nonce=nonce)
     return client.post(path, data=data, content_type="application/json", headers=headers)
 
 
+def all_modes() -> list[str]:
+    return list(registry().modes)
+
+
 def heartbeat(client: Client, node_id: str = "node-1", *, capacity: int = 200, rooms: int = 0,
               players: int = 0, draining: bool = False, url: str | None = None,
-              max_rooms: int | None = None, **kw: Any):
+              max_rooms: int | None = None, modes: list[str] | None = None, **kw: Any):
+    """A signed heartbeat; the node runs `modes` (default: every registered mode)."""
     body = {"node_id": node_id, "url": url or f"http://127.0.0.1:9/{node_id}",
-            "capacity": capacity, "rooms": rooms, "players": players, "draining": draining}
+            "capacity": capacity, "rooms": rooms, "players": players, "draining": draining,
+            "modes": all_modes() if modes is None else modes}
     if max_rooms is not None:  # optional: what the node's max_rooms is
         body["max_rooms"] = max_rooms
     return signed_post(client, "/api/internal/nodes/heartbeat", body, node_id=node_id, **kw)
 
 
 def result_body(match_id: str, players: list[dict], *, node_id: str = "node-1",
-                status: str = "finished") -> dict:
-    return {"match_id": match_id, "node_id": node_id, "status": status, "reason": "score",
+                status: str = "finished", game: str | None = "arena") -> dict:
+    body = {"match_id": match_id, "node_id": node_id, "status": status, "reason": "score",
             "ticks": 900, "players": players}
+    if game is not None:
+        body["game"] = game
+    return body
 
 
 def player_row(user_id: int, placement: int, *, bot: bool = False, score: int = 0,
-               kills: int = 0, deaths: int = 0, name: str | None = None) -> dict:
+               name: str | None = None, **stats: int) -> dict:
     return {"user_id": 0 if bot else user_id, "name": name or f"p{user_id}", "score": score,
-            "kills": kills, "deaths": deaths, "placement": placement, "bot": bot}
+            "placement": placement, "bot": bot, "stats": stats}
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from engine.auth import derive_node_key, sign_request
+from engine.registry import registry
 from lobby.live import GunicornServer, Session, database_url
 from lobby.matchmaking.models import Match, MatchPlayer, Ticket
 
@@ -32,10 +33,12 @@ def server(transactional_db):
         yield srv
 
 
-def register_node(srv: GunicornServer) -> None:
+def register_node(srv: GunicornServer, capacity: int = 1000) -> None:
+    """A node that runs every registered mode (its heartbeat lists them)."""
     path = "/api/internal/nodes/heartbeat"
-    body = json.dumps({"node_id": "n1", "url": "http://127.0.0.1:9", "capacity": 1000,
-                       "rooms": 0, "players": 0, "draining": False}).encode()
+    body = json.dumps({"node_id": "n1", "url": "http://127.0.0.1:9", "capacity": capacity,
+                       "rooms": 0, "players": 0, "draining": False,
+                       "modes": list(registry().modes)}).encode()
     headers = sign_request(derive_node_key(settings.NODE_SECRET, "n1"), node_id="n1", method="POST", path=path,
                            body=body, now=time.time())
     assert Session(srv.url).request("POST", path, raw=body, headers=headers)[0] == 200
@@ -95,7 +98,8 @@ def test_concurrent_queue_joins_and_matcher_passes(server):
 
 
 def test_concurrent_cancel_and_requeue_keep_one_ticket(server):
-    """Join/cancel storms from two threads per user, without a node (nobody is matched)."""
+    """Join/cancel storms from two threads per user; the node is full (nobody is matched)."""
+    register_node(server, capacity=0)
     sessions = [Session(server.url) for _ in range(6)]
     for s in sessions:
         s.guest()

@@ -18,6 +18,7 @@ from django.db import connection
 from django.test import Client
 
 from engine.auth import derive_node_key, sign_request, verify_seat_token
+from engine.registry import registry
 from game_server.shared_state import RedisPresence
 from game_server.shared_state import connect as connect_async
 from lobby.live import GunicornServer, Session, database_url
@@ -42,9 +43,10 @@ def beat(client: Client, node_id: str, *, capacity: int = 100, players: int = 0,
          nonce: str | None = None):
     body = json.dumps({"node_id": node_id, "url": f"http://127.0.0.1:9/{node_id}",
                        "capacity": capacity, "rooms": 0, "players": players,
-                       "draining": False}).encode()
+                       "draining": False, "modes": list(registry().modes)}).encode()
     headers = sign_request(derive_node_key(django_settings.NODE_SECRET, node_id),
-                           node_id=node_id, method="POST", path=HEARTBEAT, body=body, now=time.time(), nonce=nonce)
+                           node_id=node_id, method="POST",
+                           path=HEARTBEAT, body=body, now=time.time(), nonce=nonce)
     return client.post(HEARTBEAT, data=body, content_type="application/json", headers=headers)
 
 
@@ -173,9 +175,10 @@ def test_workers_share_one_registry_and_never_overfill(workers, redis_url, prefi
     for node_id, capacity in NODES.items():
         body = json.dumps({"node_id": node_id, "url": f"http://127.0.0.1:9/{node_id}",
                            "capacity": capacity, "rooms": 0, "players": 0,
-                           "draining": False}).encode()
+                           "draining": False, "modes": list(registry().modes)}).encode()
         headers = sign_request(derive_node_key(django_settings.NODE_SECRET, node_id),
-                               node_id=node_id, method="POST", path=HEARTBEAT, body=body, now=time.time())
+                               node_id=node_id, method="POST",
+                               path=HEARTBEAT, body=body, now=time.time())
         assert Session(workers.url).request("POST", HEARTBEAT, raw=body, headers=headers)[0] == 200
     sessions = [Session(workers.url) for _ in range(PLAYERS)]
     with ThreadPoolExecutor(8) as pool:
