@@ -104,9 +104,11 @@ class Proc:
     does not reach it before the cluster decides the order), logged to a file."""
 
     def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path,
-                 ready_url: str = "", ready_path: str = "") -> None:
+                 ready_url: str = "", ready_path: str = "",
+                 ready_expect: Mapping[str, object] | None = None) -> None:
         self.name, self.argv, self.env, self.log_path = name, argv, dict(env), log_path
         self.ready_url, self.ready_path = ready_url, ready_path
+        self.ready_expect = dict(ready_expect or {})  # fields the ready answer must hold
         self.popen: subprocess.Popen | None = None
         self.terminating = False  # SIGTERM sent: a second one would cut a node's flush short
 
@@ -125,14 +127,18 @@ class Proc:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        """Until ready_url+ready_path answers 200 (or at once with no ready_url)."""
+        """Until ready_url+ready_path answers 200 with the `ready_expect` fields (a node's
+        /health names its node id: not another process on that port), or at once with no
+        ready_url."""
         deadline = time.monotonic() + timeout
         while self.ready_url:
             if not self.running:
                 raise RuntimeError(f"{self.name} exited with {self.popen.returncode}; "
                                    f"see {self.log_path}")
             try:
-                if http_get(self.ready_url, self.ready_path)[0] == 200:
+                status, body = http_get(self.ready_url, self.ready_path)
+                if status == 200 and all(isinstance(body, dict) and body.get(k) == v
+                                         for k, v in self.ready_expect.items()):
                     return
             except OSError:
                 pass
@@ -254,7 +260,7 @@ class Cluster:
                           "--log-level", os.environ.get("NODE_LOG_LEVEL", "INFO")],
                 {**node_base, "NODE_KEY": derive_node_key(base["NODE_SECRET"], node_id),
                  **((node_env or {}).get(node_id, {}))},
-                self.var_dir / f"{node_id}.log", url, "/health")
+                self.var_dir / f"{node_id}.log", url, "/health", {"node_id": node_id})
 
     # -- the lobby's database -------------------------------------------------------
     def prepare_database(self, template: str | None = None) -> None:
