@@ -41,6 +41,7 @@ from engine.codec import Error, encode
 from .connection import Connection, ConnectionHandler, Frame
 from .metrics import Metrics
 from .settings import NodeSettings
+from .websocket import bound_reads
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +341,7 @@ class GuardedRequestHandler(RequestHandler):
         if self._refused:
             transport.abort()  # RST: no TIME_WAIT, the fd is free now
             return
+        bound_reads(transport)  # a body the node refuses unread costs little
         super().connection_made(transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:

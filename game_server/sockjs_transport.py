@@ -56,7 +56,7 @@ from engine.codec import to_text
 
 from .admission import Admission
 from .connection import Connection, ConnectionHandler, Frame
-from .websocket import OP_TEXT, ReasonedWebSocket, stop_reading, ws_frame
+from .websocket import OP_TEXT, ReasonedWebSocket, bound_reads, stop_reading, ws_frame
 
 log = logging.getLogger(__name__)
 
@@ -511,6 +511,7 @@ class _WebSocket(WebSocketTransport):
             await ws.send_str(close_frame(3000, "Go away!"))
             await ws.close()
             return ws
+        bound_reads(request.transport)
         await manager.acquire(session, request)
         conn = session.conn
         if conn is not None and session.state is SessionState.OPEN:

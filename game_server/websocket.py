@@ -204,6 +204,20 @@ class WebSocketConnection(Connection):
             tr.close()
 
 
+#: Bytes asyncio reads from a websocket per `recv` (its default: 256 KiB). aiohttp parses
+#: a whole read before the node sees its first frame: 256 KiB of 6-byte PING frames is
+#: 43,000 frames (each an object: the cyclic collector ran over them too), about 0.4 s of
+#: a loop that every room shares; 4 KiB bounds that to ~700 frames, a millisecond or two
+#: (a game message is at most `max_message_bytes`).
+READ_CHUNK = 4 * 1024
+
+
+def bound_reads(tr: asyncio.BaseTransport | None) -> None:
+    """Read at most `READ_CHUNK` bytes per `recv` on `tr` (asyncio's selector transports)."""
+    if tr is not None and isinstance(getattr(tr, "max_size", None), int):
+        tr.max_size = READ_CHUNK  # type: ignore[attr-defined]
+
+
 async def stop_reading(tr: asyncio.BaseTransport | None, close_timeout: float) -> None:
     """After a flood close: read nothing more (its frames cost CPU even when dropped) and
     give the client `close_timeout` to read the close frame before the connection ends."""
@@ -242,6 +256,7 @@ def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_mess
         tr = request.transport
         if tr is None or tr.is_closing():
             return ws
+        bound_reads(tr)
         if socket_send_buffer:
             sock = tr.get_extra_info("socket")
             if sock is not None:
