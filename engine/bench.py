@@ -148,6 +148,27 @@ def run_room(gdef: GameDef, config: Any, players: int, seed: int, ticks: int, wa
     }
 
 
+def snapshot_room(gdef: GameDef, mode: Mode, config: Any, players: int, seed: int,
+                  repeat: int = 200) -> dict:
+    """µs per snapshot and per restore (engine/snapshot.py) of a full room of bots after
+    300 ticks, and its bytes (issue 13: each well under one tick)."""
+    game, _ = filled(gdef, config, players, seed, humans=False)
+    for _ in range(300):
+        game.step()
+    perf = time.perf_counter_ns
+    dump_ns, load_ns = [], []
+    for _ in range(repeat):
+        t0 = perf()
+        data = gdef.snapshot(game, mode.name)
+        t1 = perf()
+        gdef.restore(data)
+        load_ns.append(perf() - t1)
+        dump_ns.append(t1 - t0)
+    return {"snapshot_us": statistics.median(dump_ns) / 1000,
+            "restore_us": statistics.median(load_ns) / 1000, "snapshot_bytes": len(data),
+            "tick_budget_us": 1e6 / config.sim_hz}
+
+
 def unlimited(config: Any) -> Any:
     """`config` with its time (and score, if it has one) limit out of reach."""
     changes = {"time_limit": 3600}
@@ -218,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                         for seed in range(args.repeat)]) if stress_cfg is not None else play
     humans = median_of([run_room(gdef, play_cfg, n, seed, args.ticks, 300, humans=True)
                         for seed in range(args.repeat)]) if gdef.bot is not None else play
+    snap = median_of([snapshot_room(gdef, mode, play_cfg, n, seed) for seed in range(args.repeat)])
     patch_hz = mode.config.patch_hz
     figures = {
         "tick_us": play["tick_us_mean"],
@@ -239,15 +261,21 @@ def main(argv: list[str] | None = None) -> int:
         "humans_delta_bytes_mean": humans["delta_bytes_mean"],
         "humans_keyframe_bytes_max": humans["keyframe_bytes_max"],
         "stress_keyframe_bytes_max": stress["keyframe_bytes_max"],
+        # a whole room written down and rebuilt (a node handing it to another: issue 13)
+        "snapshot_us": snap["snapshot_us"],
+        "restore_us": snap["restore_us"],
+        "snapshot_bytes": snap["snapshot_bytes"],
     }
     checks = {
         "tick_plus_encode_us": figures["tick_plus_encode_us"] < TARGETS["tick_plus_encode_us"],
         "delta_bytes_mean": max(figures["delta_bytes_mean"],
                                 figures["humans_delta_bytes_mean"]) < TARGETS["delta_bytes_mean"],
         "keyframe_bytes_max": figures["keyframe_bytes_max"] < TARGETS["keyframe_bytes_max"],
+        "snapshot_and_restore_under_a_tenth_of_a_tick":
+            max(snap["snapshot_us"], snap["restore_us"]) < snap["tick_budget_us"] / 10,
     }
     report = {"machine": info, "args": vars(args), "game": gdef.name, "mode": mode.name,
-              "players": n, "figures": figures, "targets": TARGETS, "met": checks, "play": play, "stress": stress, "humans": humans,
+              "players": n, "figures": figures, "targets": TARGETS, "met": checks, "play": play, "stress": stress, "humans": humans, "snapshot": snap,
               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     rows = [
@@ -263,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
                                              f"{figures['humans_delta_bytes_mean']:.0f} B delta"),
         ("tick + encode", f"{figures['tick_plus_encode_us']:.0f} µs  (target < 1000)"),
         (f"per player at {patch_hz} patches/s", f"{figures['bytes_per_s_per_player'] / 1000:.2f} kB/s"),
+        (f"snapshot / restore, {n} players", f"{figures['snapshot_us']:.0f} µs / "
+                                             f"{figures['restore_us']:.0f} µs, "
+                                             f"{figures['snapshot_bytes']} B (tick: "
+                                             f"{snap['tick_budget_us']:.0f} µs)"),
     ]
     for name, value in rows:
         print(f"  {name:<32} {value}")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine import snapshot as _snapshot
+
 # An entity is a tuple: its kind, then its fields in `EntityKind.fields` order.
 Entities = dict[int, tuple]
 Event = list
@@ -246,6 +248,27 @@ class Game(ABC):
     def client_config(self) -> dict:
         """Game-specific keys of `welcome.config` (world size, walls...); the room adds its own."""
 
+    # The snapshot hooks (engine/snapshot.py; docs/games.md, "Snapshots"). The defaults
+    # write down the instance's whole object graph: every attribute, recursively, of
+    # plain types and of plain classes from the game's own package, `engine.rng` and
+    # the modules listed here.
+    snapshot_modules: tuple[str, ...] = ()
+
+    def snapshot_state(self) -> Any:
+        """msgpack data holding everything `step()` and the reads depend on (entities,
+        timers, RNG state, queued inputs, undrained events...)."""
+        return _snapshot.encode_graph(self, _snapshot.allowed_modules(type(self)))
+
+    @classmethod
+    def restore_state(cls, state: Any) -> Game:
+        """A game identical to the one whose `snapshot_state()` gave `state`. `state` has
+        passed the checksum but comes from another process: check it, raise on anything
+        wrong (the host turns any exception into `SnapshotError`)."""
+        game = _snapshot.decode_graph(state, _snapshot.allowed_modules(cls))
+        if type(game) is not cls:
+            raise _snapshot.SnapshotError(f"the state is not a {cls.__qualname__}")
+        return game
+
 
 class GameFull(Exception):
     """No seat left in this game."""
@@ -311,6 +334,15 @@ class GameDef:
     def new(self, mode_name: str, seed: int, **overrides: Any) -> Game:
         """A new match of `mode_name` (KeyError if the game has no such mode)."""
         return self.game(self.config(mode_name, **overrides), seed)
+
+    def snapshot(self, game: Game, mode: str) -> bytes:
+        """The whole state of `game` (a match of mode `mode`) as bytes (engine/snapshot.py)."""
+        return _snapshot.dump(self, mode, game)
+
+    def restore(self, data: bytes) -> Game:
+        """The game `snapshot` wrote down (`SnapshotError` if `data` is not a valid
+        snapshot of this game); `engine.snapshot.load` also gives the mode and tick."""
+        return _snapshot.load(data, self).game
 
     def entity(self, name: str) -> EntityKind:
         return next(e for e in self.entities if e.name == name)
