@@ -122,6 +122,7 @@ def bench_http(url: str, workers: int, threads: int, clients: int, duration: flo
     from django.conf import settings
 
     from engine.auth import derive_node_key, sign_request
+    from lobby import games
     from lobby.live import GunicornServer, call
 
     # development mode; the bench's guests all come from loopback (exempt from the limit)
@@ -170,15 +171,21 @@ def bench_http(url: str, workers: int, threads: int, clients: int, duration: flo
                 if code != 200:
                     errors.append(code)
 
+        def beat() -> None:
+            """A node with room for everyone that runs every offered mode (heartbeat)."""
+            path = "/api/internal/nodes/heartbeat"
+            body = json.dumps({"node_id": "bench", "url": "http://127.0.0.1:9",
+                               "capacity": 10**6, "rooms": 0, "players": 0,
+                               "draining": False, "modes": list(games.offered())}).encode()
+            headers = sign_request(derive_node_key(settings.NODE_SECRET, "bench"),
+                                   node_id="bench", method="POST", path=path, body=body,
+                                   now=time.time())
+            call(connect(), "POST", path, {}, raw=body, headers=headers)
+
         phases.append(run_phase("guest sign-in", clients, duration, sign_in))
+        beat()  # a queue join is refused while no live node runs the mode
         phases.append(run_phase("queue join", clients, duration, join))
-        # a node with room for everyone, so status polls also run real matcher passes
-        path = "/api/internal/nodes/heartbeat"
-        body = json.dumps({"node_id": "bench", "url": "http://127.0.0.1:9", "capacity": 10**6,
-                           "rooms": 0, "players": 0, "draining": False}).encode()
-        headers = sign_request(derive_node_key(settings.NODE_SECRET, "bench"), node_id="bench", method="POST", path=path,
-                               body=body, now=time.time())
-        call(connect(), "POST", path, {}, raw=body, headers=headers)
+        beat()  # alive again for the status phase, whose polls run real matcher passes
         phases.append(run_phase("ticket status", clients, duration, status))
     return phases
 

@@ -67,3 +67,13 @@ def test_every_ticket_at_most_once_and_groups_valid():
         assert spread <= min(RULES.window(t.wait) for t in g) + 1e-9
         if len(g) < RULES.size:
             assert any(t.wait >= RULES.max_wait for t in g)
+
+
+def test_each_mode_has_its_own_size():
+    rules = Rules(size=4, max_wait=10, sizes={"duel": 2, "big": 6})
+    ts = (tickets(*[(1000, 0)] * 3, mode="duel") + tickets(*[(1000, 0)] * 7, mode="big", start=10)
+          + tickets(*[(1000, 0)] * 4, mode="other", start=20))
+    sizes = sorted((g[0].mode, len(g)) for g in form_groups(ts, rules))
+    # duel: one full pair (the third waits); big: one full six; other: the default size 4
+    assert sizes == [("big", 6), ("duel", 2), ("other", 4)]
+    assert rules.size_of("duel") == 2 and rules.size_of("unknown") == 4

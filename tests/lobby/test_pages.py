@@ -112,3 +112,86 @@ def test_admin_can_abort_a_match(admin_client, django_user_model):
     match.refresh_from_db()
     assert match.status == "aborted" and match.reason == "aborted by admin"
     assert not MatchPlayer.objects.filter(active=True).exists()
+
+
+@pytest.fixture
+def two_games(db):
+    """ann: Arena 1300 (1 match), Tag 1100 (1 match, finished this week); bob: Tag only."""
+    ann, bob = (User.objects.create_user(n) for n in ("ann", "bob"))
+    Rating.objects.create(user=ann, game="arena", rating=1300, games=1, wins=1)
+    Rating.objects.create(user=ann, game="tag", rating=1100, games=1, wins=0)
+    Rating.objects.create(user=bob, game="tag", rating=1250, games=1, wins=1)
+    now = timezone.now()
+    tag = Match.objects.create(
+        match_id="tag1", game="tag", mode="tag", seats=2, bots=1, status="finished",
+        ended_at=now, result=[
+            {"user_id": bob.id, "name": "bob", "score": 5, "placement": 1, "bot": False,
+             "stats": {"tags": 4, "caught": 1}},
+            {"user_id": ann.id, "name": "ann", "score": 2, "placement": 2, "bot": False,
+             "stats": {"tags": 1, "caught": 6}},
+            {"user_id": 0, "name": "bot-1", "score": 0, "placement": 3, "bot": True,
+             "stats": {"tags": 0, "caught": 9}}])
+    MatchPlayer.objects.create(match=tag, user=bob, active=False, placement=1, score=5,
+                               stats={"tags": 4, "caught": 1}, points=3, rating_before=1200,
+                               rating_after=1250)
+    MatchPlayer.objects.create(match=tag, user=ann, active=False, placement=2, score=2,
+                               stats={"tags": 1, "caught": 6}, points=2, rating_before=1200,
+                               rating_after=1100)
+    arena = Match.objects.create(match_id="ar1", game="arena", mode="duel", seats=1, bots=1,
+                                 status="finished", ended_at=now)
+    MatchPlayer.objects.create(match=arena, user=ann, active=False, placement=1, score=9,
+                               stats={"kills": 7, "deaths": 2}, points=2, rating_before=1200,
+                               rating_after=1300)
+    return ann, bob
+
+
+def test_leaderboards_are_per_game(two_games):
+    arena = Client().get("/api/leaderboard").json()  # the default mode's game
+    assert arena["game"] == "arena" and [r["username"] for r in arena["rows"]] == ["ann"]
+    tag = Client().get("/api/leaderboard", {"game": "tag"}).json()
+    assert [(r["username"], r["rating"]) for r in tag["rows"]] == [("bob", 1250), ("ann", 1100)]
+    week = Client().get("/api/leaderboard", {"game": "tag", "board": "week"}).json()
+    assert [(r["username"], r["points"]) for r in week["rows"]] == [("bob", 3), ("ann", 2)]
+    week = Client().get("/api/leaderboard", {"game": "arena", "board": "week"}).json()
+    assert [(r["username"], r["points"]) for r in week["rows"]] == [("ann", 2)]
+    bad = Client().get("/api/leaderboard", {"game": "chess"})
+    assert bad.status_code == 400 and "unknown game" in bad.json()["error"]
+    page = Client().get("/leaderboard/", {"game": "tag"}).content.decode()
+    assert "Leaderboards · Tag" in page and "bob" in page
+    assert 'href="?game=arena&board=all"' in page  # the game selector
+    assert 'href="?game=tag&board=week"' in page
+
+
+def test_match_page_shows_the_games_own_columns(two_games):
+    page = Client().get("/matches/tag1/").content.decode()
+    assert "<th>Tags</th><th>Caught</th>" in page and "Kills" not in page
+    row = page[page.index("bob</a>"):]
+    row = row[:row.index("</tr>")]
+    cells = [c.split("<")[0] for c in row.split('<td class="num">')[1:]]
+    assert cells[:3] == ["5", "4", "1"]  # bob's score, tags, caught
+    assert "bot-1" in page and "+50.0" in page and "-100.0" in page
+    arena = Client().get("/matches/ar1/").content.decode()
+    assert "<th>Kills</th><th>Deaths</th>" in arena
+
+
+def test_profile_shows_each_game(two_games):
+    page = Client().get("/players/ann/").content.decode()
+    arena_at, tag_at = page.index("<h2>Arena</h2>"), page.index("<h2>Tag</h2>")
+    arena, tag = page[arena_at:tag_at], page[tag_at:page.index("Recent matches")]
+    assert "1300" in arena and "#1" in arena and "kills" in arena and "tags" not in arena
+    assert "1100" in tag and "#2" in tag and "<b>1</b><span>tags</span>" in tag
+    assert "<b>6</b><span>caught</span>" in tag
+    assert "Tags 1 · Caught 6" in page and "Kills 7 · Deaths 2" in page
+
+
+def test_a_game_no_longer_registered_still_shows(db):
+    """Its stored stats name their own columns (no registry labels to take)."""
+    u = User.objects.create_user("old")
+    m = Match.objects.create(match_id="gone1", game="gone", mode="gone", seats=1,
+                             status="finished", ended_at=timezone.now(), result=[
+                                 {"user_id": u.id, "name": "old", "score": 1, "placement": 1,
+                                  "bot": False, "stats": {"laps": 3}}])
+    MatchPlayer.objects.create(match=m, user=u, active=False, placement=1, score=1,
+                               stats={"laps": 3})
+    assert "<th>Laps</th>" in Client().get("/matches/gone1/").content.decode()
+    assert "Laps 3" in Client().get("/players/old/").content.decode()
