@@ -393,6 +393,12 @@ def install_accept_error_handler(loop: asyncio.AbstractEventLoop, admission: Adm
         if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
             admission.accept_error(context.get("exception"))
             return
+        handle = context.get("handle")
+        if isinstance(context.get("exception"), ValueError) and "_start_serving" in repr(handle):
+            # asyncio's accept retry, 1 s after an accept error, fired after shutdown had
+            # closed the listening socket: nothing to serve any more.
+            log.debug("accept retry after shutdown: %s", context.get("exception"))
+            return
         if previous is not None:
             previous(loop, context)
         else:

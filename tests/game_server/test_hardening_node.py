@@ -41,7 +41,8 @@ LIMITS = {
 }
 
 
-def start_node(tmp, env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def start_node(tmp, env_extra: dict[str, str] | None = None, preexec_fn=None
+               ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "ARENA_ENV": "dev", "SEAT_SECRET": SECRET, **LIMITS, **(env_extra or {})}
     env.pop("NODE_SECRET", None)
@@ -49,7 +50,8 @@ def start_node(tmp, env_extra: dict[str, str] | None = None) -> tuple[subprocess
         [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(port),
          "--node-id", NODE_ID, "--outbox", str(tmp / f"outbox-{port}.sqlite3"),
          "--sockjs-test-endpoints", "--log-level", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=preexec_fn)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
