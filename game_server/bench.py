@@ -102,6 +102,8 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
         settings = NodeSettings(
             node_id="bench", outbox_path=os.path.join("var", "outbox-bench.sqlite3"),
             max_players=100_000, max_rooms=10_000, join_timeout=120, max_send_queue=32,
+            # every client is on 127.0.0.1: the per-address caps (admission.py) would refuse them
+            admission_exempt="127.0.0.1", first_message_timeout=120,
             game_overrides=OVERRIDES)
         app = build_app(settings)
         metrics = app[METRICS_KEY]
