@@ -17,7 +17,7 @@ from engine import codec
 from lobby.live import Session
 
 T = TypeVar("T")
-MATCH_END = 7
+MATCH_END = codec.EV_MATCH_END  # the room event (docs/protocol.md)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str,
