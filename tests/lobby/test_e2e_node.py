@@ -67,7 +67,7 @@ async def play(node_url: str, token: str) -> tuple[codec.Welcome, list]:
                     raise AssertionError(f"node refused: {msg}")
                 events = getattr(msg, "events", None) or []
                 for event in events:
-                    if event[0] == 7:
+                    if event[0] == codec.EV_MATCH_END:
                         return welcome, event
     raise AssertionError("no match_end")
 
@@ -76,12 +76,20 @@ async def play_all(node_url: str, tokens: list[str]) -> list:
     return await asyncio.gather(*(play(node_url, t) for t in tokens))
 
 
-def test_guest_queue_match_play_result_rating(lobby_and_node):
+@pytest.mark.parametrize("mode, game, columns", [
+    ("sprint", "arena", ["Kills", "Deaths"]), ("tag", "tag", ["Tags", "Caught"])])
+def test_guest_queue_match_play_result_rating(lobby_and_node, mode, game, columns):
     lobby, node_url = lobby_and_node
     players = [Session(lobby.url) for _ in range(2)]
     ids = [p.guest()["user_id"] for p in players]
+
+    def node_runs_mode():  # the node's first heartbeat lists its modes
+        modes = players[0].request("GET", "/api/modes")[1]["modes"]
+        return any(m["mode"] == mode and m["available"] for m in modes)
+
+    wait_for(node_runs_mode, 20, f"the node running {mode}")
     for p in players:
-        status, body = p.request("POST", "/api/queue", {"mode": "sprint"})
+        status, body = p.request("POST", "/api/queue", {"mode": mode})
         assert status == 200, body
 
     def matched():
@@ -91,24 +99,27 @@ def test_guest_queue_match_play_result_rating(lobby_and_node):
     states = wait_for(matched, 30, "both players matched")
     assert states[0]["match_id"] == states[1]["match_id"]
     assert states[0]["node_url"] == node_url and states[0]["token"] != states[1]["token"]
-    assert (states[0]["seats"], states[0]["bots"]) == (2, 2)
+    assert (states[0]["seats"], states[0]["bots"], states[0]["game"]) == (2, 2, game)
 
     results = asyncio.run(play_all(node_url, [s["token"] for s in states]))
     for welcome, end in results:
-        assert welcome.match_id == states[0]["match_id"]
-        rows = end[2]
-        assert {r[1] for r in rows if not r[7]} == set(ids) and sum(r[7] for r in rows) == 2
+        assert welcome.match_id == states[0]["match_id"] and welcome.config["game"] == game
+        rows = end[2]  # [player_id, user_id, name, score, placement, bot, *stats]
+        assert {r[1] for r in rows if not r[5]} == set(ids) and sum(r[5] for r in rows) == 2
 
     def rated():
         me = [p.request("GET", "/api/me")[1] for p in players]
         return me if all(m["games"] == 1 for m in me) else None
 
     me = wait_for(rated, 30, "the node's result in the lobby")
-    assert sum(m["rating"] for m in me) == pytest.approx(2 * settings.RATING_START, abs=0.2)
-    board = players[0].request("GET", "/api/leaderboard?board=week")[1]
+    assert all(set(m["ratings"]) == {game} for m in me)  # rated in this game only
+    assert sum(m["ratings"][game]["rating"] for m in me) == pytest.approx(
+        2 * settings.RATING_START, abs=0.2)
+    board = players[0].request("GET", f"/api/leaderboard?board=week&game={game}")[1]
     assert {r["user_id"] for r in board["rows"]} == set(ids)
     assert all(r["points"] >= 1 for r in board["rows"])
     status, page = players[0].request("GET", f"/matches/{states[0]['match_id']}/")
     assert status == 200 and "finished" in page
+    assert "".join(f"<th>{c}</th>" for c in columns) in page  # the game's own columns
     assert players[0].request("GET", "/api/queue")[1] == {"status": "none"}
-    assert players[0].request("POST", "/api/queue", {"mode": "sprint"})[0] == 200
+    assert players[0].request("POST", "/api/queue", {"mode": mode})[0] == 200
