@@ -20,6 +20,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from . import counters
+
 log = logging.getLogger("lobby.accounts")
 
 BATCH = 500
@@ -61,6 +63,8 @@ def clean(now=None) -> dict[str, int]:
         "rate_limit_rows": _delete_in_batches(
             LoginFailure.objects.filter(at__lt=now - timedelta(seconds=longest))),
     }
+    for kind, n in done.items():
+        counters.incr("arena_lobby_housekeeping_removed_total", n, kind=kind)
     log.info("housekeeping: removed %(sessions)d expired sessions, %(guests)d never-played "
              "guests, %(rate_limit_rows)d old rate-limit rows", done)
     return done

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from . import counters
+
 GUEST_SEEN = "arena_guest_seen"  # session key: when a guest session's expiry was last moved
 GUEST_REFRESH = 3600  # seconds: at most one session write per hour per active guest
 
@@ -34,7 +36,8 @@ class GuestSessions:
 
 class Housekeeping:
     """Starts `housekeeping.clean()` in a background thread every HOUSEKEEPING_INTERVAL
-    seconds of this process (0: never; then run `manage.py housekeeping` on a schedule)."""
+    seconds of this process (0: never; then run `manage.py housekeeping` on a schedule),
+    and adds this process's counters to the shared totals (counters.py)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         from .housekeeping import Scheduler
@@ -45,4 +48,5 @@ class Housekeeping:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         self.scheduler.poke()
+        counters.flush_due()
         return response

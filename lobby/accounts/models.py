@@ -33,3 +33,13 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class LobbyCounter(models.Model):
+    """A Prometheus counter of the lobby (`counters.py`), summed over every worker."""
+
+    name = models.CharField(max_length=200, unique=True)  # metric name with its labels
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.value}"

@@ -32,6 +32,8 @@ from django.http import HttpRequest, HttpResponse
 from lobby.shared import state
 from lobby.shared.middleware import in_networks
 
+from . import counters
+
 KEYS_ATTR = "_arena_login_keys"  # the request's login keys, set by `begin_login`
 
 
@@ -48,16 +50,29 @@ def login_keys(request: HttpRequest, username: str) -> dict[str, int]:
             f"ip:{address}": settings.LOGIN_ADDRESS_MAX_FAILURES}
 
 
-def is_blocked(keys: dict[str, int]) -> bool:
+KEY_LIMITS = ("login_pair", "login_account", "login_address")  # in the order of login_keys
+
+
+def over_limit(keys: dict[str, int]) -> str | None:
+    """The first limit these keys are over (a KEY_LIMITS name), or None."""
     counts = state().logins.counts(list(keys), time.time())
-    return any(n >= limit for n, limit in zip(counts, keys.values(), strict=True))
+    for name, n, limit in zip(KEY_LIMITS, counts, keys.values(), strict=True):
+        if n >= limit:
+            return name
+    return None
+
+
+def is_blocked(keys: dict[str, int]) -> bool:
+    return over_limit(keys) is not None
 
 
 def begin_login(request: HttpRequest) -> bool:
     """Called by every login view on POST: True if the attempt must be refused (429).
     Otherwise the attempt's outcome is counted by the signal receivers below."""
     keys = login_keys(request, str(request.POST.get("username", "")))
-    if is_blocked(keys):
+    limit = over_limit(keys)
+    if limit is not None:
+        counters.incr("arena_lobby_refused_total", limit=limit)
         return True
     setattr(request, KEYS_ATTR, keys)
     return False
@@ -67,6 +82,7 @@ def begin_login(request: HttpRequest) -> bool:
 def _count_failure(sender, credentials: dict, request: HttpRequest | None = None, **kw) -> None:
     keys = getattr(request, KEYS_ATTR, None)
     if keys:
+        counters.incr("arena_lobby_login_failures_total")
         state().logins.record_failure(list(keys), time.time())
 
 
@@ -111,5 +127,6 @@ def count_new_guest(request: HttpRequest) -> None:
         return
     limiter, keys, now = state().guests, [f"ip:{address}"], time.time()
     if limiter.blocked(keys, now):
+        counters.incr("arena_lobby_refused_total", limit="guests_per_address")
         raise GuestLimited()
     limiter.record_failure(keys, now)

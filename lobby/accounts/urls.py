@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import views
+from . import counters, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/csrf", views.api_csrf, name="api_csrf"),
     path("api/guest", views.api_guest, name="api_guest"),
     path("api/me", views.api_me, name="api_me"),
+    path("metrics", counters.metrics, name="metrics"),
 ]

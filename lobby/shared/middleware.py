@@ -46,6 +46,9 @@ class SharedStateErrors:
         else:
             return None
         log.warning("%s %s: %s unavailable: %s", request.method, request.path, what, exc)
+        from lobby.accounts import counters
+
+        counters.incr("arena_lobby_unavailable_total", backend=what.lower())
         return unavailable(request, message)
 
 

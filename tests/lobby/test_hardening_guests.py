@@ -37,7 +37,15 @@ def guest(address: str) -> tuple[ApiClient, object]:
     return api, api.post("/api/guest")
 
 
+def metric(name: str) -> int:
+    """A series of the lobby's GET /metrics (summed over workers), 0 when absent."""
+    text = Client().get("/metrics").content.decode()
+    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " "))
+
+
 def test_guest_creation_is_limited_per_address(db, limited):
+    before = metric('arena_lobby_refused_total{limit="guests_per_address"}')
     for _ in range(3):
         assert guest("10.2.0.1")[1].status_code == 200
     api, refused = guest("10.2.0.1")
@@ -53,6 +61,7 @@ def test_guest_creation_is_limited_per_address(db, limited):
     other.csrf = other.http.cookies["csrftoken"].value  # login() rotated it
     assert other.post("/api/guest").json() == ok.json()
     assert User.objects.filter(profile__guest=True).count() == 4
+    assert metric('arena_lobby_refused_total{limit="guests_per_address"}') == before + 2
 
 
 def test_guest_window_passes(db, limited):
@@ -128,6 +137,7 @@ def make_leftovers(age: timedelta) -> dict[str, int]:
 
 def test_housekeeping_command_removes_what_nobody_needs(db, settings):
     settings.GUEST_UNPLAYED_MAX_AGE = 3600
+    before = metric('arena_lobby_housekeeping_removed_total{kind="guests"}')
     ids = make_leftovers(timedelta(hours=2))
     out = []
     call_command("housekeeping", stdout=type("W", (), {"write": lambda s, t: out.append(t)})())
@@ -135,6 +145,7 @@ def test_housekeeping_command_removes_what_nobody_needs(db, settings):
     left = set(User.objects.values_list("username", flat=True))
     assert left == {"guest-queued", "guest-new", "claimed"}
     assert list(Session.objects.values_list("pk", flat=True)) == [ids["live_session"]]
+    assert metric('arena_lobby_housekeeping_removed_total{kind="guests"}') == before + 2
 
 
 @pytest.mark.slow
@@ -157,3 +168,31 @@ def test_the_lobby_runs_housekeeping_by_itself(transactional_db):
         assert not User.objects.filter(username__startswith="guest-old").exists()
         assert not Session.objects.filter(session_key="x" * 32).exists()
         assert User.objects.filter(username="guest-queued").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_refusals_are_counted_over_every_worker(transactional_db):
+    """/metrics of a 2-worker gunicorn sums what each worker refused."""
+    from lobby.live import Session as HttpSession
+
+    env = {"DATABASE_URL": database_url(connection.settings_dict), "DB_CONN_MAX_AGE": "0",
+           "GUEST_ALLOWLIST": "", "GUEST_MAX_PER_ADDRESS": "2"}
+    series = 'arena_lobby_refused_total{limit="guests_per_address"}'
+    with GunicornServer(workers=2, threads=2, env=env) as srv:
+        statuses = []
+        for _ in range(6):
+            http = HttpSession(srv.url)
+            http.request("GET", "/api/csrf")
+            statuses.append(http.request("POST", "/api/guest",
+                                         headers={"X-CSRFToken": http.cookies["csrftoken"]})[0])
+        assert sorted(statuses) == [200, 200, 429, 429, 429, 429]
+        deadline, seen = time.monotonic() + 30, 0
+        while time.monotonic() < deadline:  # each worker adds its count after a request
+            text = HttpSession(srv.url).request("GET", "/metrics")[1]
+            seen = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith(series + " "))
+            if seen == 4:
+                break
+            time.sleep(0.3)
+        assert seen == 4

@@ -32,15 +32,25 @@ def login(address: str, username: str, password: str, path: str = "/accounts/log
         path, {"username": username, "password": password}).status_code
 
 
+def metric(name: str) -> int:
+    text = Client().get("/metrics").content.decode()
+    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " "))
+
+
 def test_owner_logs_in_while_an_attacker_is_locked_out(fred, settings):
     """Item 12: five failures lock the (account, address) pair, not the account."""
     settings.LOGIN_MAX_FAILURES = 5
+    refused = metric('arena_lobby_refused_total{limit="login_pair"}')
+    failures = metric("arena_lobby_login_failures_total")
     for _ in range(5):
         assert login("10.0.0.66", "fred", "guess") == 200
     assert login("10.0.0.66", "fred", RIGHT) == 429  # even the right password, from there
     assert login("10.0.0.7", "fred", RIGHT) == 302  # the owner, from their own address
     # the owner's success cleared only their own pair: the attacker is still held
     assert login("10.0.0.66", "fred", "guess") == 429
+    assert metric('arena_lobby_refused_total{limit="login_pair"}') == refused + 2
+    assert metric("arena_lobby_login_failures_total") == failures + 5
 
 
 def test_account_ceiling_holds_guesses_spread_over_addresses(fred, settings):
