@@ -44,6 +44,7 @@ from loadtest.procs import free_port, listen_socket, start_node, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_ID = "node-1"
+LOOPBACK_ADDRESSES = "127.0.0.1,::1"  # where the bots come from
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,6 @@ def default_mode(short_matches: bool = False) -> str:
     return min(game.modes.values(), key=lambda mode: mode.config.time_limit).name
 
 
-def node_key_env(node_secret: str, node_id: str) -> dict[str, str]:
-    """The node's secret: its own NODE_KEY derived from the lobby's master NODE_SECRET
-    (`engine.auth.derive_node_key`), or the master itself for a tree without node keys."""
-    derive = getattr(auth, "derive_node_key", None)
-    return {"NODE_KEY": derive(node_secret, node_id)} if derive else {"NODE_SECRET": node_secret}
-
-
 @dataclass
 class Stack:
     """A lobby and a node on free loopback ports, for one scenario run."""
@@ -147,11 +141,12 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
     env.pop("NODE_SECRET", None)
     env.pop("NODE_KEY", None)
     # production-style secrets (docs/deploy.md, "Secrets"): the lobby holds the master
-    # NODE_SECRET, the node only its own key derived from it. The bots' guests all come
-    # from loopback: exempt it from the lobby's guest limit.
+    # NODE_SECRET, the node only its own key derived from it. Every bot comes from
+    # loopback: exempt it from the lobby's guest limit and the node's per-address caps.
     cli_env = {**env, "SECRET_KEY": secrets.token_urlsafe(50), "NODE_SECRET": node_secret,
-               "GUEST_ALLOWLIST": "127.0.0.1,::1", **lobby_env}
-    node_env = {**env, **node_key_env(node_secret, NODE_ID), **node_env}
+               "GUEST_ALLOWLIST": LOOPBACK_ADDRESSES, **lobby_env}
+    node_env = {**env, "NODE_KEY": auth.derive_node_key(node_secret, NODE_ID),
+                "ARENA_ADMISSION_EXEMPT": LOOPBACK_ADDRESSES, **node_env}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=cli_env,
                    check=True, timeout=120)
     if lobby_server == "gunicorn":

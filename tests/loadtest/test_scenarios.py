@@ -50,6 +50,8 @@ def check_complete(r: dict) -> None:
     assert rows and max(row["in_match"] for row in rows) > 0
     assert any(row["node_players"] for row in rows)
     assert r["targets"] and all(isinstance(t["pass"], bool) for t in r["targets"])
+    assert s["inputs"]["acked"] > 0 and s["inputs"]["acked_ratio"] is not None
+    assert s["brains"]["game"] == s["matches"]["connections"] and s["brains"]["generic"] == 0
 
 
 def test_c1k_small(tmp_path):
@@ -92,3 +94,27 @@ def test_slow_client_small(tmp_path):
     # yet when the run stopped it first; never anything else
     assert set(slow["closes"]) <= {"4020 after stall", "1006 after stall",
                                    "abnormal after stall", "closed by bot"}, slow["closes"]
+
+
+def test_tag_small(tmp_path):
+    """The second game through the same path: tag's modes at the lobby, its rooms on the
+    node, its brain in the bots (the report names the mode)."""
+    r = run_scenario("c1k", tmp_path, "--mode", "tag")
+    check_complete(r)
+    assert r["config"]["mode"] == "tag"
+    assert r["summary"]["matches"]["started"] == r["bots"]
+
+
+def test_a_game_that_never_acks_fails_its_targets(tmp_path):
+    """A game that applies inputs but never records their seq as the ack
+    (tests/loadtest/noack_game, served by the lobby and the node through GAMES): the run
+    completes, its bots play and get state, and the report says FAIL."""
+    r = run_scenario("c1k", tmp_path, "--mode", "noack", env={"GAMES": "tests.loadtest.noack_game"})
+    s = r["summary"]
+    assert s["error_count"] == 0, s["errors"]
+    assert s["matches"]["started"] == r["bots"] and s["frames"]["received"] > 0
+    assert s["brains"]["generic"] == s["matches"]["connections"]  # the game has no brain
+    assert s["inputs"]["sent"] > 0 and s["inputs"]["acked"] == 0
+    verdict = {t["name"]: t["pass"] for t in r["targets"]}
+    assert verdict["inputs acked / inputs awaiting an ack"] is False
+    assert verdict["input-to-ack p99 (patch intervals)"] is False
