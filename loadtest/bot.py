@@ -516,8 +516,8 @@ class Bot:
         if pending:
             me = m.entities.get(m.player_id)
             index = m.ack_at.get(me[0]) if me is not None else None
-            if index is not None:
-                ack = me[index]
+            ack = me[index] if index is not None and index < len(me) else None
+            if type(ack) is int:  # an entity that does not follow its schema acks nothing
                 hist = g.hist["input_ack"]
                 while pending and pending[0][0] <= ack:
                     hist.record(now - pending.popleft()[1])

@@ -195,3 +195,25 @@ def test_a_run_whose_bots_get_no_acks_fails_its_targets():
     r = _summary(g)
     assert r["summary"]["inputs"]["never_acked"] > 0 and r["summary"]["inputs"]["acked_ratio"] == 0.0
     assert not report.check_targets(r, {"acked_ratio": 0.5})[0]["pass"]
+
+
+def test_an_own_entity_that_breaks_its_schema_acks_nothing_and_breaks_nothing():
+    config = {"game": "no-such-game", "sim_hz": 20, "patch_hz": 20, "schema": {
+        "entities": [{"kind": 1, "name": "p", "fields": ["x", "y", "ack"], "interpolate": ["x", "y"],
+                      "ack": "ack"}],
+        "inputs": [{"name": "v", "lo": 0, "hi": 9}]}}
+    groups = {"normal": Group(), "slow": Group()}
+    bot = Bot(0, BotConfig("http://127.0.0.1:1"), None, groups, asyncio.Event())
+    m = bot.match = _Match(t_queue=0.0, t_connect=0.0)
+    bot.conn = _Conn()
+    bot._on_message(codec.encode(codec.Welcome(4, "m1", "r", 0, config)), m)
+
+    async def run() -> None:
+        for tick, me in enumerate([[1, 0, 0, 0], [1, 0], [1, 0, 0, "7"], [1, 0, 0, 99]], start=1):
+            bot._on_message(codec.encode(codec.Keyframe(tick, 100, {4: me}, [])), m)
+            await bot.tick(time.monotonic())
+
+    asyncio.run(run())
+    g = groups["normal"]
+    assert g.counters["brain_generic"] == 1 and not g.errors
+    assert g.hist["input_ack"].count == 3  # only the last, well-formed state acked (seq 1..3)
