@@ -196,3 +196,42 @@ def test_refusals_are_counted_over_every_worker(transactional_db):
                 break
             time.sleep(0.3)
         assert seen == 4
+
+
+def test_guest_limit_and_counters_on_redis(db, limited, settings):
+    """The same limit and counters with REDIS_URL: a sorted set per address under the
+    `guest` namespace, the totals in one hash."""
+    import os
+
+    import redis
+
+    from lobby import shared
+    from tests.services import need
+
+    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping()
+        reason = ""
+    except (redis.RedisError, OSError) as exc:
+        reason = f"Redis at {url} unreachable: {exc}"
+    need(not reason, reason)
+    prefix = f"hardening:{os.getpid()}:{time.monotonic_ns()}:"
+    settings.REDIS_URL, settings.REDIS_PREFIX = url, prefix
+    r = redis.Redis.from_url(url)
+    try:
+        assert shared.state().backend == "redis"
+        series = 'arena_lobby_refused_total{limit="guests_per_address"}'
+        before = metric(series)  # (also adds what earlier tests counted in this process)
+        for _ in range(3):
+            assert guest("10.4.0.1")[1].status_code == 200
+        assert guest("10.4.0.1")[1].status_code == 429
+        assert guest("10.4.0.2")[1].status_code == 200
+        assert r.zcard(f"{prefix}guest:ip:10.4.0.1") == 3
+        assert metric(series) == before + 1
+        assert int(r.hget(f"{prefix}counters", series)) == before + 1
+    finally:
+        keys = list(r.scan_iter(match=prefix + "*"))
+        if keys:
+            r.delete(*keys)
+        r.close()
+        shared.reset()
