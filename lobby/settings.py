@@ -5,7 +5,9 @@ See docs/lobby.md ("Settings") for the full list.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dj_database_url
@@ -40,7 +42,7 @@ DEV_SECRETS = {"SECRET_KEY": "dev-insecure-lobby-secret-key-change-me",
 MIN_SECRET_LENGTH = 16  # characters (SECRET_KEY: 50, as `check --deploy` wants)
 
 
-def secret_problems(env: dict[str, str] | os._Environ, dev: bool) -> list[str]:
+def secret_problems(env: Mapping[str, str], dev: bool) -> list[str]:
     """Why these secrets must not be used (empty: they may)."""
     if dev:
         return []
@@ -224,6 +226,21 @@ GUEST_MAX_PER_ADDRESS = env_int("GUEST_MAX_PER_ADDRESS", 30)  # new guests per a
 GUEST_WINDOW = env_int("GUEST_WINDOW", 600)  # seconds
 # Addresses or networks exempt from the guest limit (e.g. a load-test machine): comma list.
 GUEST_ALLOWLIST = [a.strip() for a in env_str("GUEST_ALLOWLIST", "").split(",") if a.strip()]
+
+
+def _check_networks(name: str, entries: list[str]) -> None:
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"{name}: {entry!r} is not an address or a network "
+                                       "(e.g. 10.0.0.2 or 10.0.0.0/8)") from None
+
+
+_check_networks("TRUSTED_PROXIES", TRUSTED_PROXIES)
+_check_networks("GUEST_ALLOWLIST", GUEST_ALLOWLIST)
 
 # --- shared state (docs/scale-out.md): the database by default, Redis with REDIS_URL ---
 REDIS_URL = env_str("REDIS_URL", "")  # e.g. redis://127.0.0.1:6379/0; empty: the database

@@ -128,3 +128,12 @@ def raw_get(port: int, path: str, cookie: str) -> tuple[int, dict, bytes]:
         return resp.status, dict(resp.getheaders()), resp.read()
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("name", ["TRUSTED_PROXIES", "GUEST_ALLOWLIST"])
+def test_address_lists_are_checked_at_start(name):
+    done = manage(production_env(ARENA_ENV="dev", **{name: "10.0.0.1,nginx"}), "check")
+    assert done.returncode != 0
+    assert f"{name}: 'nginx' is not an address or a network" in done.stderr
+    assert manage(production_env(ARENA_ENV="dev", **{name: "10.0.0.1,10.1.0.0/16,::1"}),
+                  "check").returncode == 0
