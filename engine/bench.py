@@ -49,11 +49,13 @@ def machine() -> dict:
 
 
 def filled(gdef: GameDef, config: Any, players: int, seed: int,
-           humans: bool) -> tuple[Game, list]:
+           humans: bool, game: Any = None) -> tuple[Game, list]:
     """A full room: bots, or "humans" whose inputs (one per tick, like a client sending at
     the tick rate) come from the game's wire-state brain (`GameDef.bot`) through `submit`,
-    so `ack` changes as in play."""
-    game = gdef.game(config, seed)
+    so `ack` changes as in play. `game`: a new match of `config` to fill (default: one
+    made here)."""
+    if game is None:
+        game = gdef.game(config, seed)
     brains = []
     for i in range(players):
         pid = game.join(1000 + i, f"player{i:02d}", bot=not humans)

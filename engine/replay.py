@@ -1,5 +1,6 @@
 """Input logs and replays: a seed plus the log of what the room fed the game reproduce
-the match exactly (state and results), for any registered game.
+the match exactly (state and results), for any registered game; `verify` re-derives a
+match's result from its replay file (engine/recording.py) to check a posted one.
 
 A log is a list of records, each a tuple whose first element is the tick at which the
 call happened (`game.tick` before the following `step()`):
@@ -16,14 +17,24 @@ plus `end_tick`, the tick the game had reached when the log was closed. `to_rows
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.game import Entities, Game, GameDef, PlayerResult
 from engine.registry import Registry, registry
 
+if TYPE_CHECKING:
+    from engine.recording import Replay
+
+MAX_VERIFY_TICKS = 1 << 19   # verify() refuses longer logs unless told (3.6 h at 40 Hz)
+
 
 class ReplayError(Exception):
-    """The log does not fit the game it is replayed on (a join got another id, ...)."""
+    """The log does not fit the game it is replayed on (a join got another id, ...), or a
+    replay file is not valid (engine.recording.load_replay)."""
+
+
+class ReplayTruncated(ReplayError):
+    """The replay stops before the match's end (its size bound): no result to re-derive."""
 
 
 @dataclass
@@ -50,40 +61,6 @@ class InputLog:
             else:
                 records.append(tuple(row))
         return cls(records, end_tick)
-
-
-class Recorder:
-    """Wraps a game and logs every call that changes it. Use it where you would use the
-    game; other attributes (entities, results, over, ...) pass through."""
-
-    def __init__(self, game: Game) -> None:
-        self.game = game
-        self.log = InputLog(end_tick=game.tick)
-
-    def join(self, user_id: int, name: str, *, bot: bool = False) -> int:
-        tick = self.game.tick
-        pid = self.game.join(user_id, name, bot=bot)   # GameFull: nothing to log
-        self.log.records.append((tick, "join", user_id, name, bot, pid))
-        return pid
-
-    def leave(self, player_id: int) -> None:
-        self.log.records.append((self.game.tick, "leave", player_id))
-        self.game.leave(player_id)
-
-    def set_connected(self, player_id: int, connected: bool) -> None:
-        self.log.records.append((self.game.tick, "connected", player_id, connected))
-        self.game.set_connected(player_id, connected)
-
-    def submit(self, player_id: int, seq: int, values: tuple[int, ...]) -> bool:
-        self.log.records.append((self.game.tick, "input", player_id, seq, tuple(values)))
-        return self.game.submit(player_id, seq, values)
-
-    def step(self) -> None:
-        self.game.step()
-        self.log.end_tick = self.game.tick
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.game, name)
 
 
 def replay(mode: str, seed: int, log: InputLog, config: Any = None, *,
@@ -134,3 +111,80 @@ def _apply(game: Game, rec: tuple) -> None:
         game.set_connected(rec[2], rec[3])
     else:
         raise ReplayError(f"unknown record {kind!r}")
+
+
+# --- verification ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verified:
+    """A match re-derived from its replay."""
+
+    game: str
+    mode: str
+    ticks: int
+    over: bool
+    end_reason: str
+    results: list[PlayerResult]
+    players: list[dict]   # the results in the node's posted form (`result_players`)
+
+
+def result_players(gdef: GameDef, results: list[PlayerResult]) -> list[dict]:
+    """Results as a node posts them (docs/protocol.md, the result's `players`)."""
+    names = tuple(c.name for c in gdef.results)
+    return [{"user_id": r.user_id, "name": r.name, "score": r.score, "placement": r.placement,
+             "bot": r.bot, "stats": dict(zip(names, r.stats, strict=False))} for r in results]
+
+
+def verify(replay: Replay, *, max_ticks: int = MAX_VERIFY_TICKS) -> Verified:
+    """Re-run the match of `replay` (from `engine.recording.load_replay`) and give its
+    result. Raises `ReplayTruncated` for a truncated replay, `ReplayError` when the log
+    is longer than `max_ticks` or does not fit the game (the game raised, a join got
+    another id, the match ended before the log did, ...)."""
+    if replay.truncated:
+        raise ReplayTruncated(f"the replay stops at tick {replay.end_tick} of {replay.ticks}")
+    if replay.end_tick - replay.start > max_ticks:
+        raise ReplayError(f"{replay.end_tick - replay.start} ticks, above {max_ticks}")
+    gdef = replay.gdef
+    game: Game | None = None
+    try:
+        game = gdef.game(replay.config, replay.seed)
+        if game.tick != replay.start:
+            raise ReplayError(f"the replay starts at tick {replay.start}, a new match at "
+                              f"{game.tick}: only a recording from the start can be verified")
+        _, results = run(game, replay.log)
+        over, reason, tick = game.over, game.end_reason, game.tick
+    except ReplayError:
+        raise
+    except Exception as e:   # a log the game cannot take
+        at = getattr(game, "tick", 0)
+        raise ReplayError(f"the game failed on this replay at tick {at}: {e!r}") from None
+    if tick != replay.end_tick:
+        raise ReplayError(f"the match ended at tick {tick}, the replay says {replay.end_tick}")
+    return Verified(replay.game, replay.mode, tick, over, reason, results,
+                    result_players(gdef, results))
+
+
+def compare(verified: Verified, posted: dict) -> list[str]:
+    """How a posted result (the node's: `game`, `mode`, `status`, `reason`, `ticks`,
+    `players`) differs from the re-derived one: [] when it matches."""
+    diffs = []
+    for key, want in (("game", verified.game), ("mode", verified.mode), ("ticks", verified.ticks)):
+        if posted.get(key) != want:
+            diffs.append(f"{key}: posted {posted.get(key)!r}, replay {want!r}")
+    status = posted.get("status")
+    if status == "finished":
+        if not verified.over:
+            diffs.append("status: posted finished, the replayed match is not over")
+        elif posted.get("reason") != verified.end_reason:
+            diffs.append(f"reason: posted {posted.get('reason')!r}, replay {verified.end_reason!r}")
+    elif verified.over:
+        diffs.append(f"status: posted {status!r}, the replayed match is over")
+    players = posted.get("players")
+    if not isinstance(players, list) or len(players) != len(verified.players):
+        diffs.append(f"players: posted {len(players) if isinstance(players, list) else players!r}"
+                     f", replay {len(verified.players)}")
+    else:
+        for i, (got, want) in enumerate(zip(players, verified.players, strict=True)):
+            if got != want:
+                diffs.append(f"players[{i}]: posted {got!r}, replay {want!r}")
+    return diffs

@@ -27,8 +27,9 @@ from engine.game import (
     ResultColumn,
     define,
 )
+from engine.recording import Recorder
 from engine.registry import RegistryError, UnknownGame, UnknownMode, from_defs, load, registry
-from engine.replay import InputLog, Recorder, replay
+from engine.replay import InputLog, replay
 
 GAMES = list(registry().games.values())
 MODES = [(g, m) for g in GAMES for m in g.modes.values()]
@@ -53,7 +54,7 @@ def play(gdef: GameDef, mode: Mode, seed: int, ticks: int) -> tuple[Recorder, li
     disconnect and reconnect, a leave. Returns the recorder, every patch's state and all
     events."""
     r = random.Random(seed)
-    game = Recorder(gdef.new(mode.name, seed))
+    game = Recorder(gdef.new(mode.name, seed), gdef, mode.name, seed)
     humans = {game.join(100 + i, f"human{i}"): 0 for i in range(min(2, mode.max_players))}
     for i in range(mode.max_players - len(humans)):
         game.join(0, f"bot{i}", bot=True)

@@ -12,8 +12,9 @@ import pytest
 
 from engine import snapshot
 from engine.game import Game, GameDef, GameFull
+from engine.recording import Recorder
 from engine.registry import registry
-from engine.replay import Recorder, replay
+from engine.replay import replay
 from engine.snapshot import SnapshotError
 from tests.games.test_every_game import Cfg, Null, null_game, random_values
 
@@ -88,7 +89,7 @@ def test_a_restored_game_goes_on_exactly_like_the_original(gdef: GameDef, seed: 
     mode = next(iter(gdef.modes.values()))
     cfg = gdef.config(mode.name, time_limit=max(1, 900 // mode.config.sim_hz))
     r = random.Random(seed)
-    original = Recorder(gdef.game(cfg, seed))
+    original = Recorder(gdef.game(cfg, seed), gdef, mode.name, seed, config=cfg)
     script = Script(gdef, seed)
     cut = r.randrange(0, 800)
     every = r.choice([1, 2, 3])          # events drained every few ticks: some are pending

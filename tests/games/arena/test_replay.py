@@ -9,7 +9,8 @@ import msgpack
 import pytest
 
 from engine.game import GameFull
-from engine.replay import InputLog, Recorder, ReplayError, replay
+from engine.recording import Recorder
+from engine.replay import InputLog, ReplayError, replay
 from games.arena import GAME
 from games.arena.game import MODES, Arena
 
@@ -25,7 +26,7 @@ def weird_input(r: random.Random) -> tuple[int, ...]:
 
 def play(seed: int, ticks: int) -> tuple[Recorder, dict]:
     r = random.Random(seed)
-    game = Recorder(Arena(CFG, seed))
+    game = Recorder(Arena(CFG, seed), GAME, "arena", seed, config=CFG)
     seqs: dict[int, int] = {}
     for i in range(3):
         seqs[game.join(100 + i, f"human{i}")] = 0
