@@ -46,6 +46,7 @@ from .websocket import bound_reads
 log = logging.getLogger(__name__)
 
 UNJOINED_BURST = 4.0     # the unjoined budget holds this many seconds of `unjoined_rate`
+PRUNE_EVERY = 10.0       # seconds between two sweeps of idle addresses
 ACCEPT_LOG_EVERY = 10.0  # seconds between two log lines about failed accepts
 
 
@@ -100,6 +101,7 @@ class Admission:
         self.addresses: dict[str, Address] = {}
         self._accept_errors_logged = 0.0
         self._accept_errors_unlogged = 0
+        self._pruned = self._now()
 
     def _now(self) -> float:
         return time.monotonic()
@@ -107,16 +109,29 @@ class Admission:
     def _get(self, addr: str) -> Address:
         a = self.addresses.get(addr)
         if a is None:
+            now = self._now()
+            if now - self._pruned >= PRUNE_EVERY:
+                self._prune(now)
             rate = self.s.unjoined_rate
-            a = self.addresses[addr] = Address(Bucket(rate, rate * UNJOINED_BURST, self._now()))
+            a = self.addresses[addr] = Address(Bucket(rate, rate * UNJOINED_BURST, now))
         return a
 
+    @staticmethod
+    def _forgettable(a: Address, now: float) -> bool:
+        # An address with nothing open is forgotten only once its budget is full again:
+        # reconnecting must not refill it.
+        b = a.budget
+        return a.idle() and b.tokens + (now - b.stamp) * b.rate >= b.burst
+
     def _forget(self, addr: str, a: Address) -> None:
-        # An address with nothing open is forgotten only with a full budget: reconnecting
-        # must not refill it.
-        if a.idle() and a.budget.tokens + (self._now() - a.budget.stamp) * a.budget.rate \
-                >= a.budget.burst:
+        if self._forgettable(a, self._now()):
             self.addresses.pop(addr, None)
+
+    def _prune(self, now: float) -> None:
+        """Forget the idle addresses whose budget has refilled since (no event did)."""
+        self._pruned = now
+        for addr in [k for k, a in self.addresses.items() if self._forgettable(a, now)]:
+            del self.addresses[addr]
 
     def refuse(self, limit: str) -> None:
         self.metrics.refused[limit] += 1
