@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "lobby.accounts",
     "lobby.matchmaking",
     "lobby.ratings",
+    "lobby.realtime",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +100,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "lobby.urls"
 WSGI_APPLICATION = "lobby.wsgi.application"
+ASGI_APPLICATION = "lobby.asgi.application"  # uvicorn lobby.asgi:application (docs/lobby.md)
 
 TEMPLATES = [
     {
@@ -245,3 +247,10 @@ _check_networks("GUEST_ALLOWLIST", GUEST_ALLOWLIST)
 # --- shared state (docs/scale-out.md): the database by default, Redis with REDIS_URL ---
 REDIS_URL = env_str("REDIS_URL", "")  # e.g. redis://127.0.0.1:6379/0; empty: the database
 REDIS_PREFIX = env_str("REDIS_PREFIX", "arena:")  # every key starts with it
+
+# --- the live lobby: event stream and background matcher (lobby/realtime) -------------
+SSE_HEARTBEAT = env_float("SSE_HEARTBEAT", 15)  # seconds between keep-alive comments
+SSE_MAX_AGE = env_float("SSE_MAX_AGE", 3600)  # a stream ends after; the browser reconnects
+SSE_MAX_STREAMS = env_int("SSE_MAX_STREAMS", 10000)  # open streams per process; then 503
+MATCHER_TASK = env_str("MATCHER_TASK", "auto")  # ASGI lifespan matcher; auto: without REDIS_URL
+MATCHER_IN_REQUESTS = env_bool("MATCHER_IN_REQUESTS", True)  # passes in GET /api/queue, /queue/

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("lobby.accounts.urls")),
     path("", include("lobby.matchmaking.urls")),
     path("", include("lobby.ratings.urls")),
+    path("", include("lobby.realtime.urls")),
 ]

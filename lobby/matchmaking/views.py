@@ -22,6 +22,14 @@ from .services import QueueError
 from .validate import MAX_NODE_MODES, NODE_ID_RE, URL_RE, boolean, integer, names, string
 
 
+def request_passes() -> bool:
+    """Whether requests run matcher passes: not when the ASGI lifespan's background matcher
+    runs in this process, nor with MATCHER_IN_REQUESTS=0 (run_matcher does it)."""
+    from lobby.realtime.matcher import running
+
+    return settings.MATCHER_IN_REQUESTS and not running()
+
+
 @api_view(("GET", "POST", "DELETE"), login=True)
 def api_queue(request: HttpRequest) -> JsonResponse:
     if request.method == "POST":
@@ -36,7 +44,8 @@ def api_queue(request: HttpRequest) -> JsonResponse:
             return JsonResponse({"status": services.cancel_queue(request.user)})
         except QueueError as exc:
             return error(exc.status, str(exc), code=exc.code, status="matched")
-    services.maybe_run_pass()
+    if request_passes():
+        services.maybe_run_pass()
     return JsonResponse(services.queue_state(request.user))
 
 
@@ -64,7 +73,8 @@ def api_presence(request: HttpRequest) -> JsonResponse:
 @login_required
 def queue_page(request: HttpRequest) -> HttpResponse:
     """Queue status; refreshes itself (meta refresh) while waiting, no JS needed."""
-    services.maybe_run_pass()
+    if request_passes():
+        services.maybe_run_pass()
     state = services.queue_state(request.user)
     if state["status"] == "matched":
         return redirect("game")

@@ -31,6 +31,7 @@ from typing import Any
 
 log = logging.getLogger("lobby.bus")
 
+START = "0-0"        # the id before any event
 KEEP = 200           # events kept per channel for replay
 TTL = 600            # seconds a channel's events are kept after its last publish
 QUEUE_MAX = 256      # events waiting in one subscription; past it the stream is closed
@@ -59,11 +60,14 @@ class Event:
 class Subscription:
     """Events of some channels, live, after the replay of those past each cursor.
 
-    `cursors` start as the last ids the subscriber saw (None: only new events) and are set,
-    once subscribed, to the latest id of each channel then; `gap` is true when a cursor was
-    older than the oldest event kept (the subscriber should reread the state)."""
+    `cursors` start as the last ids the subscriber saw (None: only new events) and follow
+    the events queued; `start` is where the subscription began on each channel (the last
+    id given, or the channel's latest then, or `START` for a channel without events yet);
+    `gap` is true when a cursor was older than the oldest event kept (the subscriber should
+    reread the state)."""
 
     cursors: dict[str, str | None]
+    start: dict[str, str] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     gap: bool = False
@@ -160,8 +164,9 @@ class MemoryBus(Bus):
                 events = self._logs.get(channel, (0.0, deque()))[1]
                 last_id = parse_id(last)
                 if last_id is None:
-                    sub.cursors[channel] = events[-1].id if events else None
+                    sub.cursors[channel] = sub.start[channel] = events[-1].id if events else START
                     continue
+                sub.start[channel] = last
                 if events and parse_id(events[0].id) > last_id:
                     sub.gap = True  # the last id seen is no longer kept
                 for event in events:
@@ -285,8 +290,9 @@ class RedisBus(Bus):
         for channel, last in cursors.items():
             if parse_id(last) is None:
                 rows = await self._async.xrevrange(self.key(channel), "+", "-", count=1)
-                sub.cursors[channel] = rows[0][0] if rows else None
+                sub.cursors[channel] = sub.start[channel] = rows[0][0] if rows else START
                 continue
+            sub.start[channel] = last
             first = await self._async.xrange(self.key(channel), "-", "+", count=1)
             if first and parse_id(first[0][0]) > parse_id(last):
                 sub.gap = True  # the last id seen is no longer kept

@@ -34,7 +34,7 @@ async def test_publish_reaches_subscriber_and_resume_misses_nothing(two_buses) -
     pub, sub_bus = two_buses
     first = pub.publish("user:1", {"n": 0})
     sub = await sub_bus.subscribe({"user:1": None, "live": None})
-    assert sub.cursors["user:1"] == first  # only new events; the cursor is the latest id
+    assert sub.cursors["user:1"] == sub.start["user:1"] == first  # only new events
     ids = [await asyncio.to_thread(pub.publish, "user:1", {"n": i}) for i in range(1, 6)]
     pub.publish("user:2", {"n": "other"})  # another channel: not delivered
     pub.publish("live", {"n": "live"})

@@ -1,0 +1,138 @@
+"""What the lobby publishes on the bus (`lobby.shared.bus`), and when.
+
+Channels: `user:<id>` (one player's: matched, result, queue) and `live` (everyone's: the
+matches in progress). An event never carries a seat token: the player's own stream adds a
+fresh one when it delivers `matched` (`lobby.realtime.stream`), so a token is only ever
+issued to its owner and a replayed event still carries a usable one.
+
+Publishing never fails the caller: the state is in the database either way (a stream that
+reconnects reads it first), so an unreachable Redis is logged, not raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count
+
+from lobby import shared
+from lobby.matchmaking.models import Match, MatchPlayer, Ticket
+from lobby.matchmaking.services import WAIT_MESSAGES, to_dt
+from lobby.shared.bus import bus
+from lobby.shared.nodes import OK
+
+log = logging.getLogger("lobby.realtime")
+
+LIVE = "live"
+LIVE_MAX = 50  # matches listed in a `live` event (the most recent)
+QUEUE_EVENTS_MAX = 2000  # `queue` events one pass publishes at most (positions changed)
+
+
+def user_channel(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def publish(channel: str, data: dict[str, Any]) -> str | None:
+    try:
+        return bus().publish(channel, data)
+    except Exception as exc:  # noqa: BLE001 - the state stays readable in the database
+        log.warning("event not published on %s (%s): %s", channel, data.get("type"), exc)
+        return None
+
+
+def live_state(now: float | None = None) -> dict[str, Any]:
+    """The `live` event: matches in progress (the most recent LIVE_MAX, with their
+    players), players seated, tickets waiting."""
+    now = now or time.time()
+    matches = list(Match.objects.filter(status=Match.ACTIVE, node__isnull=False)
+                   .order_by("-created_at").values("match_id", "game", "mode", "seats", "bots",
+                                                   "created_at", "node__node_id")[:LIVE_MAX])
+    names: dict[str, list[str]] = {}
+    for match_id, username in (MatchPlayer.objects.filter(match_id__in=[m["match_id"] for m in matches])
+                               .order_by("id").values_list("match_id", "user__username")):
+        names.setdefault(match_id, []).append(username)
+    totals = Match.objects.filter(status=Match.ACTIVE, node__isnull=False).aggregate(
+        n=Count("match_id"))
+    return {"type": "live", "matches": [
+        {"match_id": m["match_id"], "game": m["game"], "mode": m["mode"],
+         "players": names.get(m["match_id"], []), "bots": m["bots"],
+         "node": m["node__node_id"], "started": m["created_at"].timestamp(),
+         "elapsed": round(now - m["created_at"].timestamp(), 1)} for m in matches],
+        "in_progress": totals["n"],
+        "players": MatchPlayer.objects.filter(active=True).count(),
+        "waiting": Ticket.objects.filter(status=Ticket.WAITING).count()}
+
+
+def publish_live() -> None:
+    publish(LIVE, live_state())
+
+
+def publish_result(match_id: str) -> None:
+    """To each human of a reported match: its result and rating change; then `live`."""
+    match = Match.objects.filter(pk=match_id).values("game", "mode", "status").first()
+    if match is None:
+        return
+    for seat in MatchPlayer.objects.filter(match_id=match_id).values(
+            "user_id", "placement", "score", "rating_before", "rating_after"):
+        before, after = seat["rating_before"], seat["rating_after"]
+        publish(user_channel(seat["user_id"]), {
+            "type": "result", "match_id": match_id, **match, "placement": seat["placement"],
+            "score": seat["score"], "rating_before": before, "rating_after": after,
+            "change": None if before is None or after is None else round(after - before, 1)})
+    publish_live()
+
+
+class Notifier:
+    """After each matcher pass of this process: `matched` to the players of the matches it
+    formed, `queue` to each waiting player whose position or capacity problem changed, and
+    `live` when matches started or were aborted. Returns when the next pass is due."""
+
+    def __init__(self) -> None:
+        self.positions: dict[int, tuple] = {}  # user id -> (mode, position, code) published
+
+    def after_pass(self, now: float, figures: dict[str, Any] | None) -> float | None:
+        if figures and figures.get("matches"):  # this pass's matches: created_at == now
+            for match_id, user_id in MatchPlayer.objects.filter(
+                    match__created_at=to_dt(now)).values_list("match_id", "user_id"):
+                self.positions.pop(user_id, None)
+                publish(user_channel(user_id), {"type": "matched", "match_id": match_id})
+        if figures and (figures.get("matches") or figures.get("matches_aborted")):
+            publish_live()
+        return self.publish_queue(now)
+
+    def publish_queue(self, now: float) -> float | None:
+        """`queue` events; seconds until a waiting ticket reaches MATCH_MAX_WAIT (the next
+        pass that surely forms a match), None when nobody waits."""
+        rows = list(Ticket.objects.filter(status=Ticket.WAITING).order_by("created_at", "id")
+                    .values_list("user_id", "mode", "created_at"))
+        registry = shared.state().nodes
+        codes: dict[str, str] = {}
+        place: dict[str, int] = {}
+        seen: set[int] = set()
+        sent, due = 0, None
+        for user_id, mode, created in rows:
+            seen.add(user_id)
+            if mode not in codes:
+                codes[mode] = registry.mode_state(mode, now)
+            place[mode] = place.get(mode, 0) + 1
+            waited = now - created.timestamp()
+            left = max(0.0, settings.MATCH_MAX_WAIT - waited)
+            due = left if due is None else min(due, left)
+            key = (mode, place[mode], codes[mode])
+            if self.positions.get(user_id) == key or sent >= QUEUE_EVENTS_MAX:
+                continue
+            self.positions[user_id] = key
+            sent += 1
+            event = {"type": "queue", "mode": mode, "position": place[mode],
+                     "waited": round(waited, 1),
+                     "estimated_wait": math.ceil(left) if codes[mode] == OK else None}
+            if codes[mode] != OK:
+                event.update(code=codes[mode], error=WAIT_MESSAGES[codes[mode]])
+            publish(user_channel(user_id), event)
+        for user_id in set(self.positions) - seen:  # left the queue
+            del self.positions[user_id]
+        return due

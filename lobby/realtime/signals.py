@@ -1,0 +1,37 @@
+"""Hooks on the matchmaking and ratings models, so that those apps need not know about
+the bus: a new ticket wakes the matcher; a result (a node frees seats) publishes the
+players' results and wakes it. Both after the commit."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.signals import post_save
+
+
+def _ticket_saved(sender, instance, created: bool, **kwargs) -> None:
+    if created:
+        from .matcher import wake
+
+        transaction.on_commit(wake)
+
+
+def _result_saved(sender, instance, created: bool, **kwargs) -> None:
+    if created:
+        from .events import publish_result
+        from .matcher import wake
+
+        match_id = instance.match_id
+
+        def after() -> None:
+            publish_result(match_id)
+            wake()
+
+        transaction.on_commit(after)
+
+
+def connect() -> None:
+    from lobby.matchmaking.models import Ticket
+    from lobby.ratings.models import ResultReport
+
+    post_save.connect(_ticket_saved, sender=Ticket, dispatch_uid="realtime-ticket")
+    post_save.connect(_result_saved, sender=ResultReport, dispatch_uid="realtime-result")

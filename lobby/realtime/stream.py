@@ -1,0 +1,123 @@
+"""`GET /api/events`: the signed-in browser's event stream (Server-Sent Events).
+
+An async view: the response is a StreamingHttpResponse over an async generator, so an idle
+stream is a coroutine waiting on its bus subscription, not a thread (`lobby.asgi` also
+serves this path outside Django's per-request thread context, so not even an idle executor
+thread stays behind) and not a database connection (each read runs in a pooled thread
+that closes its connection).
+
+On connect the stream sends `state` (what `GET /api/queue` answers, with a fresh seat
+token when matched) and, with `?live=1`, `live`; then the events of the player's channel
+(and of `live`), each with an `id:` that the browser's EventSource sends back as
+`Last-Event-ID` when it reconnects, so that nothing published meanwhile is missed.
+Comments every `SSE_HEARTBEAT` seconds keep proxies from closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from lobby.api import error
+from lobby.matchmaking.services import queue_state
+from lobby.shared.bus import bus
+
+from .events import LIVE, live_state, user_channel
+
+STREAMS = {"open": 0, "opened": 0, "refused": 0}  # this process's counts
+RETRY_MS = 2000  # the browser's reconnection delay (`retry:`)
+SEPARATOR = "~"  # between the per-channel ids of one event id
+
+
+def pooled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` in a pooled thread that closes its database connection afterwards."""
+
+    def run(*args: Any) -> Any:
+        close_old_connections()
+        try:
+            return fn(*args)
+        finally:
+            connection.close()
+
+    return sync_to_async(run, thread_sensitive=False)
+
+
+def encode_id(cursors: dict[str, str], channels: list[str]) -> str:
+    return SEPARATOR.join(cursors.get(c) or "" for c in channels)
+
+
+def decode_id(raw: str | None, channels: list[str]) -> dict[str, str | None]:
+    parts = (raw or "").split(SEPARATOR)[:len(channels)] if raw and len(raw) <= 200 else []
+    parts += [""] * (len(channels) - len(parts))
+    return {c: (p or None) for c, p in zip(channels, parts, strict=True)}
+
+
+def frame(event: str, data: dict, event_id: str) -> bytes:
+    return (f"id: {event_id}\nevent: {event}\ndata: "
+            f"{json.dumps(data, separators=(',', ':'))}\n\n").encode()
+
+
+async def events(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return error(405, "method not allowed; use GET")
+    user = await request.auser()
+    live = request.GET.get("live") == "1"
+    if not user.is_authenticated and not live:
+        return error(401, "not signed in")
+    if STREAMS["open"] >= settings.SSE_MAX_STREAMS:
+        STREAMS["refused"] += 1
+        response = error(503, "too many event streams on this lobby process; poll GET /api/queue")
+        response["Retry-After"] = "5"
+        return response
+    # a visitor not signed in may follow `live` only (the Live now page)
+    channels = ([user_channel(user.id)] if user.is_authenticated else []) + ([LIVE] if live else [])
+    last = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    response = StreamingHttpResponse(stream(user, channels, decode_id(last, channels)),
+                                     content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+async def stream(user, channels: list[str], cursors: dict[str, str | None]) -> AsyncIterator[bytes]:
+    STREAMS["open"] += 1
+    STREAMS["opened"] += 1
+    sub = None
+    try:
+        sub = await bus().subscribe(cursors)  # first: nothing published from now on is lost
+        delivered = dict(sub.start)  # the id of each frame: what the browser has seen
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        # the state as it is now (fresh token when matched); then what happened since
+        if user.is_authenticated:
+            yield frame("state", await pooled(queue_state)(user), encode_id(delivered, channels))
+        if LIVE in channels:
+            yield frame("live", await pooled(live_state)(), encode_id(delivered, channels))
+        ends = time.monotonic() + settings.SSE_MAX_AGE
+        while time.monotonic() < ends:
+            if sub.overflow and sub.queue.empty():
+                return  # too far behind: the browser reconnects and replays
+            event = await sub.get(settings.SSE_HEARTBEAT)
+            if event is None:
+                yield b": keep-alive\n\n"
+                continue
+            delivered[event.channel] = event.id
+            data = event.data
+            kind = data.get("type", "message")
+            if kind == "matched":  # the owner's own stream adds the seat (fresh token)
+                state = await pooled(queue_state)(user)
+                if state.get("status") != "matched" or state.get("match_id") != data.get("match_id"):
+                    kind, data = "state", state  # replayed after the match: the state now
+                else:
+                    data = state
+            yield frame(kind, data, encode_id(delivered, channels))
+    finally:
+        STREAMS["open"] -= 1
+        if sub is not None:
+            await sub.close()
