@@ -60,6 +60,8 @@ def build_frames(replay: Replay, *, keyframe_seconds: float = KEYFRAME_SECONDS,
     gdef, config = replay.gdef, replay.config
     match_id = replay.match_id if match_id is None else match_id
     game = gdef.game(config, replay.seed)
+    if game.tick != replay.start:
+        raise ReplayError(f"the replay starts at tick {replay.start}, a new match at {game.tick}")
     every = patch_every(config.sim_hz, config.patch_hz)
     key_every = max(1, round(keyframe_seconds * config.sim_hz / every))
     encode, encode_delta, make_delta = codec.encode, codec.encode_delta, codec.make_delta

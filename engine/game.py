@@ -323,6 +323,11 @@ class GameDef:
             out.append(v)
         return tuple(out)
 
+    def in_range(self, values: tuple[int, ...]) -> bool:
+        """Whether `values` is a tuple `clamp` would leave as it is (one int per input
+        field, each in range)."""
+        return self._in_range(values)
+
     def config(self, mode_name: str, **overrides: Any) -> Any:
         """The mode's config with `overrides` applied; keys the config lacks are ignored
         (a host sets the same knobs, e.g. reconnect_window, for every game)."""

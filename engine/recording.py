@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -388,7 +389,7 @@ def _load(data: bytes, games: Registry | GameDef | None) -> Replay:
         config = dataclasses.replace(base, **overrides) if overrides else base
     except Exception as e:
         raise _bad(f"config refused by the game: {e!r}") from None
-    records = _records(chunks, start, arity)
+    records = _records(chunks, start, arity, gdef.in_range)
     end_tick, ticks = tail.get("end_tick"), tail.get("ticks")
     truncated, status, reason = tail.get("truncated"), tail.get("status"), tail.get("reason")
     if not (type(end_tick) is int and type(ticks) is int and start <= end_tick <= ticks < MAX_TICKS
@@ -403,12 +404,18 @@ def _load(data: bytes, games: Registry | GameDef | None) -> Replay:
                   end_tick, ticks, truncated, status, reason, match_id, gdef)
 
 
+_I64_LO, _I64_HI = -(1 << 63), 1 << 63
+_all_int = frozenset((int,)).issuperset
+
+
 def _int(v: Any) -> bool:
-    return type(v) is int and -(1 << 63) <= v < 1 << 63
+    return type(v) is int and _I64_LO <= v < _I64_HI
 
 
-def _records(chunks: list, start: int, arity: int) -> list[tuple]:
-    """The flat tick arrays as `InputLog` records, every field checked."""
+def _records(chunks: list, start: int, arity: int,
+             in_range: Callable[[tuple], bool]) -> list[tuple]:
+    """The flat tick arrays as `InputLog` records, every field checked (input values
+    within the game's input spec, as the room clamps them)."""
     out: list[tuple] = []
     tick = start
     seqs: dict[int, int] = {}
@@ -420,9 +427,23 @@ def _records(chunks: list, start: int, arity: int) -> list[tuple]:
         if tick >= MAX_TICKS:
             raise _bad("a tick beyond MAX_TICKS")
         i, n = 1, len(chunk)
+        # Most arrays hold only inputs (and leaves): all ints, checked in one C-level pass,
+        # then sliced without a check per value.
+        plain = _all_int(map(type, chunk)) and min(chunk) >= _I64_LO and max(chunk) < _I64_HI
         while i < n:
             op = chunk[i]
-            if op == OP_INPUT and type(op) is int:
+            if plain and op == OP_INPUT and i + 3 + arity <= n:
+                pid, dseq = chunk[i + 1], chunk[i + 2]
+                seq = seqs.get(pid, 0) + dseq
+                if not _I64_LO <= seq < _I64_HI:
+                    raise _bad(f"an input seq out of range at tick {tick}")
+                seqs[pid] = seq
+                vals = tuple(chunk[i + 3:i + 3 + arity])
+                if not in_range(vals):
+                    raise _bad(f"input values outside the input spec at tick {tick}")
+                out.append((tick, "input", pid, seq, vals))
+                i += 3 + arity
+            elif op == OP_INPUT and type(op) is int:
                 rec = chunk[i + 1:i + 3 + arity]
                 if len(rec) != 2 + arity or not all(_int(v) for v in rec):
                     raise _bad(f"a bad input at tick {tick}")
@@ -431,6 +452,8 @@ def _records(chunks: list, start: int, arity: int) -> list[tuple]:
                 if not _int(seq):
                     raise _bad(f"an input seq out of range at tick {tick}")
                 seqs[pid] = seq
+                if not in_range(tuple(vals)):
+                    raise _bad(f"input values outside the input spec at tick {tick}")
                 out.append((tick, "input", pid, seq, tuple(vals)))
                 i += 3 + arity
             elif op == OP_JOIN and type(op) is int:

@@ -153,6 +153,7 @@ def test_load_replay_refuses_bad_files_with_replay_error_only() -> None:
         pack([*objs[:-1], dict(tail, truncated="no")]),
         pack([head, [0, 9, 1], tail]),                     # an unknown record
         pack([head, [0, 0, 1], tail]),                     # an input cut short
+        pack([head, [0, 0, 1, 1, *[f.hi + 1 for f in gdef.inputs]], tail]),   # not clamped
         pack([head, [0, 1, 5, 7, "x", 1], tail]),          # a join with a bad bot flag
         pack([head, [-1, 2, 1], tail]),                    # back in time
         pack([head, [0, 2, 1], [0, 2, 1], tail]),          # twice the same tick
@@ -170,19 +171,23 @@ def test_load_replay_refuses_bad_files_with_replay_error_only() -> None:
 @pytest.mark.parametrize("gdef", GAMES, ids=ids)
 def test_random_bytes_and_damaged_logs_raise_replay_error_only(gdef: GameDef) -> None:
     """Random bytes, and files whose decompressed bytes were damaged (then recompressed, as
-    a forger would): `load_replay` and `verify` raise ReplayError or succeed."""
+    a forger would): `load_replay`, `verify` and `build_frames` raise ReplayError or
+    succeed."""
     _, data, _ = record(gdef, 5, seconds=5)
     raw = zlib.decompress(data)
     r = random.Random(6)
     for _ in range(200):
         with pytest.raises(ReplayError):
             load_replay(r.randbytes(r.randint(0, 300)))
-    for _ in range(300):
+    for i in range(300):
         b = bytearray(raw)
         for _ in range(r.randint(1, 3)):
             b[r.randrange(len(b))] = r.randrange(256)
         with contextlib.suppress(ReplayError):
-            verify(load_replay(zlib.compress(bytes(b))))
+            got = load_replay(zlib.compress(bytes(b)))
+            verify(got)
+            if i % 5 == 0:
+                load_frames(build_frames(got))
 
 
 @pytest.mark.parametrize("gdef", GAMES, ids=ids)
