@@ -42,6 +42,7 @@ def parse_result(data: dict) -> dict[str, Any]:
         "reason": data.get("reason", ""),
         "ticks": integer(data, "ticks", 0) if "ticks" in data else None,
         "game": string(data, "game", NAME_MAX) if "game" in data else None,
+        "mode": string(data, "mode", NAME_MAX) if "mode" in data else None,
     }
     if out["status"] not in (Match.FINISHED, Match.ABORTED):
         raise BadRequest("status must be \"finished\" or \"aborted\"")
@@ -99,9 +100,10 @@ def ingest_result(data: dict, node_id: str) -> dict[str, Any]:
             raise ResultError(404, "unknown match")
         if match.node is None or match.node.node_id != node_id:
             raise ResultError(403, "this match is not assigned to this node")
-        if result["game"] is not None and result["game"] != match.game:
-            raise ResultError(400, f"game {result['game']!r} is not this match's game "
-                                   f"({match.game!r})")
+        for key in ("game", "mode"):  # optional; when sent, the match's own
+            if result[key] is not None and result[key] != getattr(match, key):
+                raise ResultError(400, f"{key} {result[key]!r} is not this match's "
+                                       f"({getattr(match, key)!r})")
         report, created = ResultReport.objects.get_or_create(
             match_id=match.match_id,
             defaults={"node_id": node_id, "status": result["status"], "body": data})

@@ -159,6 +159,9 @@ def test_ratings_are_per_game(client, match):
 def test_result_game_must_be_the_matchs(client, match):
     response = signed_post(client, RESULTS, result_body("m1", rows(match), game="tag"))
     assert response.status_code == 400 and "game" in response.json()["error"]
+    wrong_mode = {**result_body("m1", rows(match)), "mode": "duel"}
+    response = signed_post(client, RESULTS, wrong_mode)
+    assert response.status_code == 400 and "mode" in response.json()["error"]
     assert not ResultReport.objects.exists()
     # a node that does not name the game is taken at the match's word
     assert signed_post(client, RESULTS, result_body("m1", rows(match), game=None)
