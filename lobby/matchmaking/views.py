@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from lobby import games
 from lobby.api import api_view, error, json_body
 from lobby.shared import NodeInfo, state
-from lobby.shared.nodes import OK
+from lobby.shared.nodes import OK, mode_state
 
 from . import services
 from .internal import signed_node_view
@@ -51,9 +51,8 @@ def api_queue(request: HttpRequest) -> JsonResponse:
 
 def mode_list(now: float | None = None) -> list[dict]:
     """The offered modes, each with whether a live node can take a match of it now."""
-    nodes = state().nodes
-    now = now or time.time()
-    return [{**m.as_json(), "available": nodes.mode_state(m.name, now) == OK}
+    alive = state().nodes.alive(now or time.time())  # one read for every mode
+    return [{**m.as_json(), "available": mode_state(alive, m.name) == OK}
             for m in games.offered().values()]
 
 

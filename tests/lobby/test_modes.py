@@ -248,3 +248,12 @@ def test_queue_page_offers_the_registry_modes(guests, client, settings):
         assert f'value="{mode.name}"' in page and mode.title in page
     assert "(no node now)" in page  # e.g. duel: no node runs it
     assert '<optgroup label="Tag">' in page
+
+
+def test_a_ticket_of_a_mode_no_longer_offered_is_cancelled(guests, node, settings):
+    (api,) = guests(1)
+    assert queue(api, "duel").status_code == 200
+    settings.MATCH_MODES = ["arena", "tag"]  # e.g. a restart with another MATCH_MODES
+    assert run_pass(force=True)["matches"] == 0
+    assert Ticket.objects.get().status == "cancelled"
+    assert api.get("/api/queue").json() == {"status": "none"}

@@ -89,7 +89,8 @@ def test_static_pages_render(db):
 
 def test_admin_lists_models(admin_client):
     for path in ("/admin/auth/user/", "/admin/matchmaking/match/", "/admin/matchmaking/node/",
-                 "/admin/matchmaking/ticket/", "/admin/accounts/profile/"):
+                 "/admin/matchmaking/ticket/", "/admin/accounts/profile/",
+                 "/admin/ratings/rating/"):
         assert admin_client.get(path).status_code == 200, path
 
 
