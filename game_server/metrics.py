@@ -62,6 +62,7 @@ class Metrics:
         self.rooms_disposed = 0
         self.matches_finished = 0
         self.matches_aborted = 0
+        self.replays_truncated = 0   # recordings that reached their size bound (still posted)
         # admission and transport limits (game_server/admission.py): refusals by limit name
         self.refused: Counter[str] = Counter()
         self.accept_errors = 0       # failed accept(2) calls (EMFILE...)
@@ -113,6 +114,8 @@ class Metrics:
             ("arena_matches_finished_total", "Matches played to the end.", self.matches_finished),
             ("arena_matches_aborted_total", "Matches aborted (shutdown, abandoned).",
              self.matches_aborted),
+            ("arena_replays_truncated_total", "Match recordings stopped at their size bound "
+             "(MAX_REPLAY_BYTES).", self.replays_truncated),
         ):
             metric(name, "counter", help_, [("", value)])
         metric("arena_accept_errors_total", "counter", "Failed accepts (EMFILE, ENFILE...).",

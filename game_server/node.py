@@ -58,7 +58,7 @@ class Client:
 
 class Node:
     def __init__(self, settings: NodeSettings, *, metrics: Metrics | None = None,
-                 record_result: Callable[[dict], None] | None = None,
+                 record_result: Callable[..., None] | None = None,
                  wall_clock: Callable[[], float] = time.time, jti: JtiStore | None = None,
                  games: Registry | None = None):
         self.settings = settings
@@ -96,11 +96,14 @@ class Node:
 
     # --- results ----------------------------------------------------------------------------
 
-    def record_result(self, result: dict) -> None:
+    def record_result(self, result: dict, replay: bytes | None = None) -> None:
+        """The result (and the match's replay file) to the outbox."""
         if self._record is None:
             log.warning("no outbox: result of %s dropped", result["match_id"])
-        else:
+        elif replay is None:
             self._record(result)
+        else:
+            self._record(result, replay)
 
     def room_disposed(self, room: Room) -> None:
         if self.rooms.get(room.match_id) is room:

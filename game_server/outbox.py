@@ -6,6 +6,13 @@ answers 2xx (or 409: it has it already); a network error, 429 or 5xx retries wit
 exponential backoff; any other 4xx is a permanent rejection: the row is kept, marked and
 logged, never retried. Pending rows of a previous run are delivered at start, so neither
 a lobby outage nor a node restart loses a result. The lobby is idempotent by match id.
+
+A result may come with its match's replay file (bytes, engine/recording.py), stored in the
+same transaction. Before the result is posted, the replay goes to the lobby as its own
+signed upload (`POST /api/internal/replays/<match_id>`, the raw file), with the same
+retries; once the lobby has it (2xx or 409) its bytes are dropped here. A replay the lobby
+refuses (another 4xx) is marked and logged, and the result is posted without it (the
+lobby then cannot verify it: docs/lobby.md, "Replays").
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from engine.auth import sign_request
 log = logging.getLogger(__name__)
 
 RESULTS_PATH = "/api/internal/results"
+REPLAYS_PATH = "/api/internal/replays/"   # + match id
+REPLAY_TIMEOUT = 60.0  # seconds for one replay upload (up to engine.recording.MAX_FILE_BYTES)
 FLUSH_RETRY = 0.2  # seconds between two passes of the shutdown flush
 
 SCHEMA = """
@@ -38,6 +47,15 @@ CREATE TABLE IF NOT EXISTS results (
     delivered  REAL,
     rejected   TEXT,
     last_error TEXT
+)
+"""
+REPLAY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS replays (
+    match_id   TEXT PRIMARY KEY,
+    data       BLOB NOT NULL,
+    size       INTEGER NOT NULL,
+    uploaded   REAL,
+    rejected   TEXT
 )
 """
 
@@ -58,6 +76,7 @@ class Outbox:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute(SCHEMA)
+        self.db.execute(REPLAY_SCHEMA)
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
@@ -66,13 +85,30 @@ class Outbox:
 
     # --- storage ----------------------------------------------------------------------------
 
-    def add(self, result: dict) -> None:
-        """Store one result (durably), then wake the sender. A second result for the same
-        match id is ignored: the first one wins."""
+    def add(self, result: dict, replay: bytes | None = None) -> None:
+        """Store one result and its replay file (durably, in one transaction), then wake
+        the sender. A second result for the same match id is ignored: the first one wins."""
         body = json.dumps(result, separators=(",", ":"), sort_keys=True)
-        self.db.execute("INSERT OR IGNORE INTO results (match_id, body, created) VALUES (?, ?, ?)",
-                        (result["match_id"], body, time.time()))
+        match_id = result["match_id"]
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.db.execute("INSERT OR IGNORE INTO results (match_id, body, created) "
+                                  "VALUES (?, ?, ?)", (match_id, body, time.time()))
+            if replay is not None and cur.rowcount:
+                self.db.execute("INSERT OR IGNORE INTO replays (match_id, data, size) "
+                                "VALUES (?, ?, ?)", (match_id, replay, len(replay)))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         self._wake.set()
+
+    def replay_rows(self) -> list[dict]:
+        """The replays stored with results: size, uploaded (time) or rejected (why)."""
+        cur = self.db.execute("SELECT match_id, size, length(data), uploaded, rejected "
+                              "FROM replays ORDER BY rowid")
+        return [{"match_id": m, "size": n, "held": h, "uploaded": u, "rejected": r}
+                for m, n, h, u, r in cur.fetchall()]
 
     def pending_count(self) -> int:
         return self.db.execute(
@@ -125,6 +161,8 @@ class Outbox:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
                 connector=aiohttp.TCPConnector(force_close=True))
+        if not await self._upload_replay(match_id, attempts):
+            return False
         raw = body.encode()
         headers = sign_request(self.node_secret, node_id=self.node_id, method="POST",
                                path=RESULTS_PATH, body=raw, now=time.time())
@@ -148,6 +186,42 @@ class Outbox:
             log.error("result of %s rejected by the lobby: %d %s", match_id, status, text)
             return False
         self._retry(match_id, attempts, f"HTTP {status} {text}")
+        return False
+
+    async def _upload_replay(self, match_id: str, attempts: int) -> bool:
+        """Upload the match's replay if one waits; False (retry scheduled) when the result
+        must wait for it. True when there is none, it is in, or the lobby refused it."""
+        row = self.db.execute("SELECT data FROM replays WHERE match_id = ? AND uploaded IS NULL "
+                              "AND rejected IS NULL", (match_id,)).fetchone()
+        if row is None:
+            return True
+        data = bytes(row[0])
+        path = REPLAYS_PATH + match_id
+        headers = sign_request(self.node_secret, node_id=self.node_id, method="POST",
+                               path=path, body=data, now=time.time())
+        headers["Content-Type"] = "application/octet-stream"
+        try:
+            async with self._session.post(
+                    self.lobby_url + path, data=data, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=max(self.request_timeout,
+                                                            REPLAY_TIMEOUT))) as resp:
+                status = resp.status
+                text = (await resp.text())[:300]
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            self._retry(match_id, attempts, f"replay: {type(e).__name__}: {e}"[:300])
+            return False
+        if 200 <= status < 300 or status == 409:   # the lobby has it: the bytes can go
+            self.db.execute("UPDATE replays SET uploaded = ?, data = x'' WHERE match_id = ?",
+                            (time.time(), match_id))
+            log.info("replay of %s uploaded (%d bytes, %d)", match_id, len(data), status)
+            return True
+        if 400 <= status < 500 and status != 429:
+            self.db.execute("UPDATE replays SET rejected = ? WHERE match_id = ?",
+                            (f"{status} {text}", match_id))
+            log.error("replay of %s rejected by the lobby: %d %s; the result goes without it",
+                      match_id, status, text)
+            return True
+        self._retry(match_id, attempts, f"replay: HTTP {status} {text}")
         return False
 
     def _retry(self, match_id: str, attempts: int, error: str) -> None:

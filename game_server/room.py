@@ -21,6 +21,7 @@ a spectator's does not. When no client and no seat is left the room waits
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import secrets
@@ -43,6 +44,7 @@ from engine.codec import (
     make_delta,
 )
 from engine.game import GameDef
+from engine.recording import Recorder
 
 from .connection import Connection, Frame
 
@@ -135,7 +137,9 @@ class Room:
         try:  # the node's values, for the fields the mode's config has (GameDef.config)
             config = gdef.config(mode.name, reconnect_window=max(1, math.ceil(s.reconnect_window)),
                                  max_input_rate=s.max_input_rate, **s.game_overrides)
-            self.game = gdef.game(config, self.seed)
+            # the game, recorded as it runs: the replay goes with the result (issue 14)
+            self.game = Recorder(gdef.game(config, self.seed), gdef, mode.name, self.seed,
+                                 config=config, match_id=match_id)
             game_keys = dict(self.game.client_config())
         except Exception as e:
             raise GameFailed(f"game {gdef.name!r}, mode {mode.name!r}: {e!r}") from e
@@ -443,6 +447,9 @@ class Room:
             metrics.matches_finished += 1
         else:
             metrics.matches_aborted += 1
+        replay = game.finish(status, reason)
+        if game.truncated:
+            metrics.replays_truncated += 1
         self.node.record_result({
             "match_id": self.match_id,
             "node_id": self.node.settings.node_id,
@@ -455,6 +462,9 @@ class Room:
                          "placement": r.placement, "bot": r.bot,
                          "stats": dict(zip(stat_names, r.stats, strict=False))}  # never lose a result
                         for r in results],
-        })
+            # what the lobby will find uploaded before this result (docs/protocol.md)
+            "replay": {"bytes": len(replay), "sha256": hashlib.sha256(replay).hexdigest(),
+                       "truncated": game.truncated},
+        }, replay)
         log.info("room %s %s (%s) at tick %d", self.match_id, status, reason, game.tick)
         self.on_dispose()

@@ -287,6 +287,8 @@ class FakeLobby:
         from engine.auth import derive_node_key, verify_request
         self.secret = secret  # the master: each node signs with its derived key
         self.results: dict[str, dict] = {}
+        self.replays: dict[str, bytes] = {}   # match id -> replay file (first one wins)
+        self.replay_status: int | None = None  # answer replay uploads with this status
         self.posts = 0
         self.heartbeats: list[dict] = []
         self.bad_signatures = 0
@@ -295,7 +297,7 @@ class FakeLobby:
         self._runner: web.AppRunner | None = None
         nonces: set[str] = set()
 
-        async def verified(request: web.Request) -> dict | None:
+        async def verified(request: web.Request, *, raw: bool = False):
             body = await request.read()
             try:
                 key = derive_node_key(self.secret, request.headers.get("X-Arena-Node", ""))
@@ -310,7 +312,7 @@ class FakeLobby:
                 return None
             nonces.add(nonce)
             import json
-            return json.loads(body)
+            return body if raw else json.loads(body)
 
         async def results(request: web.Request) -> web.Response:
             self.posts += 1
@@ -323,6 +325,15 @@ class FakeLobby:
             self.results.setdefault(body["match_id"], body)
             return web.json_response({"ok": True, "duplicate": duplicate})
 
+        async def replay(request: web.Request) -> web.Response:
+            body = await verified(request, raw=True)
+            if body is None:
+                return web.json_response({"error": "bad signature"}, status=403)
+            if self.replay_status is not None:
+                return web.json_response({"error": "override"}, status=self.replay_status)
+            self.replays.setdefault(request.match_info["match_id"], body)
+            return web.json_response({"ok": True})
+
         async def heartbeat(request: web.Request) -> web.Response:
             body = await verified(request)
             if body is None:
@@ -330,9 +341,10 @@ class FakeLobby:
             self.heartbeats.append(body)
             return web.json_response({"ok": True})
 
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=16 << 20)  # replay uploads
         self.app.router.add_post("/api/internal/results", results)
         self.app.router.add_post("/api/internal/nodes/heartbeat", heartbeat)
+        self.app.router.add_post("/api/internal/replays/{match_id}", replay)
 
     @property
     def url(self) -> str:
