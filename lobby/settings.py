@@ -6,6 +6,7 @@ See docs/lobby.md ("Settings") for the full list.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,6 +82,7 @@ INSTALLED_APPS = [
     "lobby.matchmaking",
     "lobby.ratings",
     "lobby.realtime",
+    "lobby.replays",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +164,24 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static" / "build", BASE_DIR / "lobby" / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- replays (docs/lobby.md, "Replays"): Django's storage API, alias "replays" ---------------
+# REPLAY_STORAGE: a storage backend's dotted path (default the file system under
+# var/replays), REPLAY_STORAGE_OPTIONS: its OPTIONS as JSON (e.g. django-storages' S3:
+# REPLAY_STORAGE=storages.backends.s3.S3Storage REPLAY_STORAGE_OPTIONS='{"bucket_name": "x"}').
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "replays": {
+        "BACKEND": env_str("REPLAY_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(env_str("REPLAY_STORAGE_OPTIONS", "")
+                              or json.dumps({"location": str(VAR_DIR / "replays")})),
+    },
+}
+REPLAY_RETENTION_DAYS = env_float("REPLAY_RETENTION_DAYS", 90)  # files removed after; 0: kept
+REPLAY_REQUIRED = env_bool("REPLAY_REQUIRED", True)  # ratings only once the replay verified
+REPLAY_VERIFY_TASK = env_str("REPLAY_VERIFY_TASK", "auto")  # ASGI lifespan verifier; auto: no REDIS_URL
+REPLAY_VERIFY_INTERVAL = env_float("REPLAY_VERIFY_INTERVAL", 10)  # seconds between idle passes
 
 CSRF_FAILURE_VIEW = "lobby.views.csrf_failure"
 SESSION_COOKIE_SAMESITE = "Lax"

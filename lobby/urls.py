@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("lobby.accounts.urls")),
     path("", include("lobby.matchmaking.urls")),
+    path("", include("lobby.replays.urls")),   # before ratings' matches/<id>/
     path("", include("lobby.ratings.urls")),
     path("", include("lobby.realtime.urls")),
 ]

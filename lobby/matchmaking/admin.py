@@ -2,6 +2,8 @@ import time
 
 from django.contrib import admin
 
+from lobby.replays.admin import MatchReplayInline
+
 from .models import Match, MatcherState, MatchPlayer, Node, SeenNonce, Ticket
 from .services import abort_matches
 
@@ -32,10 +34,10 @@ class MatchPlayerInline(admin.TabularInline):
 class MatchAdmin(admin.ModelAdmin):
     list_display = ("match_id", "game", "mode", "status", "node", "seats", "bots",
                     "created_at", "ended_at", "reason")
-    list_filter = ("status", "game", "mode")
+    list_filter = ("status", "game", "mode", ("replay__verdict", admin.ChoicesFieldListFilter))
     search_fields = ("match_id",)
     date_hierarchy = "created_at"
-    inlines = [MatchPlayerInline]
+    inlines = [MatchPlayerInline, MatchReplayInline]   # the replay: size, truncated, verdict
     actions = [abort_selected]
 
 

@@ -17,6 +17,7 @@ from lobby.api import BadRequest
 from lobby.matchmaking.models import NAME_MAX, Match, MatchPlayer
 from lobby.matchmaking.services import to_dt
 from lobby.matchmaking.validate import NODE_ID_RE, boolean, integer, string
+from lobby.replays import services as replays
 
 from .elo import ffa_deltas, placement_points
 from .models import Rating, ResultReport
@@ -117,7 +118,9 @@ def ingest_result(data: dict, node_id: str) -> dict[str, Any]:
         for p in humans:
             if p["user_id"] not in seats:
                 raise ResultError(400, f"user {p['user_id']} does not belong to this match")
-        _apply(match, seats, humans, result, len(result["players"]))
+        # REPLAY_REQUIRED: rating changes wait until the replay re-derives this result
+        rate_now = not replays.defer_ratings()
+        _apply(match, seats, humans, result, len(result["players"]), rate=rate_now)
         match.status = result["status"]
         match.reason = result["reason"] or result["status"]
         match.ticks = result["ticks"]
@@ -125,6 +128,7 @@ def ingest_result(data: dict, node_id: str) -> dict[str, Any]:
         match.ended_at = now
         match.save(update_fields=["status", "reason", "ticks", "result", "ended_at"])
         match.players.update(active=False)
+        replays.result_ingested(match, rated=rate_now)
         ResultReport.objects.filter(pk=report.pk).update(applied=True)
     return {"ok": True, "duplicate": False}
 
@@ -138,10 +142,10 @@ def ratings_for_update(game: str, user_ids: list[int]) -> dict[int, Rating]:
 
 
 def _apply(match: Match, seats: dict[int, MatchPlayer], humans: list[dict], result: dict,
-           n_players: int) -> None:
+           n_players: int, *, rate: bool = True) -> None:
     """History lines for every reported human; ratings (in the match's game), points and
-    totals only if finished."""
-    rated = result["status"] == Match.FINISHED
+    totals only if finished and `rate` (lobby.replays applies them after verification)."""
+    rated = rate and result["status"] == Match.FINISHED
     profiles = {p.user_id: p for p in Profile.objects.select_for_update()
                 .filter(user_id__in=[h["user_id"] for h in humans]).order_by("user_id")}
     humans = [h for h in humans if h["user_id"] in profiles]

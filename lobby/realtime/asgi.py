@@ -45,6 +45,7 @@ class LobbyApplication:
             await self.django(scope, receive, send)
 
     async def lifespan(self, receive: Any, send: Any) -> None:
+        from lobby.replays import verifier
         from lobby.shared.bus import bus
 
         from . import matcher
@@ -56,12 +57,15 @@ class LobbyApplication:
                     if matcher_wanted():
                         await matcher.start()
                         log.info("background matcher started")
+                    if verifier.wanted():   # results re-derived from replays (lobby.replays)
+                        await verifier.start()
                 except Exception as exc:  # noqa: BLE001 - the server reports it and stops
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await matcher.stop()
+                await verifier.stop()
                 await bus().aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
