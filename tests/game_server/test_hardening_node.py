@@ -388,6 +388,21 @@ async def test_sockjs_sessions_capped_per_address_with_a_reserve(tmp_path):
         stop_node(proc)
 
 
+async def test_sockjs_session_that_never_joins_is_closed_at_the_first_message_timeout(live):
+    """Before: a silent session lived until join_timeout (10 s) closed it."""
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.19", 0))
+    async with aiohttp.ClientSession(connector=connector) as http:
+        base = f"{live}/play/000/{uuid.uuid4().hex}"
+        t0 = time.monotonic()
+        assert await _post(http, base + "/xhr") == (200, "o\n")
+        frames: list[str] = []
+        async with asyncio.timeout(9):  # 3 s here; join_timeout is 10 s
+            while not frames or not frames[-1].startswith("c"):
+                frames.append((await _post(http, base + "/xhr"))[1].strip())
+        assert frames[-1] == 'c[4005,"Join timeout"]'
+        assert time.monotonic() - t0 >= 3.0
+
+
 async def test_play_refuses_short_session_ids_conformance_endpoints_do_not(live):
     """Before: any non-empty id was a session, on /play too."""
     async with aiohttp.ClientSession() as http:
