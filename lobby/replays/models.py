@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 from django.db import models
 
 from lobby.matchmaking.models import Match
 
 
-def replay_storage():
-    """The "replays" alias of STORAGES (REPLAY_STORAGE), looked up when used."""
-    return storages["replays"]
+class ReplayStorage(Storage):
+    """The "replays" alias of STORAGES (REPLAY_STORAGE), looked up at each use: a field's
+    storage is fixed when the model class is built, the alias's backend is not (settings
+    read at start, `override_settings` in tests)."""
+
+
+for _name in ("save", "open", "delete", "exists", "size", "url", "path", "listdir",
+              "generate_filename", "get_available_name", "get_valid_name",
+              "get_alternative_name", "get_accessed_time", "get_created_time",
+              "get_modified_time"):
+    def _proxy(self, *args, _name=_name, **kwargs):
+        return getattr(storages["replays"], _name)(*args, **kwargs)
+    setattr(ReplayStorage, _name, _proxy)
+
+
+_storage = ReplayStorage()
+
+
+def replay_storage() -> Storage:
+    return _storage
 
 
 def replay_name(instance: MatchReplay, filename: str) -> str:
