@@ -2,6 +2,7 @@
 watching it again in the browser with the game's own module (issue 14, "Watch").
 
     data = build_frames(replay)          # replay: engine.recording.load_replay(...)
+    result, data = verify_and_build(replay)   # with engine.replay.verify's result, one run
     doc = load_frames(data)              # the map below (tests, tools)
 
 Built once (e.g. when the lobby stores a replay) and served as a static file. The file is
@@ -32,7 +33,14 @@ import msgpack
 from engine import codec
 from engine.clock import patch_every
 from engine.game import Game, GameDef
-from engine.replay import ReplayError
+from engine.replay import (
+    MAX_VERIFY_TICKS,
+    ReplayError,
+    ReplayTruncated,
+    Verified,
+    check_length,
+    verified,
+)
 
 if TYPE_CHECKING:
     from engine.recording import Replay
@@ -53,10 +61,38 @@ def welcome_config(gdef: GameDef, mode: str, config: Any, game: Game, match_id: 
 
 
 def build_frames(replay: Replay, *, keyframe_seconds: float = KEYFRAME_SECONDS,
-                 match_id: str | None = None) -> bytes:
+                 match_id: str | None = None, max_ticks: int = MAX_VERIFY_TICKS) -> bytes:
     """The frames file of `replay` (see the module's docstring). Re-runs the match as a
     room does: records at tick t before step t+1, a patch every `patch_every` ticks and at
-    the end. Raises `ReplayError` if the log does not fit the game."""
+    the end. Raises `ReplayError` if the log does not fit the game or is longer than
+    `max_ticks`."""
+    return _build(replay, keyframe_seconds, match_id, max_ticks)[1]
+
+
+def verify_and_build(replay: Replay, *, keyframe_seconds: float = KEYFRAME_SECONDS,
+                     match_id: str | None = None, max_ticks: int = MAX_VERIFY_TICKS,
+                     ) -> tuple[Verified, bytes]:
+    """`(verify(replay), build_frames(replay))` in one run of the match instead of two
+    (what a host storing a replay does). Raises as `verify`: `ReplayTruncated` for a
+    truncated replay (`build_frames` alone still gives its frames)."""
+    if replay.truncated:
+        raise ReplayTruncated(f"the replay stops at tick {replay.end_tick} of {replay.ticks}")
+    game, data = _build(replay, keyframe_seconds, match_id, max_ticks)
+    return verified(replay, game), data
+
+
+def _build(replay: Replay, keyframe_seconds: float, match_id: str | None,
+           max_ticks: int) -> tuple[Game, bytes]:
+    check_length(replay, max_ticks)
+    try:
+        return _run(replay, keyframe_seconds, match_id)
+    except ReplayError:
+        raise
+    except Exception as e:   # a log or config the game cannot take
+        raise ReplayError(f"the game failed on this replay: {e!r}") from None
+
+
+def _run(replay: Replay, keyframe_seconds: float, match_id: str | None) -> tuple[Game, bytes]:
     gdef, config = replay.gdef, replay.config
     match_id = replay.match_id if match_id is None else match_id
     game = gdef.game(config, replay.seed)
@@ -133,7 +169,7 @@ def build_frames(replay: Replay, *, keyframe_seconds: float = KEYFRAME_SECONDS,
            "patch_every": every, "keyframe_every": key_every, "frames": frames, "ticks": ticks,
            "keyframes": keys, "scoreboard": board, "results": results, "end": [status, reason],
            "truncated": replay.truncated}
-    return zlib.compress(msgpack.packb(doc, use_bin_type=True), 9)
+    return game, zlib.compress(msgpack.packb(doc, use_bin_type=True), 9)
 
 
 def load_frames(data: bytes) -> dict:

@@ -147,8 +147,7 @@ def verify(replay: Replay, *, max_ticks: int = MAX_VERIFY_TICKS) -> Verified:
     another id, the match ended before the log did, ...)."""
     if replay.truncated:
         raise ReplayTruncated(f"the replay stops at tick {replay.end_tick} of {replay.ticks}")
-    if replay.end_tick - replay.start > max_ticks:
-        raise ReplayError(f"{replay.end_tick - replay.start} ticks, above {max_ticks}")
+    check_length(replay, max_ticks)
     gdef = replay.gdef
     game: Game | None = None
     try:
@@ -156,17 +155,29 @@ def verify(replay: Replay, *, max_ticks: int = MAX_VERIFY_TICKS) -> Verified:
         if game.tick != replay.start:
             raise ReplayError(f"the replay starts at tick {replay.start}, a new match at "
                               f"{game.tick}: only a recording from the start can be verified")
-        _, results = run(game, replay.log)
-        over, reason, tick = game.over, game.end_reason, game.tick
+        run(game, replay.log)
     except ReplayError:
         raise
     except Exception as e:   # a log the game cannot take
         at = getattr(game, "tick", 0)
         raise ReplayError(f"the game failed on this replay at tick {at}: {e!r}") from None
-    if tick != replay.end_tick:
-        raise ReplayError(f"the match ended at tick {tick}, the replay says {replay.end_tick}")
-    return Verified(replay.game, replay.mode, tick, over, reason, results,
-                    result_players(gdef, results))
+    return verified(replay, game)
+
+
+def check_length(replay: Replay, max_ticks: int) -> None:
+    """ReplayError if re-running `replay` takes more than `max_ticks` steps."""
+    if replay.end_tick - replay.start > max_ticks:
+        raise ReplayError(f"{replay.end_tick - replay.start} ticks, above {max_ticks}")
+
+
+def verified(replay: Replay, game: Game) -> Verified:
+    """The result of `game`, just run through the whole log of `replay` (ReplayError if
+    it ended before the log did)."""
+    if game.tick != replay.end_tick:
+        raise ReplayError(f"the match ended at tick {game.tick}, the replay says {replay.end_tick}")
+    results = game.results()
+    return Verified(replay.game, replay.mode, game.tick, game.over, game.end_reason, results,
+                    result_players(replay.gdef, results))
 
 
 def compare(verified: Verified, posted: dict) -> list[str]:

@@ -9,7 +9,8 @@ writes a JSON report (default reports/replay-bench.json).
 - verification: `load_replay` + `verify` of a whole match of the mode (its time limit,
   the score limit lifted so it lasts that long), against the match's duration (process
   CPU time: the machine may be shared);
-- frames files (`build_frames`): build time (CPU) and bytes per minute.
+- frames files (`build_frames`): build time (CPU) and bytes per minute, and both in one
+  run of the match (`verify_and_build`).
 
 Like engine/bench.py, a command that prints and writes a file.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench import drive, filled, machine, pick, think
-from engine.frames import build_frames
+from engine.frames import build_frames, verify_and_build
 from engine.game import GameDef, Mode
 from engine.recording import Recorder, load_replay
 from engine.replay import verify
@@ -84,7 +85,7 @@ def verification(gdef: GameDef, mode: Mode, config: Any, players: int, seed: int
                  humans: bool, repeat: int) -> dict:
     data, ticks = whole_match(gdef, mode, config, players, seed, humans)
     perf = time.process_time   # CPU time: the machine may be shared
-    verify_s, frames_s = [], []
+    verify_s, frames_s, both_s = [], [], []
     for _ in range(repeat):
         t0 = perf()
         verified = verify(load_replay(data))
@@ -92,13 +93,17 @@ def verification(gdef: GameDef, mode: Mode, config: Any, players: int, seed: int
         t0 = perf()
         frames = build_frames(load_replay(data))
         frames_s.append(perf() - t0)
+        t0 = perf()
+        verify_and_build(load_replay(data))
+        both_s.append(perf() - t0)
     seconds = ticks / config.sim_hz
     return {"match_s": seconds, "ticks": ticks, "over": verified.over,
             "verify_s": statistics.median(verify_s),
             "verify_per_match_s": statistics.median(verify_s) / seconds,
             "replay_bytes": len(data), "replay_bytes_per_min": len(data) * 60 / seconds,
             "frames_bytes": len(frames), "frames_bytes_per_min": len(frames) * 60 / seconds,
-            "frames_build_s": statistics.median(frames_s)}
+            "frames_build_s": statistics.median(frames_s),
+            "verify_and_build_s": statistics.median(both_s)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "frames_bytes_per_min_humans": humans["frames_bytes_per_min"],
         "frames_bytes_per_min_bots": bots["frames_bytes_per_min"],
         "frames_build_s_humans": humans["frames_build_s"],
+        "verify_and_build_s_humans": humans["verify_and_build_s"],
     }
     report = {"machine": info, "args": vars(args), "game": gdef.name, "mode": mode.name,
               "players": n, "figures": figures, "recording": cost, "humans": humans,
@@ -148,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         ("frames file per minute", f"{humans['frames_bytes_per_min'] / 1000:.0f} kB ('humans'), "
          f"{bots['frames_bytes_per_min'] / 1000:.0f} kB (bots); built in "
          f"{humans['frames_build_s'] * 1000:.0f} ms per match"),
+        ("verify + frames in one run", f"{humans['verify_and_build_s'] * 1000:.0f} ms per match "
+         "('humans')"),
     ]
     for name, value in rows:
         print(f"  {name:<36} {value}")

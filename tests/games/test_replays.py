@@ -14,7 +14,7 @@ import pytest
 
 from engine import codec
 from engine.clock import patch_every
-from engine.frames import build_frames, load_frames
+from engine.frames import build_frames, load_frames, verify_and_build
 from engine.game import GameDef
 from engine.recording import MAX_REPLAY_BYTES, Recorder, load_replay
 from engine.registry import registry
@@ -111,6 +111,12 @@ def test_past_its_bound_the_recording_stops_and_the_match_goes_on(gdef: GameDef)
     assert got.truncated and got.end_tick < got.ticks == rec.tick
     with pytest.raises(ReplayTruncated):
         verify(got)
+    with pytest.raises(ReplayTruncated):
+        verify_and_build(got)
+    with pytest.raises(ReplayError):
+        verify(load_replay(full.finish()), max_ticks=full.tick - 1)   # too long for the host
+    with pytest.raises(ReplayError):
+        build_frames(load_replay(full.finish()), max_ticks=full.tick - 1)
     # what it holds is exact: the match up to end_tick
     game = gdef.game(got.config, got.seed)
     entities, _ = run(game, got.log)
@@ -215,7 +221,11 @@ def test_a_recording_carries_on_after_a_handoff(gdef: GameDef) -> None:
 @pytest.mark.parametrize("gdef", GAMES, ids=ids)
 def test_the_frames_file_is_what_a_spectator_saw(gdef: GameDef) -> None:
     rec, data, states = record(gdef, 8)
-    doc = load_frames(build_frames(load_replay(data), keyframe_seconds=2))
+    frames_file = build_frames(load_replay(data), keyframe_seconds=2)
+    doc = load_frames(frames_file)
+    # the same file, and verify's result, from one run of the match
+    assert verify_and_build(load_replay(data), keyframe_seconds=2) == (verify(load_replay(data)),
+                                                                       frames_file)
     mode, cfg = short(gdef)
     every = patch_every(cfg.sim_hz, cfg.patch_hz)
     assert (doc["game"], doc["mode"], doc["match_id"], doc["patch_every"]) == (
