@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,9 +23,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from engine.frames import build_frames
+from engine.frames import build_frames, verify_and_build
 from engine.recording import MAX_FILE_BYTES, load_replay
-from engine.replay import ReplayError, compare, verify
+from engine.replay import ReplayError, compare
 from lobby.matchmaking.models import Match
 from lobby.ratings.models import ResultReport
 
@@ -121,6 +122,37 @@ def pending_count() -> int:
             .exclude(sha256="").count())
 
 
+@dataclass(frozen=True)
+class Judgement:
+    verdict: str
+    detail: str
+    truncated: bool | None
+    frames: bytes | None   # the frames file, when the replay loads and runs
+
+
+def judge(data: bytes, *, match_id: str, game: str, mode: str, posted: dict) -> Judgement:
+    """The verdict on `posted` (the node's result body) given its replay file `data`, and
+    the frames file: one run of the match (`engine.frames.verify_and_build`). No database:
+    `python -m lobby.replays.bench` times exactly this."""
+    truncated: bool | None = None
+    try:
+        replay = load_replay(data)
+        truncated = replay.truncated
+        if (replay.match_id, replay.game, replay.mode) != (match_id, game, mode):
+            raise ReplayError(f"the replay is of {replay.match_id!r} ({replay.game}/"
+                              f"{replay.mode}), not of this match ({game}/{mode})")
+        if replay.truncated:
+            return Judgement(MatchReplay.UNVERIFIABLE, f"the replay stops at tick "
+                             f"{replay.end_tick} of {replay.ticks}: its size bound",
+                             True, build_frames(replay))
+        verified, frames = verify_and_build(replay)
+    except ReplayError as exc:
+        return Judgement(MatchReplay.DISPUTED, str(exc)[:MAX_DETAIL], truncated, None)
+    diffs = compare(verified, posted)
+    return Judgement(MatchReplay.DISPUTED if diffs else MatchReplay.VERIFIED,
+                     "\n".join(diffs)[:MAX_DETAIL], False, frames)
+
+
 def verify_match(match_id: str) -> str:
     """Re-derive `match_id`'s result from its replay, store the frames file, set the
     verdict and (verified, ratings deferred) apply the rating changes. Returns the verdict."""
@@ -128,40 +160,28 @@ def verify_match(match_id: str) -> str:
     match = row.match
     report = ResultReport.objects.filter(match_id=match_id).first()
     started = time.perf_counter()
-    frames: bytes | None = None
-    truncated: bool | None = None
     try:
         with row.file.open("rb") as f:
             data = f.read(MAX_UPLOAD_BYTES + 1)
-        if hashlib.sha256(data).hexdigest() != row.sha256:
-            raise ReplayError("the stored file is not the one uploaded (checksum)")
-        replay = load_replay(data)
-        truncated = replay.truncated
-        if (replay.match_id, replay.game, replay.mode) != (match_id, match.game, match.mode):
-            raise ReplayError(f"the replay is of {replay.match_id!r} ({replay.game}/"
-                              f"{replay.mode}), not of this match ({match.game}/{match.mode})")
-        if replay.truncated:
-            verdict, detail = MatchReplay.UNVERIFIABLE, (
-                f"the replay stops at tick {replay.end_tick} of {replay.ticks}: its size bound")
-        else:
-            diffs = compare(verify(replay), report.body if report else {})
-            verdict = MatchReplay.DISPUTED if diffs else MatchReplay.VERIFIED
-            detail = "\n".join(diffs)[:MAX_DETAIL]
-        frames = build_frames(replay)
-    except ReplayError as exc:
-        verdict, detail = MatchReplay.DISPUTED, str(exc)[:MAX_DETAIL]
     except OSError as exc:   # the storage failed: try again at a later pass
         log.warning("replay of %s unreadable (%s); retried later", match_id, exc)
         MatchReplay.objects.filter(pk=match_id).update(claimed_until=time.time() + 60)
         return MatchReplay.PENDING
+    if hashlib.sha256(data).hexdigest() != row.sha256:
+        result = Judgement(MatchReplay.DISPUTED, "the stored file is not the one uploaded "
+                           "(checksum)", None, None)
+    else:
+        result = judge(data, match_id=match_id, game=match.game, mode=match.mode,
+                       posted=report.body if report else {})
     seconds = time.perf_counter() - started
-    if frames is not None and not row.frames:
-        row.frames.save("frames", ContentFile(frames), save=False)
-        row.frames_size = len(frames)
+    if result.frames is not None and not row.frames:
+        row.frames.save("frames", ContentFile(result.frames), save=False)
+        row.frames_size = len(result.frames)
+    verdict, detail = result.verdict, result.detail
     with transaction.atomic():
         locked = MatchReplay.objects.select_for_update().get(pk=match_id)
         row.rated = locked.rated
-        row.verdict, row.detail, row.truncated = verdict, detail, truncated
+        row.verdict, row.detail, row.truncated = verdict, detail, result.truncated
         row.verified_at, row.verify_seconds, row.claimed_until = timezone.now(), seconds, 0
         if verdict == MatchReplay.VERIFIED and not row.rated:
             _apply_ratings(match_id)
