@@ -5,9 +5,10 @@
                       [--internal-port 8010]
                       [--loadtest "--bots 400 --ramp 20 --duration 30 ..."]
 
-Starts, as child processes: the lobby under gunicorn (2 workers x 4 threads) on
-PostgreSQL (the database is created if missing, then migrated), the matcher loop
-(`manage.py run_matcher`), and one game node per port (`node-1`, `node-2`, ...), each with its own
+Starts, as child processes: the lobby under uvicorn (2 ASGI workers; event streams
+cross them through Redis) on PostgreSQL (the database is created if missing, then
+migrated), the matcher loop (`manage.py run_matcher`, which also publishes the matched
+and queue events), and one game node per port (`node-1`, `node-2`, ...), each with its own
 public URL, all with `REDIS_URL` set so that shared state lives in Redis. Prints the URL
 to open; Ctrl-C (or SIGTERM) stops the nodes first (their results reach the lobby), then
 the matcher and the lobby. If a child dies, the others are stopped too. Logs and the
@@ -195,7 +196,7 @@ def cluster_secrets(var_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
 
 
 class Cluster:
-    """Lobby (gunicorn, PostgreSQL), matcher loop and game nodes on 127.0.0.1."""
+    """Lobby (uvicorn, PostgreSQL), matcher loop and game nodes on 127.0.0.1."""
 
     def __init__(self, *, db_name: str, lobby_port: int, node_ports: list[int],
                  redis_url: str = DEFAULT_REDIS, pg_url: str = DEFAULT_PG, workers: int = 2,
@@ -225,12 +226,15 @@ class Cluster:
         base.update(cluster_secrets(self.var_dir, base))
         self.env = base
         py = sys.executable
+        # the players' lobby on uvicorn workers (ASGI: event streams, no thread per
+        # waiting player); the matcher loop runs the passes, requests run none
         self.lobby = Proc(
-            "lobby", [py, "-m", "gunicorn", "lobby.wsgi", "-w", str(workers),
-                      "--threads", str(threads),
-                      "-b", f"{host}:{lobby_port}", "--timeout", "60",
-                      "--graceful-timeout", "5", "--log-level", "warning"],
-            base, self.var_dir / "lobby.log", self.lobby_url, "/api/csrf")
+            "lobby", [py, "-m", "uvicorn", "lobby.asgi:application", "--host", host,
+                      "--port", str(lobby_port), "--workers", str(workers), "--lifespan", "on",
+                      "--no-access-log", "--timeout-graceful-shutdown", "3",
+                      "--backlog", "4096", "--log-level", "warning"],
+            {"MATCHER_IN_REQUESTS": "0", **base}, self.var_dir / "lobby.log", self.lobby_url,
+            "/api/csrf")
         self.lobby_procs = [self.lobby]
         internal_url = self.lobby_url
         if internal_port:
@@ -273,9 +277,11 @@ class Cluster:
     def start_lobby(self, timeout: float = 60.0) -> None:
         for proc in self.lobby_procs:
             proc.start()
-        self.matcher.start()
         for proc in self.lobby_procs:
             proc.wait_ready(timeout)
+        # after the lobby answers: the matcher counts a node's silence from its own start
+        # (services.STARTED), and heartbeats only land once the lobby is up
+        self.matcher.start()
 
     def stop_lobby(self) -> None:
         """The whole lobby side: matcher loop and gunicorn."""
@@ -353,10 +359,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-url", default=os.environ.get("PG_URL", DEFAULT_PG),
                    help="PostgreSQL server, without database")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS))
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    p.add_argument("--workers", type=int, default=2, help="uvicorn workers of the lobby")
     p.add_argument("--var-dir", type=Path, default=REPO / "var" / "cluster",
                    help="logs and the nodes' outboxes (default var/cluster)")
-    p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    p.add_argument("--threads", type=int, default=4,
+                   help="threads of the nodes' gunicorn (--internal-port)")
     p.add_argument("--internal-port", type=int, default=0,
                    help="serve the nodes (heartbeats, results) from a gunicorn of their own "
                         "on this port (default: the nodes use the lobby's port)")
@@ -399,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.start()
         nodes = ", ".join(f"{k} {v}" for k, v in cluster.node_urls.items())
         print(f"\n  realtime-arena cluster: open {cluster.lobby_url}/ and click 'Play as guest'"
-              f"\n  (lobby: gunicorn x{args.workers} + matcher; nodes: {nodes}; "
+              f"\n  (lobby: uvicorn x{args.workers} + matcher; nodes: {nodes}; "
               f"Ctrl-C stops all)\n", flush=True)
         if args.loadtest is not None:
             return run_loadtest(cluster, shlex.split(args.loadtest))

@@ -1,6 +1,7 @@
 """`make run`: the lobby and one game node on embedded defaults (SQLite, state in process).
 
-Runs `manage.py migrate`, then the lobby (Django, port 8000) and a game node (port 8001)
+Runs `manage.py migrate`, then the lobby (Django on uvicorn, ASGI: its event streams and
+background matcher, docs/lobby.md "Serving"; port 8000) and a game node (port 8001)
 as child processes, prints the URL to open, and stops both on Ctrl-C or when either dies.
 Ports and hosts come from LOBBY_PORT, NODE_PORT and HOST. It runs in development mode
 (`ARENA_ENV=dev`), so the development secrets are accepted.
@@ -32,8 +33,9 @@ def main() -> int:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
                    check=True)
     children = [
-        subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{lobby_port}"],
-                         cwd=ROOT, env=env),
+        subprocess.Popen([sys.executable, "-m", "uvicorn", "lobby.asgi:application", "--host", host,
+                          "--port", str(lobby_port), "--lifespan", "on", "--no-access-log",
+                          "--timeout-graceful-shutdown", "3"], cwd=ROOT, env=env),
         subprocess.Popen([sys.executable, "-m", "game_server", "--host", host, "--port", str(node_port),
                           "--node-id", "node-1", "--public-url", node_url, "--lobby-url", lobby_url],
                          cwd=ROOT, env=env),

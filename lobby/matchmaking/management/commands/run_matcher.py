@@ -7,6 +7,7 @@ from django.db import DatabaseError, connection
 from redis import RedisError
 
 from lobby.matchmaking.services import run_pass
+from lobby.realtime.events import Notifier
 
 
 class Command(BaseCommand):
@@ -17,9 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
 
     def handle(self, *args, interval: float, once: bool, **options) -> None:
+        notifier = Notifier()  # matched, queue and live events on the bus (lobby.realtime)
         while True:
             try:
-                figures = run_pass(force=True)
+                now = time.time()
+                figures = run_pass(now, force=True)
+                notifier.after_pass(now, figures)
             except (RedisError, DatabaseError) as exc:
                 # Redis or the database unreachable: the loop outlives it and tries again
                 # at the next interval (a fresh database connection then).
