@@ -3,6 +3,7 @@
 // Output (served by the lobby and the game node):
 //   static/build/client.js          the shell, a script defining the global `Arena`
 //   static/build/games/<name>.js    one ES module per game, imported by the shell by name
+//   static/build/replay.js          the replay player, a script defining `ArenaReplay`
 //   node static/build.mjs            one build (what `make` runs)
 //   node static/build.mjs --watch    rebuild on change, for development (restart for a new game)
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
@@ -54,7 +55,9 @@ export function buildOptions({ root = ROOT, outdir = path.join(root, "static", "
     format: "esm",
     outdir: path.join(outdir, "games"),
   };
-  return games.length ? [shell, modules] : [shell];
+  const replay = { ...shell, entryPoints: [path.join(root, "static", "src", "replay.js")],
+    globalName: "ArenaReplay", outfile: path.join(outdir, "replay.js") };
+  return games.length ? [shell, modules, replay] : [shell, replay];
 }
 
 async function main() {
