@@ -14,6 +14,7 @@ from django.http import (
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from lobby.accounts import counters
 from lobby.api import error
 from lobby.matchmaking.internal import Forbidden, signed_node
 
@@ -36,6 +37,7 @@ def upload(request: HttpRequest, match_id: str) -> HttpResponse:
     except ValueError:
         return error(411, "Content-Length required")
     if length > MAX_UPLOAD_BYTES:
+        counters.incr("arena_lobby_refused_total", limit="replay_upload_bytes")
         return error(413, f"a replay file is at most {MAX_UPLOAD_BYTES} bytes")
     if not MATCH_ID_RE.fullmatch(match_id):
         return error(404, "unknown match")

@@ -21,6 +21,7 @@ from engine.frames import load_frames
 from engine.recording import Recorder
 from engine.registry import registry
 from engine.replay import result_players
+from lobby.accounts import counters
 from lobby.matchmaking.models import Match, MatchPlayer, Node
 from lobby.ratings.models import Rating
 from lobby.replays import services, verifier
@@ -212,9 +213,14 @@ def test_upload_is_checked(client, match, django_user_model):
     assert upload(client, "nope", data).status_code == 404
     assert client.get(upload_path("r1")).status_code == 405
     path = upload_path("r1")
+    refused = counters.series("arena_lobby_refused_total", limit="replay_upload_bytes")
+    counters.flush()
+    before = counters.totals().get(refused, 0)
     big = client.post(path, data=b"x", content_type="application/octet-stream",
                       CONTENT_LENGTH=str(services.MAX_UPLOAD_BYTES + 1))
     assert big.status_code == 413
+    counters.flush()
+    assert counters.totals()[refused] == before + 1   # counted, at /metrics
     assert upload(client, "r1", data).status_code == 200
     assert upload(client, "r1", data + b"!").status_code == 409   # first one wins
     assert MatchReplay.objects.get(pk="r1").size == len(data)
