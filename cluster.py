@@ -8,7 +8,7 @@
 Starts, as child processes: the lobby under uvicorn (2 ASGI workers; event streams
 cross them through Redis) on PostgreSQL (the database is created if missing, then
 migrated), the matcher loop (`manage.py run_matcher`, which also publishes the matched
-and queue events), and one game node per port (`node-1`, `node-2`, ...), each with its own
+and queue events), the replay verifier (`manage.py verify_replays --loop`), and one game node per port (`node-1`, `node-2`, ...), each with its own
 public URL, all with `REDIS_URL` set so that shared state lives in Redis. Prints the URL
 to open; Ctrl-C (or SIGTERM) stops the nodes first (their results reach the lobby), then
 the matcher and the lobby. If a child dies, the others are stopped too. Logs and the
@@ -248,6 +248,11 @@ class Cluster:
         self.matcher = Proc(
             "matcher", [py, "manage.py", "run_matcher", "--interval", str(matcher_interval)],
             base, self.var_dir / "matcher.log")
+        # results re-derived from their replays (lobby.replays; the lifespan's verifier is
+        # off with REDIS_URL): ratings are applied once verified
+        self.verifier = Proc(
+            "verifier", [py, "manage.py", "verify_replays", "--loop", "--interval", "1",
+                         "--purge"], base, self.var_dir / "verifier.log")
         self.nodes: dict[str, Proc] = {}
         self.node_urls: dict[str, str] = {}
         # a node holds its own key only: not the master, not the lobby's Django key
@@ -282,10 +287,12 @@ class Cluster:
         # after the lobby answers: the matcher counts a node's silence from its own start
         # (services.STARTED), and heartbeats only land once the lobby is up
         self.matcher.start()
+        self.verifier.start()
 
     def stop_lobby(self) -> None:
-        """The whole lobby side: matcher loop and gunicorn."""
+        """The whole lobby side: matcher loop, verifier and gunicorn."""
         self.matcher.stop()
+        self.verifier.stop()
         for proc in self.lobby_procs:
             proc.signal(signal.SIGTERM)
         for proc in self.lobby_procs:
@@ -313,7 +320,7 @@ class Cluster:
 
     def dead(self) -> list[str]:
         """Names of processes that should run and do not."""
-        procs = [*self.lobby_procs, self.matcher, *self.nodes.values()]
+        procs = [*self.lobby_procs, self.matcher, self.verifier, *self.nodes.values()]
         return [p.name for p in procs if p.popen is not None and not p.running]
 
     def health(self, node_id: str) -> dict:

@@ -36,7 +36,8 @@ class Command(BaseCommand):
                     total += n
                 if purge:
                     services.purge_expired()
-                self.stdout.write(f"{total} verified, {services.pending_count()} pending")
+                if total or not loop:   # a loop says nothing while idle
+                    self.stdout.write(f"{total} verified, {services.pending_count()} pending")
             except DatabaseError as exc:
                 if not loop:
                     raise
