@@ -15,6 +15,14 @@ measured window is divided by the frames delivered in that window. Printed and w
 `reports/node-bench.json`: CPU µs per delivered frame for both and their ratio, delivered
 fraction, tick p50/p99 and overruns. `BENCH_PROFILE=/tmp/x` dumps a cProfile of each server's
 measured window to `/tmp/x.node` and `/tmp/x.baseline`.
+
+`--input-hz 20` adds the **input mode**: each N is run four times, node and baseline each
+passive and playing, where every client also sends one input message 20 times a second as
+a real player does (`[3, seq, *values]`, masked, idle values: no movement, no fire, so
+that the simulation's own cost does not change). The baseline then also reads every
+message (`async for msg in ws`, aiohttp's plain read loop). Per input message:
+(CPU of the playing run - its frames x the passive run's µs per frame) / inputs received,
+for the node and the baseline; the report's `inputs` section holds both.
 """
 
 from __future__ import annotations
@@ -77,6 +85,13 @@ def _serve(kind: str, pipe: Pipe, frame_size: int) -> None:
     asyncio.run(_serve_async(kind, pipe, frame_size))
 
 
+def input_values(mode_name: str) -> tuple[int, ...]:
+    """Idle input values of `mode_name`'s game: each field's value nearest 0 in its range."""
+    from engine.registry import registry
+    gdef, _ = registry().mode(mode_name)
+    return tuple(max(f.lo, min(f.hi, 0)) for f in gdef.inputs)
+
+
 async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
     from aiohttp import web
 
@@ -86,7 +101,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
     app = web.Application()
     ticks: list[float] = []
     recording = [False]
-    stats = {"attempted": 0, "overruns": 0}
+    stats = {"attempted": 0, "overruns": 0, "inputs": 0}
 
     if kind == "node":
         from game_server.app import METRICS_KEY, NODE_KEY, build_app
@@ -116,6 +131,9 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
         def overruns() -> int:
             return metrics.overruns
 
+        def inputs() -> int:
+            return metrics.inputs
+
         def stop_sending() -> None:
             for room in list(node.rooms.values()):
                 room.closed = True  # the task ends at its next wake-up; connections stay
@@ -133,7 +151,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
             await ws.prepare(request)
             clients.append(ws)
             async for _ in ws:
-                pass
+                stats["inputs"] += 1
             clients.remove(ws)
             return ws
 
@@ -171,6 +189,9 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
         def overruns() -> int:
             return stats["overruns"]
 
+        def inputs() -> int:
+            return stats["inputs"]
+
         def stop_sending() -> None:
             task[0].cancel()
 
@@ -194,7 +215,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
                 profile = cProfile.Profile()
                 profile.enable()
             recording[0] = True
-            window = {"cpu": time.process_time(), "attempted": attempted(),
+            window = {"cpu": time.process_time(), "attempted": attempted(), "inputs": inputs(),
                       "nivcsw": resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw,
                       "overruns": overruns(), "t": time.monotonic()}
         elif cmd == "stop":
@@ -206,6 +227,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
                 "cpu_s": time.process_time() - window["cpu"],
                 "wall_s": time.monotonic() - window["t"],
                 "attempted": attempted() - window["attempted"],
+                "inputs": inputs() - window["inputs"],
                 "overruns": overruns() - window["overruns"],
                 # the server lost its core to another process this often (contention)
                 "preempted": resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - window["nivcsw"],
@@ -223,11 +245,12 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
 # --- clients (one process) ------------------------------------------------------------------------
 
 class _Client(asyncio.Protocol):
-    __slots__ = ("buf", "frames", "handshaken", "node", "transport", "ready")
+    __slots__ = ("buf", "frames", "handshaken", "node", "transport", "ready", "sent")
 
     def __init__(self, node: bool, ready: asyncio.Future):
         self.buf = b""
         self.frames = 0
+        self.sent = 0
         self.handshaken = False
         self.node = node
         self.ready = ready
@@ -270,13 +293,47 @@ class _Client(asyncio.Protocol):
         self.buf = buf[i:] if i < n else b""
 
 
-def _clients(n: int, port: int, node: bool, pipe: Pipe, mode: str) -> None:
+def _clients(n: int, port: int, node: bool, pipe: Pipe, mode: str, input_hz: float = 0.0) -> None:
     _pin(1)
     _raise_nofile()
-    asyncio.run(_clients_async(n, port, node, pipe, mode))
+    asyncio.run(_clients_async(n, port, node, pipe, mode, input_hz))
 
 
-async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str) -> None:
+def _zero_masked(payload: bytes) -> bytes:
+    """A client frame with the all-zero mask key (RFC 6455 allows any key): the payload
+    goes as is, so the clients spend nothing on masking."""
+    n = len(payload)
+    head = bytes((0x82, 0x80 | n)) if n < 126 else struct.pack("!BBH", 0x82, 0x80 | 126, n)
+    return head + b"\0\0\0\0" + payload
+
+
+async def _send_inputs(clients: list, hz: float, values: tuple[int, ...]) -> None:
+    """Every client sends one input `hz` times a second, spread over SLOTS instants of a
+    period (a real fleet's inputs do not all arrive at once)."""
+    import msgpack
+    slots = 5
+    period = 1.0 / hz
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    seq = 0
+    k = 0
+    packb = msgpack.packb
+    while True:
+        slot = k % slots
+        if slot == 0:
+            seq += 1
+            frame = _zero_masked(packb([3, seq, *values]))
+        for c in clients[slot::slots]:
+            tr = c.transport
+            if not tr.is_closing():
+                tr.write(frame)
+                c.sent += 1
+        k += 1
+        await asyncio.sleep(max(0.0, t0 + k * period / slots - loop.time()))
+
+
+async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str,
+                         input_hz: float = 0.0) -> None:
     from engine import codec
     from engine.auth import issue_seat_token
     from game_server.settings import DEV_SEAT_SECRET
@@ -304,6 +361,9 @@ async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str) -
 
     for start in range(0, n, 100):
         await asyncio.gather(*(connect(i) for i in range(start, min(n, start + 100))))
+    sender = None
+    if input_hz > 0:
+        sender = loop.create_task(_send_inputs(clients, input_hz, input_values(mode)))
     pipe.send("ready")
     while True:
         while not pipe.poll():
@@ -311,8 +371,12 @@ async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str) -
         cmd = pipe.recv()
         if cmd == "count":
             pipe.send(sum(c.frames for c in clients))
+        elif cmd == "sent":
+            pipe.send(sum(c.sent for c in clients))
         elif cmd == "exit":
             break
+    if sender is not None:
+        sender.cancel()
     for c in clients:
         c.transport.close()
 
@@ -320,7 +384,7 @@ async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str) -
 # --- orchestration ----------------------------------------------------------------------------------
 
 def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
-            mode: str = DEFAULT_MODE) -> dict:
+            mode: str = DEFAULT_MODE, input_hz: float = 0.0) -> dict:
     ctx = mp.get_context("spawn")
     s_parent, s_child = ctx.Pipe()
     c_parent, c_child = ctx.Pipe()
@@ -330,7 +394,8 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
         if not s_parent.poll(30):
             raise RuntimeError("server did not start")
         port = s_parent.recv()
-        client = ctx.Process(target=_clients, args=(n, port, kind == "node", c_child, mode), daemon=True)
+        client = ctx.Process(target=_clients, args=(n, port, kind == "node", c_child, mode, input_hz),
+                             daemon=True)
         client.start()
         try:
             if not c_parent.poll(120):
@@ -339,12 +404,16 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
             time.sleep(warmup)
             c_parent.send("count")
             received0 = c_parent.recv()
+            c_parent.send("sent")
+            sent0 = c_parent.recv()
             s_parent.send("start")
             time.sleep(seconds)
             s_parent.send("stop")
             window = s_parent.recv()
             c_parent.send("count")
             received1 = c_parent.recv()
+            c_parent.send("sent")
+            sent1 = c_parent.recv()
             s_parent.send("halt")
             totals = s_parent.recv()
             c_parent.send("count")
@@ -365,10 +434,15 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
     return {
         "kind": kind,
         "clients": n,
+        "input_hz": input_hz,
+        "inputs_received": window["inputs"],
+        "inputs_per_s": round(window["inputs"] / window["wall_s"]),
+        "inputs_sent_in_window": sent1 - sent0,
         "seconds": round(window["wall_s"], 2),
         "server_cpu_s": round(window["cpu_s"], 3),
         "server_cpu_share": round(window["cpu_s"] / window["wall_s"], 3),
         "frames_per_s": round(frames_in_window / window["wall_s"]),
+        "frames_in_window": round(frames_in_window),
         "cpu_us_per_frame": round(window["cpu_s"] * 1e6 / max(1.0, frames_in_window), 2),
         "received_in_window": received1 - received0,
         "delivered_fraction": round(delivered, 5),
@@ -413,6 +487,34 @@ def room_tick_cost(ticks: int = 3000, bots: bool = False, mode: str = DEFAULT_MO
     return {"room_tick_us": round(us, 2), "per_frame_us": round(us / size, 2)}
 
 
+def per_input_us(passive: dict, playing: dict) -> float:
+    """CPU µs per input message of a playing run: its CPU less what its frames cost at the
+    passive run's µs per frame, over the inputs the server received in its window."""
+    extra = playing["server_cpu_s"] * 1e6 - playing["frames_in_window"] * passive["cpu_us_per_frame"]
+    return round(extra / max(1, playing["inputs_received"]), 2)
+
+
+def inputs_summary(runs: dict[str, list[dict]], playing: dict[str, list[dict]], hz: float) -> dict:
+    """Per input message, node and baseline: the median over repeats of (playing run,
+    the passive run just before it)."""
+    per = {k: [per_input_us(a, b) for a, b in zip(runs[k], playing[k], strict=True)]
+           for k in ("node", "baseline")}
+    node_play = playing["node"]
+    return {
+        "input_hz": hz,
+        "node_us_per_input": statistics.median(per["node"]),
+        "baseline_us_per_input": statistics.median(per["baseline"]),
+        "node_us_per_input_runs": per["node"],
+        "baseline_us_per_input_runs": per["baseline"],
+        "node_us_per_frame_playing": statistics.median(r["cpu_us_per_frame"] for r in node_play),
+        "node_cpu_share_playing": statistics.median(r["server_cpu_share"] for r in node_play),
+        "node_inputs_per_s": statistics.median(r["inputs_per_s"] for r in node_play),
+        "node_delivered_fraction": min(r["delivered_fraction"] for r in node_play),
+        "node_overruns": sum(r["overruns"] for r in node_play),
+        "runs": playing,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m game_server.bench", description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, nargs="+", default=[1000, 2000])
@@ -421,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs per (kind, N); medians reported")
     p.add_argument("--mode", default=DEFAULT_MODE,
                    help=f"the game mode the rooms play (a registered mode; default {DEFAULT_MODE})")
+    p.add_argument("--input-hz", type=float, default=0.0,
+                   help="also run every N with clients sending this many inputs/s each "
+                        "(input mode; 20 as real players)")
     p.add_argument("--out", default=os.path.join("reports", "node-bench.json"))
     args = p.parse_args(argv)
     from engine.registry import registry
@@ -435,18 +540,26 @@ def main(argv: list[str] | None = None) -> int:
           f"= {sim['per_frame_us']} µs per frame at {size} clients "
           f"({size} bots playing: {busy['room_tick_us']} µs = {busy['per_frame_us']} µs per frame)",
           flush=True)
-    print(f"{'N':>5} {'kind':>8} {'µs/frame':>9} {'frames/s':>9} {'cpu':>5} {'delivered':>10} "
+    print(f"{'N':>5} {'kind':>11} {'µs/frame':>9} {'frames/s':>9} {'cpu':>5} {'delivered':>10} "
           f"{'tick p50':>9} {'tick p99':>9} {'overruns':>8} {'bytes':>6} {'preempted':>9}")
     for n in args.clients:
         runs: dict[str, list[dict]] = {"node": [], "baseline": []}
+        playing: dict[str, list[dict]] = {"node": [], "baseline": []}
         for _ in range(args.repeat):
             node = run_one("node", n, args.seconds, args.warmup, 0, args.mode)
             runs["node"].append(node)
             base = run_one("baseline", n, args.seconds, args.warmup,
                            round(node["mean_frame_bytes"]), args.mode)
             runs["baseline"].append(base)
-            for r in (node, base):
-                print(f"{n:>5} {r['kind']:>8} {r['cpu_us_per_frame']:>9.2f} {r['frames_per_s']:>9} "
+            done = [node, base]
+            if args.input_hz > 0:  # the same pair again, the clients sending inputs
+                for kind, size in (("node", 0), ("baseline", round(node["mean_frame_bytes"]))):
+                    r = run_one(kind, n, args.seconds, args.warmup, size, args.mode, args.input_hz)
+                    playing[kind].append(r)
+                    done.append(r)
+            for r in done:
+                kind = r["kind"] + ("+in" if r["input_hz"] else "")
+                print(f"{n:>5} {kind:>11} {r['cpu_us_per_frame']:>9.2f} {r['frames_per_s']:>9} "
                       f"{r['server_cpu_share']:>5.2f} {r['delivered_fraction']:>10.5f} "
                       f"{r['tick_p50_ms']:>8.3f}m {r['tick_p99_ms']:>8.3f}m {r['overruns']:>8} "
                       f"{r['mean_frame_bytes']:>6.0f} {r['preempted']:>9}", flush=True)
@@ -469,9 +582,16 @@ def main(argv: list[str] | None = None) -> int:
             },
             "runs": runs,
         }
-        results.append(summary)
         print(f"N={n}: node {med['node']:.2f} µs/frame, baseline {med['baseline']:.2f} µs/frame, "
               f"ratio {ratio:.2f}", flush=True)
+        if args.input_hz > 0:
+            summary["inputs"] = inputs_summary(runs, playing, args.input_hz)
+            i = summary["inputs"]
+            print(f"N={n} playing ({args.input_hz:g} inputs/s each): node {i['node_us_per_input']:.2f} "
+                  f"µs/input, baseline (aiohttp read loop) {i['baseline_us_per_input']:.2f} µs/input, "
+                  f"node delivered {i['node_delivered_fraction']:.5f}, "
+                  f"overruns {i['node_overruns']}", flush=True)
+        results.append(summary)
     report = {
         "benchmark": "game_server.bench",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
