@@ -22,6 +22,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
@@ -67,6 +68,8 @@ def frame(event: str, data: dict, event_id: str) -> bytes:
 async def events(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return error(405, "method not allowed; use GET")
+    if not isinstance(request, ASGIRequest):  # WSGI would buffer the endless body in a thread
+        return error(501, "event streams need the ASGI server (uvicorn); poll GET /api/queue")
     user = await request.auser()
     live = request.GET.get("live") == "1"
     if not user.is_authenticated and not live:

@@ -12,8 +12,9 @@ import { GAMES } from "./games.js";
 export { Match, GAMES };
 export * as codec from "./codec.js";
 
-const POLL_MS = 500; // queue status polling
+const POLL_MS = 500; // queue status polling (the fallback without EventSource)
 const MAX_POLL_ERRORS = 20; // consecutive failed polls (10 s) before giving up
+const MAX_STREAM_ERRORS = 10; // event-stream reconnections without an event before polling
 
 function canvasOf(canvas) {
   const c = canvas || document.getElementById("arena");
@@ -145,10 +146,65 @@ export function start({ api = "/api", matchUrl = "/matches/", canvas = null, mod
     if (r.status !== 200 && r.status !== 409) {
       return fail(r.body.error || `Could not join the queue (${r.status})`);
     }
-    return poll();
+    return typeof EventSource === "function" ? listen() : poll();
+  }
+
+  /** What a queue state (the stream's `state`/`matched`, or GET /api/queue) means. */
+  function show(b, began) {
+    if (b.status === "matched") {
+      status.queue = "matched";
+      status.matchId = b.match_id;
+      game.connect(b.node_url, b.token, { rawWebSocket });
+      return true;
+    }
+    if (b.status === "none") {
+      fail("The queue ticket is gone");
+      return true;
+    }
+    status.queue = b.status;
+    status.waited = Number(b.waited) || (Date.now() - began) / 1000;
+    const where = b.position ? ` · #${b.position} in the queue` : "";
+    const eta = b.estimated_wait != null ? ` · match within ${b.estimated_wait} s` : "";
+    game.setMessage("Finding a match…", [
+      `${b.mode ? `${b.mode} · ` : ""}waiting ${Math.floor(status.waited)} s${where}${eta}`,
+      b.error ? `No game node is available right now (${b.error})` : "Esc to leave the queue"]);
+    return false;
+  }
+
+  /** The lobby's event stream (Server-Sent Events): told the moment the match forms. */
+  function listen() {
+    const began = Date.now();
+    const source = new EventSource(`${client.base}/events`);
+    status.transport = "events";
+    let errors = 0;
+    let last = {};
+    const done = () => { source.close(); clearInterval(clock); };
+    const clock = setInterval(() => { // the wait counts up between events
+      if (status.queue === "waiting") show({ ...last, waited: status.waited + 1 }, began);
+    }, 1000);
+    const on = (kind, handle) => source.addEventListener(kind, (e) => {
+      errors = 0;
+      if (stopped) return done();
+      const b = JSON.parse(e.data);
+      if (handle(b)) done();
+      return undefined;
+    });
+    on("state", (b) => { last = b; return show(b, began); });
+    on("matched", (b) => show(b, began));
+    on("queue", (b) => { last = { ...last, ...b, status: "waiting" }; return show(last, began); });
+    source.onerror = () => {
+      // EventSource reconnects by itself (with Last-Event-ID); a stream refused or
+      // failing again and again: fall back to polling GET /api/queue
+      if (source.readyState === EventSource.CLOSED || ++errors >= MAX_STREAM_ERRORS) {
+        done();
+        if (!stopped && status.queue !== "matched") poll();
+      }
+    };
+    window.addEventListener("pagehide", done);
   }
 
   async function poll() {
+    status.transport = "polling";
     let errors = 0;
     const began = Date.now();
     while (!stopped) {
@@ -162,19 +218,7 @@ export function start({ api = "/api", matchUrl = "/matches/", canvas = null, mod
         if (++errors >= MAX_POLL_ERRORS) return fail("The lobby does not answer");
       } else {
         errors = 0;
-        const b = r.body;
-        if (b.status === "matched") {
-          status.queue = "matched";
-          status.matchId = b.match_id;
-          game.connect(b.node_url, b.token, { rawWebSocket });
-          return undefined;
-        }
-        if (b.status === "none") return fail("The queue ticket is gone");
-        status.queue = b.status;
-        status.waited = Number(b.waited) || (Date.now() - began) / 1000;
-        game.setMessage("Finding a match…", [
-          `${b.mode ? `${b.mode} · ` : ""}waiting ${Math.floor(status.waited)} s`,
-          b.error ? `No game node is available right now (${b.error})` : "Esc to leave the queue"]);
+        if (show(r.body, began)) return undefined;
       }
       await new Promise((res) => setTimeout(res, POLL_MS));
     }

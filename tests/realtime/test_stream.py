@@ -27,14 +27,18 @@ def lobby_env(**extra: str) -> dict[str, str]:
             "SSE_HEARTBEAT": "0.5", **extra}
 
 
-def register_node(url: str, node_id: str = "n1") -> None:
-    path = "/api/internal/nodes/heartbeat"
-    body = json.dumps({"node_id": node_id, "url": "http://127.0.0.1:9", "capacity": 1000,
-                       "rooms": 0, "players": 0, "draining": False,
-                       "modes": list(registry().modes)}).encode()
+def node_post(url: str, path: str, data: dict, node_id: str = "n1") -> tuple[int, object]:
+    """A signed request, as a game node sends it."""
+    body = json.dumps(data).encode()
     headers = sign_request(derive_node_key(settings.NODE_SECRET, node_id), node_id=node_id,
                            method="POST", path=path, body=body, now=time.time())
-    assert Session(url).request("POST", path, raw=body, headers=headers)[0] == 200
+    return Session(url).request("POST", path, raw=body, headers=headers)
+
+
+def register_node(url: str, node_id: str = "n1") -> None:
+    assert node_post(url, "/api/internal/nodes/heartbeat", {
+        "node_id": node_id, "url": "http://127.0.0.1:9", "capacity": 1000, "rooms": 0,
+        "players": 0, "draining": False, "modes": list(registry().modes)}, node_id)[0] == 200
 
 
 @pytest.fixture
@@ -117,3 +121,37 @@ async def test_stream_needs_a_session(lobby) -> None:
         assert (await visitor.next()).event == "live"
     finally:
         await visitor.close()
+
+
+async def test_events_cross_workers_through_redis(transactional_db, tmp_path, redis_url,
+                                                  redis_prefix) -> None:
+    """Two lobby processes on one database and one Redis: the matcher of A and a result
+    posted to A reach a stream held by B."""
+    shared = {"REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix}
+    with UvicornServer(env=lobby_env(**shared, MATCHER_TASK="1"),
+                       log_path=tmp_path / "a.log") as a_srv, \
+            UvicornServer(env=lobby_env(**shared, MATCHER_TASK="0"),
+                          log_path=tmp_path / "b.log") as b_srv:
+        register_node(a_srv.url)
+        p, q = guests(b_srv.url, 2)
+        stream = await EventStream.open(b_srv.url, p.cookies, path="/api/events?live=1")
+        try:
+            await stream.until("state")
+            for s in (p, q):  # joined on B; A's matcher forms the match, publishes on Redis
+                assert (await asyncio.to_thread(s.request, "POST", "/api/queue",
+                                                {"mode": "duel"}))[0] == 200
+            matched = await stream.until("matched", timeout=15)
+            match_id = matched.data["match_id"]
+            live = await stream.until("live", timeout=10)
+            assert match_id in [m["match_id"] for m in live.data["matches"]]
+            players = [{"user_id": s.user_id, "name": f"p{s.user_id}", "score": 3 - i,
+                        "placement": i + 1, "bot": False, "stats": {}}
+                       for i, s in enumerate((p, q))]
+            status, body = await asyncio.to_thread(node_post, a_srv.url, "/api/internal/results", {
+                "match_id": match_id, "node_id": "n1", "status": "finished", "reason": "score",
+                "ticks": 900, "players": players})
+            assert status == 200, body
+            result = await stream.until("result", timeout=10, match_id=match_id)
+            assert result.data["placement"] == 1 and result.data["change"] > 0
+        finally:
+            await stream.close()

@@ -3,7 +3,7 @@
 (() => {
   const body = document.querySelector("#live-matches tbody");
   if (!body || !window.EventSource) return;
-  const signedIn = !!document.querySelector("a[href*='/players/']");
+  const signedIn = body.closest("table").dataset.signedIn === "1";
   const text = (tag, value, cls) => {
     const el = document.createElement(tag);
     el.textContent = value;

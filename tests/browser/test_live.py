@@ -1,0 +1,120 @@
+"""The live lobby in Chromium, on a uvicorn lobby: two guests queue from the home page and
+enter their match with no GET /api/queue request (the queue page and the client follow
+the event stream); a third browser, on Live now, sees the match appear and spectates it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from loadtest.procs import start_node, stop
+from lobby.live import REPO
+from lobby.realtime.server import UvicornServer
+
+from .conftest import (
+    ARTIFACTS,
+    GAME_OVERRIDES,
+    MODE_OVERRIDES,
+    NODE_ID,
+    NODE_SECRET,
+    SEAT_SECRET,
+    Servers,
+    save_screenshot,
+    wait_registered,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+SIGN_IN = """async () => {
+  await fetch('/api/csrf', {credentials: 'same-origin'});
+  const csrf = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+  const r = await fetch('/api/guest', {method: 'POST', credentials: 'same-origin',
+                                       headers: {'X-CSRFToken': csrf}});
+  return r.status;
+}"""
+
+
+@pytest.fixture(scope="module")
+def live_servers(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    tmp = tmp_path_factory.mktemp("live")
+    env = {"DATABASE_URL": f"sqlite:///{tmp / 'lobby.sqlite3'}", "DB_CONN_MAX_AGE": "0",
+           "MATCH_MODE": "sprint", "MATCH_MODES": "sprint", "MATCH_SIZE": "2",
+           "MATCH_MAX_WAIT": "120", "REDIS_URL": "", "MATCHER_TASK": "1",
+           "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
+                   env={**os.environ, **env}, check=True, timeout=120)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lobby_log, node_log = ARTIFACTS / "live-lobby.log", ARTIFACTS / "live-node.log"
+    lobby = UvicornServer(env=env, log_path=lobby_log).start()
+    try:
+        node, port = start_node(
+            lambda port: [sys.executable, "-m", "tests.browser.node_runner", "--port", str(port),
+                          "--node-id", NODE_ID, "--lobby-url", lobby.url,
+                          "--outbox", str(tmp / "outbox.sqlite3"),
+                          "--overrides", json.dumps(GAME_OVERRIDES),
+                          "--mode-overrides", json.dumps(MODE_OVERRIDES)],
+            NODE_ID, log_path=node_log, cwd=REPO, what="the game node",
+            env={**os.environ, "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
+                 "ARENA_HEARTBEAT_INTERVAL": "0.5"})
+    except BaseException:
+        lobby.stop()
+        raise
+    try:
+        wait_registered(tmp / "lobby.sqlite3", NODE_ID)
+        yield Servers(lobby.url, f"http://127.0.0.1:{port}", node_log, lobby_log)
+    finally:
+        stop(node)
+        lobby.stop()
+
+
+def test_queue_by_stream_then_spectate_from_live_now(browser, live_servers) -> None:
+    url = live_servers.lobby_url
+    contexts = [browser.new_context(viewport={"width": 1000, "height": 700}) for _ in range(3)]
+    a, b, c = (ctx.new_page() for ctx in contexts)
+    polls: list[str] = []
+    errors: list[str] = []
+    for page in (a, b, c):
+        page.on("request", lambda r: polls.append(r.url)
+                if r.method == "GET" and r.url.split("?")[0].endswith("/api/queue") else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        # the spectator-to-be: signed in (a guest), on Live now, nothing in progress yet
+        c.goto(url + "/live/")
+        assert c.evaluate(SIGN_IN) == 200
+        c.goto(url + "/live/")
+        c.wait_for_function("window.__live && window.__live.readyState === 1", timeout=10000)
+        assert c.locator("#live-matches tr[data-match]").count() == 0
+
+        for page in (a, b):  # Play as guest: the queue page, then the game on `matched`
+            page.goto(url + "/")
+            page.get_by_role("button", name=re.compile("play as guest", re.I)).click()
+        for page in (a, b):
+            page.wait_for_url(re.compile(r".*/game/$"), timeout=30000)
+            page.wait_for_function("window.__arena && window.__arena.state.phase === 'playing'",
+                                   timeout=30000)
+        ids = [page.evaluate("window.__arena.state.matchId") for page in (a, b)]
+        assert ids[0] == ids[1]
+        assert [page.evaluate("window.__arena.queue.transport") for page in (a, b)] == ["events"] * 2
+
+        # Live now lists it (pushed: the page was not reloaded), Spectate seats a spectator
+        row = c.locator(f"#live-matches tr[data-match='{ids[0]}']")
+        row.wait_for(timeout=10000)
+        assert "sprint" in row.inner_text()
+        row.get_by_role("link", name="Spectate").click()
+        c.wait_for_url(re.compile(r".*/spectate/$"))
+        c.wait_for_function("window.__arena && window.__arena.state.phase === 'playing'",
+                            timeout=20000)
+        assert c.evaluate("window.__arena.playerId") == 0  # a spectator
+        assert c.evaluate("window.__arena.state.matchId") == ids[0]
+        save_screenshot(c, "spectate")
+        assert polls == [], f"queue polled: {polls}"
+        assert not errors, errors
+    finally:
+        for ctx in contexts:
+            ctx.close()
