@@ -63,6 +63,7 @@ class Servers:
     node_url: str
     node_log: Path
     lobby_log: Path
+    lobby_env: dict[str, str]   # the lobby's settings (e.g. for manage.py commands on its database)
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +103,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         raise
     try:
         wait_registered(tmp / "lobby.sqlite3", NODE_ID)
-        yield Servers(lobby.url, f"http://127.0.0.1:{port}", node_log, lobby_log)
+        yield Servers(lobby.url, f"http://127.0.0.1:{port}", node_log, lobby_log, env)
     finally:
         stop(node)
         lobby.stop()
