@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -280,16 +280,22 @@ def test_the_background_verifier_runs_by_itself(client, django_user_model, stora
         MatchPlayer.objects.create(match=m, user=u)
     body, data = play("bg", [u.id for u in users])
 
+    def in_thread(fn, *args):
+        try:
+            return fn(*args)
+        finally:
+            connection.close()   # the worker thread's own connection
+
     async def scenario() -> str:
         await verifier.start()
         try:
             assert verifier.running()
-            await asyncio.to_thread(upload, client, "bg", data)
-            await asyncio.to_thread(signed_post, client, RESULTS, body)
+            await asyncio.to_thread(in_thread, upload, client, "bg", data)
+            await asyncio.to_thread(in_thread, signed_post, client, RESULTS, body)
             deadline = time.monotonic() + 30
             while True:
                 verdict = await asyncio.to_thread(
-                    lambda: MatchReplay.objects.get(pk="bg").verdict)
+                    in_thread, lambda: MatchReplay.objects.get(pk="bg").verdict)
                 if verdict != "pending" or time.monotonic() > deadline:
                     return verdict
                 await asyncio.sleep(0.05)
