@@ -2,8 +2,8 @@
 
 Channels: `user:<id>` (one player's: matched, result, queue) and `live` (everyone's: the
 matches in progress). An event never carries a seat token: the player's own stream adds a
-fresh one when it delivers `matched` (`lobby.realtime.stream`), so a token is only ever
-issued to its owner and a replayed event still carries a usable one.
+fresh one when it delivers `matched` (`lobby.realtime.stream`, from the event's fields,
+no database read), so a token is only ever issued to its owner.
 
 Publishing never fails the caller: the state is in the database either way (a stream that
 reconnects reads it first), so an unreachable Redis is logged, not raised.
@@ -96,10 +96,18 @@ class Notifier:
 
     def after_pass(self, now: float, figures: dict[str, Any] | None) -> float | None:
         if figures and figures.get("matches"):  # this pass's matches: created_at == now
-            for match_id, user_id in MatchPlayer.objects.filter(
-                    match__created_at=to_dt(now)).values_list("match_id", "user_id"):
-                self.positions.pop(user_id, None)
-                publish(user_channel(user_id), {"type": "matched", "match_id": match_id})
+            for row in MatchPlayer.objects.filter(match__created_at=to_dt(now)).values(
+                    "match_id", "user_id", "ticket__created_at", "match__node__node_id",
+                    "match__node__url", "match__game", "match__mode", "match__seats",
+                    "match__bots"):
+                self.positions.pop(row["user_id"], None)
+                queued = row["ticket__created_at"]
+                publish(user_channel(row["user_id"]), {
+                    "type": "matched", "status": "matched", "match_id": row["match_id"],
+                    "waited": round(now - queued.timestamp(), 1) if queued else 0,
+                    "node_id": row["match__node__node_id"], "node_url": row["match__node__url"],
+                    "game": row["match__game"], "mode": row["match__mode"],
+                    "seats": row["match__seats"], "bots": row["match__bots"]})
         if figures and (figures.get("matches") or figures.get("matches_aborted")):
             publish_live()
         return self.publish_queue(now)

@@ -26,6 +26,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
+from engine.auth import issue_seat_token
 from lobby.api import error
 from lobby.matchmaking.services import queue_state
 from lobby.shared.bus import bus
@@ -58,6 +59,17 @@ def decode_id(raw: str | None, channels: list[str]) -> dict[str, str | None]:
     parts = (raw or "").split(SEPARATOR)[:len(channels)] if raw and len(raw) <= 200 else []
     parts += [""] * (len(channels) - len(parts))
     return {c: (p or None) for c, p in zip(channels, parts, strict=True)}
+
+
+def with_token(user, event: dict) -> dict:
+    """The `matched` answer of GET /api/queue from a `matched` event: a seat token issued
+    now, to this stream's user (HMAC only)."""
+    seat = {k: v for k, v in event.items() if k not in ("type", "node_id")}
+    seat["token"] = issue_seat_token(
+        settings.SEAT_SECRET, user_id=user.id, name=user.username, match_id=event["match_id"],
+        node_id=event["node_id"], now=time.time(), ttl=settings.SEAT_TOKEN_TTL,
+        mode=event["mode"], seats=event["seats"], bots=event["bots"])
+    return seat
 
 
 def frame(event: str, data: dict, event_id: str) -> bytes:
@@ -96,6 +108,7 @@ async def stream(user, channels: list[str], cursors: dict[str, str | None]) -> A
     try:
         sub = await bus().subscribe(cursors)  # first: nothing published from now on is lost
         delivered = dict(sub.start)  # the id of each frame: what the browser has seen
+        replayed = sub.queue.qsize()  # the first events: published before this stream
         yield f"retry: {RETRY_MS}\n\n".encode()
         # the state as it is now (fresh token when matched); then what happened since
         if user.is_authenticated:
@@ -114,11 +127,15 @@ async def stream(user, channels: list[str], cursors: dict[str, str | None]) -> A
             data = event.data
             kind = data.get("type", "message")
             if kind == "matched":  # the owner's own stream adds the seat (fresh token)
-                state = await pooled(queue_state)(user)
-                if state.get("status") != "matched" or state.get("match_id") != data.get("match_id"):
-                    kind, data = "state", state  # replayed after the match: the state now
+                if replayed > 0:  # published before this stream: is the seat still there?
+                    state = await pooled(queue_state)(user)
+                    if state.get("match_id") != data.get("match_id"):
+                        kind, data = "state", state
+                    else:
+                        data = state
                 else:
-                    data = state
+                    data = with_token(user, data)
+            replayed -= 1
             yield frame(kind, data, encode_id(delivered, channels))
     finally:
         STREAMS["open"] -= 1

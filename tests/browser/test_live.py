@@ -67,7 +67,7 @@ def live_servers(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         raise
     try:
         wait_registered(tmp / "lobby.sqlite3", NODE_ID)
-        yield Servers(lobby.url, f"http://127.0.0.1:{port}", node_log, lobby_log)
+        yield Servers(lobby.url, f"http://127.0.0.1:{port}", node_log, lobby_log, env)
     finally:
         stop(node)
         lobby.stop()
