@@ -47,26 +47,30 @@ def upload(client, match_id: str, data: bytes, *, node_id: str = "node-1"):
 
 
 def play(match_id: str, user_ids: list[int], *, seed: int = 7, max_bytes: int | None = None,
-         abort_at: int | None = None) -> tuple[dict, bytes]:
-    """A match of Arena's sprint (2 humans sending inputs, 2 bots) recorded as a node's
-    room records it: (the node's result body, the replay file)."""
-    gdef, mode = registry().mode("sprint")
-    config = gdef.config("sprint", reconnect_window=2)
+         abort_at: int | None = None, mode: str = "sprint", bots: int = 2,
+         time_limit: int | None = None) -> tuple[dict, bytes]:
+    """A match of `mode` (humans sending inputs across their input spec, fill bots)
+    recorded as a node's room records it: (the node's result body, the replay file)."""
+    gdef, _ = registry().mode(mode)
+    extra = {"time_limit": time_limit} if time_limit else {}
+    config = gdef.config(mode, reconnect_window=2, **extra)
     kwargs = {"max_bytes": max_bytes} if max_bytes else {}
-    game = Recorder(gdef.game(config, seed), gdef, "sprint", seed, config=config,
+    game = Recorder(gdef.game(config, seed), gdef, mode, seed, config=config,
                     match_id=match_id, **kwargs)
-    for i in range(2):
+    for i in range(bots):
         game.join(0, f"Bot {i + 1}", bot=True)
     pids = [game.join(u, f"p{u}") for u in user_ids]
     seq = 0
     while not game.over and (abort_at is None or game.tick < abort_at):
         seq += 1
         for k, pid in enumerate(pids):
-            game.submit(pid, seq, gdef.clamp((50 - k * 100, seq % 40 - 20, seq * 13, seq % 3)))
+            values = tuple(f.lo + (seq * (7 + k) + 3 * i) % (f.hi - f.lo + 1)
+                           for i, f in enumerate(gdef.inputs))
+            game.submit(pid, seq, gdef.clamp(values))
         game.step()
     status, reason = ("finished", game.end_reason) if game.over else ("aborted", "aborted")
     data = game.finish(status, reason)
-    body = {"match_id": match_id, "node_id": "node-1", "game": "arena", "mode": "sprint",
+    body = {"match_id": match_id, "node_id": "node-1", "game": gdef.name, "mode": mode,
             "status": status, "reason": reason, "ticks": game.tick,
             "players": result_players(gdef, game.results()),
             "replay": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
@@ -128,6 +132,33 @@ def test_true_result_is_verified_and_rated_once(client, match, storage):
     seat = MatchPlayer.objects.get(match=match, user=match.users[0])
     assert seat.rating_after == after[0][0] and seat.points is not None
     assert "verified" in client.get("/matches/r1/").content.decode()
+
+
+@pytest.mark.parametrize("mode", list(registry().modes))
+def test_every_registered_mode_verified_and_a_forgery_disputed(client, db, storage,
+                                                               django_user_model, mode):
+    """Each mode of each registered game: its true result verified and rated, a forged
+    one (a human's score changed) disputed and unrated."""
+    heartbeat(client)
+    gdef, info = registry().mode(mode)
+    bots = 1 if info.max_players > 2 else 0
+    for match_id, forge in (("true", False), ("forged", True)):
+        users = [django_user_model.objects.create_user(f"{match_id}{i}") for i in range(2)]
+        m = Match.objects.create(match_id=match_id, game=gdef.name, mode=mode, seats=2,
+                                 bots=bots, node=Node.objects.get(node_id="node-1"))
+        for u in users:
+            MatchPlayer.objects.create(match=m, user=u)
+        body, data = play(match_id, [u.id for u in users], mode=mode, bots=bots, time_limit=15)
+        if forge:
+            [human, *_] = [p for p in body["players"] if not p["bot"]]
+            human["score"] += 1
+        upload(client, match_id, data)
+        signed_post(client, RESULTS, body)
+        assert services.verify_pending() == 1
+        row = MatchReplay.objects.get(pk=match_id)
+        assert row.verdict == ("disputed" if forge else "verified"), row.detail
+        rated = Rating.objects.filter(user__in=users, game=gdef.name, games=1).count()
+        assert rated == (0 if forge else 2)
 
 
 def test_forged_result_is_disputed_and_changes_no_rating(client, match, admin_client):
