@@ -4,7 +4,8 @@ the lobby verifies it and builds its frames file; a visitor whose browser has no
 websockets at all opens the match page, clicks "Watch replay", and the replay page plays
 it with the Arena's own module over plain HTTP: play, pause, speed, seek to the middle
 and to the end, follow a player, share the moment; at the end the scoreboard is the
-result stored on the match page.
+result stored on the match page. A frames file that fails to come, or comes damaged, is
+said on the page.
 
 The browser lobby is gunicorn (WSGI), which runs no background verifier: the test runs
 `manage.py verify_replays` against its database, as a verifier process would.
@@ -12,6 +13,7 @@ The browser lobby is gunicorn (WSGI), which runs no background verifier: the tes
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -172,6 +174,21 @@ def test_a_finished_match_is_watched_again_over_plain_http(browser, servers):
             assert not other.errors, other.errors
         finally:
             other.close()
+
+        # a frames file that does not come, or comes damaged, is said on the page
+        for status, body, said in ((404, b"{}", "no replay to watch"),
+                                   (200, b"\x78\x9c not zlib at all", "cannot be played")):
+            broken = Player(browser, servers)
+            try:
+                broken.context.route(re.compile(r".*/replay\.frames$"), functools.partial(
+                    lambda s, b, route: route.fulfill(status=s, body=b), status, body))
+                broken.page.goto(link)
+                broken.page.wait_for_function("window.__replay && window.__replay.state.phase === 'error'",
+                                              timeout=20000)
+                assert said in broken.page.locator("#replay-status").inner_text()
+                assert not broken.errors, broken.errors
+            finally:
+                broken.close()
 
         st = state(page)
         figures = {k: st["stats"][k] for k in ("seeks", "seekMs", "maxSeekMs", "fps", "frameMs")}
