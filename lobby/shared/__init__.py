@@ -10,6 +10,7 @@ Redis implementation; `state()` is the only place that chooses, from `REDIS_URL`
 | node registry, load, reservations | `NodeRegistry` | `Node` rows | hashes + a Lua pick |
 | matcher pass lock and throttle | `PassGate` | `MatcherState` row lock | `SET NX` lock + time key |
 | presence (who plays where) | `Presence` | active seats | what the nodes publish |
+| events for the browsers' streams | `bus.Bus` (`bus.bus()`: async, apart) | in process | streams + pub/sub |
 
 Tickets, matches, seats, results and ratings always stay in the database: Redis holds
 nothing that cannot be lost.
