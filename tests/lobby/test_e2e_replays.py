@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 
 import pytest
@@ -70,3 +71,43 @@ def test_a_real_match_is_verified_then_rated_and_watchable(replay_dir, lobby_and
         assert resp.status == 200 and "max-age" in resp.headers["Cache-Control"]
         doc = load_frames(resp.read())
     assert doc["match_id"] == match_id and doc["results"] == end[2]   # the final scoreboard
+
+
+def test_the_embedded_lobby_verifies_by_itself(replay_dir, transactional_db, tmp_path,
+                                               django_user_model):
+    """The embedded default: uvicorn with its lifespan (no REDIS_URL) runs the verifier
+    task; a node's upload and result are verified and rated with no command run."""
+    from django.db import connection
+
+    from engine.auth import derive_node_key, sign_request
+    from lobby.live import database_url
+    from lobby.matchmaking.models import Match, MatchPlayer, Node
+    from lobby.ratings.models import Rating
+    from lobby.realtime.server import UvicornServer
+
+    from .test_replays import play
+
+    env = {"DATABASE_URL": database_url(connection.settings_dict), "DB_CONN_MAX_AGE": "0",
+           "REDIS_URL": "", "REPLAY_VERIFY_INTERVAL": "60",   # only a wake-up is quick
+           "NODE_SECRET": settings.NODE_SECRET, "SEAT_SECRET": settings.SEAT_SECRET}
+
+    def node_post(url: str, path: str, data: bytes) -> int:
+        headers = sign_request(derive_node_key(settings.NODE_SECRET, "n1"), node_id="n1",
+                               method="POST", path=path, body=data, now=time.time())
+        return Session(url).request("POST", path, raw=data, headers=headers)[0]
+
+    node = Node.objects.create(node_id="n1", url="http://127.0.0.1:9", alive=True)
+    users = [django_user_model.objects.create_user(f"e{i}") for i in range(2)]
+    match = Match.objects.create(match_id="emb", game="arena", mode="sprint", seats=2,
+                                 bots=2, node=node)
+    for u in users:
+        MatchPlayer.objects.create(match=match, user=u)
+    body, data = play("emb", [u.id for u in users])
+    body["node_id"] = "n1"
+    with UvicornServer(env=env, log_path=tmp_path / "uvicorn.log") as lobby:
+        assert node_post(lobby.url, "/api/internal/replays/emb", data) == 200
+        assert node_post(lobby.url, "/api/internal/results", json.dumps(body).encode()) == 200
+        row = wait_for(lambda: MatchReplay.objects.filter(pk="emb").exclude(
+            verdict="pending").first(), 30, "the lobby's own verification")
+    assert row.verdict == "verified" and row.rated
+    assert all(Rating.objects.get(user=u, game="arena").games == 1 for u in users)
