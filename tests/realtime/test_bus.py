@@ -79,3 +79,32 @@ def test_ids_increase() -> None:
     assert [parse_id(i) for i in ids] == sorted(parse_id(i) for i in ids)
     assert len(set(ids)) == 1000
     assert parse_id("garbage") is None and parse_id("") is None
+
+
+async def test_redis_restart_loses_no_event_published_after_it() -> None:
+    """Redis restarted empty under a subscriber: its reader reconnects, resubscribes and
+    reads from the stream what was published before it was back on pub/sub."""
+    import shutil
+
+    from tests.services import need
+    from tests.shared_state.conftest import OwnRedis
+
+    need(shutil.which("redis-server"), "redis-server not installed")
+    server = OwnRedis()
+    server.start()
+    try:
+        pub, sub_bus = RedisBus(server.url, "t:"), RedisBus(server.url, "t:")
+        sub = await sub_bus.subscribe({"user:1": None})
+        pub.publish("user:1", {"n": 1})
+        assert (await drain(sub, 1))[0].data == {"n": 1}
+        await asyncio.to_thread(server.stop)
+        await asyncio.sleep(0.3)  # the reader notices
+        await asyncio.to_thread(server.start)
+        for n in (2, 3):  # at once: before the reader is back on pub/sub
+            pub.publish("user:1", {"n": n})
+        got = await drain(sub, 2, timeout=10)
+        assert [e.data["n"] for e in got] == [2, 3]
+        await sub.close()
+        await sub_bus.aclose()
+    finally:
+        server.stop()
