@@ -32,8 +32,8 @@ class MatchPlayerInline(admin.TabularInline):
 
 @admin.register(Match)
 class MatchAdmin(admin.ModelAdmin):
-    list_display = ("match_id", "game", "mode", "status", "node", "seats", "bots",
-                    "created_at", "ended_at", "reason")
+    list_display = ("match_id", "game", "mode", "status", "replay__verdict", "node", "seats",
+                    "bots", "created_at", "ended_at", "reason")
     list_filter = ("status", "game", "mode", ("replay__verdict", admin.ChoicesFieldListFilter))
     search_fields = ("match_id",)
     date_hierarchy = "created_at"
