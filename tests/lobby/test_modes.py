@@ -155,6 +155,7 @@ def test_a_waiting_ticket_whose_mode_lost_its_node_waits_and_says_so(guests, cli
 @pytest.mark.parametrize("cap, expected", [
     (0, {"arena": 16, "duel": 2, "tag": 8, "tag-duel": 2}),   # each mode's max_players
     (4, {"arena": 4, "duel": 2, "tag": 4, "tag-duel": 2}),    # MATCH_SIZE caps it
+    (16, {"arena": 16, "duel": 2, "tag": 8, "tag-duel": 2}),  # a cap over a game's max: its max
     (1, {"arena": 2, "duel": 2, "tag": 2, "tag-duel": 2}),    # never below min_players
 ])
 def test_match_size_per_mode_from_the_game(guests, node, settings, cap, expected):
