@@ -190,9 +190,21 @@ class Pong(Message):
     tick: int
 
 
+@dataclass(frozen=True, slots=True)
+class Moved(Message):
+    """The match goes on on another node (a draining node handed the room off): resume
+    there with `resume_token`; the close that follows is 4031 (docs/protocol.md)."""
+
+    TYPE = 16
+    CHECKS = (_str(300), _str(256))
+    node_url: str
+    resume_token: str
+
+
 MESSAGES: dict[int, type[Message]] = {
     cls.TYPE: cls
-    for cls in (Join, Resume, Input, Ping, Leave, Welcome, Keyframe, Delta, Event, Error, Pong)
+    for cls in (Join, Resume, Input, Ping, Leave, Welcome, Keyframe, Delta, Event, Error, Pong,
+                Moved)
 }
 CLIENT_MESSAGES = frozenset({Join, Resume, Input, Ping, Leave})
 _FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in MESSAGES.values()}

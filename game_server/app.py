@@ -18,6 +18,10 @@ from aiohttp import web
 
 from .admission import Admission, AdmissionHandler, guard_app, install_accept_error_handler
 from .conformance import add_conformance_routes
+from .drain import Drainer
+from .drain import add_routes as add_drain_routes
+from .handoff import Handoff
+from .handoff import add_routes as add_handoff_routes
 from .lobby_client import LobbyClient
 from .metrics import Metrics
 from .node import Node
@@ -39,6 +43,8 @@ SETTINGS_KEY = web.AppKey("settings", NodeSettings)
 SHARED_KEY = web.AppKey("shared", NodeShared)
 PRESENCE_KEY = web.AppKey("presence", PresencePublisher)
 ADMISSION_KEY = web.AppKey("admission", Admission)
+HANDOFF_KEY = web.AppKey("handoff", Handoff)
+DRAINER_KEY = web.AppKey("drainer", Drainer)
 
 CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
 
@@ -70,6 +76,13 @@ def build_app(settings: NodeSettings) -> web.Application:
     def presence_snapshot() -> Snapshot:
         return {seat.user_id: (room.match_id, seat.conn is not None)
                 for room in node.rooms.values() for seat in room.players.values()}
+
+    handoff = Handoff(node)              # POST /internal/rooms; rooms out when draining
+    drainer = Drainer(node, handoff, lobby)  # SIGTERM and POST /internal/drain
+    app[HANDOFF_KEY] = handoff
+    app[DRAINER_KEY] = drainer
+    add_handoff_routes(app, handoff)
+    add_drain_routes(app, drainer)
 
     presence = PresencePublisher(shared.presence, settings.node_id, presence_snapshot,
                                  settings.presence_interval)
@@ -119,6 +132,7 @@ def build_app(settings: NodeSettings) -> web.Application:
 
     async def on_shutdown(app: web.Application) -> None:
         log.info("node %s shutting down", settings.node_id)
+        await drainer.drain("SIGTERM")  # rooms handed off or ended; the rest aborted below
         sockjs.draining = True  # polling responses carry the close frame along
         node.shutdown()
         await asyncio.sleep(0.05)  # let the close frames go out
@@ -131,6 +145,7 @@ def build_app(settings: NodeSettings) -> web.Application:
 
     async def on_cleanup(app: web.Application) -> None:
         await outbox.close()
+        await handoff.close()
         await shared.close()
 
     app.on_startup.append(on_startup)

@@ -66,6 +66,13 @@ class Metrics:
         # admission and transport limits (game_server/admission.py): refusals by limit name
         self.refused: Counter[str] = Counter()
         self.accept_errors = 0       # failed accept(2) calls (EMFILE...)
+        # handoffs (game_server/handoff.py, drain.py)
+        self.rooms_moved = 0          # rooms handed to another node (source side)
+        self.players_moved = 0        # clients told `moved`
+        self.handoffs_received = 0    # rooms taken over from another node (target side)
+        self.handoffs_failed: Counter[str] = Counter()   # source side, by why: the room stayed
+        self.handoffs_refused: Counter[str] = Counter()  # target side, by HTTP status
+        self.handoff_seconds = Histogram((0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
 
     def render(self, gauges: Callable[[], dict]) -> str:
         """The Prometheus text exposition (version 0.0.4)."""
@@ -118,6 +125,23 @@ class Metrics:
              "(MAX_REPLAY_BYTES).", self.replays_truncated),
         ):
             metric(name, "counter", help_, [("", value)])
+        metric("arena_rooms_moved_total", "counter", "Rooms handed off to another node.",
+               [("", self.rooms_moved)])
+        metric("arena_players_moved_total", "counter", "Clients sent `moved` (4031).",
+               [("", self.players_moved)])
+        metric("arena_handoffs_received_total", "counter", "Rooms taken over from another node.",
+               [("", self.handoffs_received)])
+        metric("arena_handoffs_failed_total", "counter",
+               "Handoffs that left the room on this node, by cause.",
+               [(f'{{cause="{k}"}}', n) for k, n in sorted(self.handoffs_failed.items())]
+               or [('{cause="no_target"}', 0)])
+        metric("arena_handoffs_refused_total", "counter",
+               "Incoming handoffs refused, by HTTP status.",
+               [(f'{{status="{k}"}}', n) for k, n in sorted(self.handoffs_refused.items())]
+               or [('{status="409"}', 0)])
+        h2 = self.handoff_seconds
+        metric("arena_handoff_seconds", "summary", "Handoff time, freeze to `moved` (source).",
+               [("_sum", round(h2.total, 6)), ("_count", h2.count)])
         metric("arena_accept_errors_total", "counter", "Failed accepts (EMFILE, ENFILE...).",
                [("", self.accept_errors)])
         metric("arena_refused_total", "counter",

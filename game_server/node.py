@@ -76,7 +76,8 @@ class Node:
         self._joins: set[asyncio.Task] = set()
         self.resume_tokens: dict[str, Seat] = {}
         self.connections: set[Connection] = set()
-        self.draining = False
+        self.draining = False   # no new room (drain.py); seats in rooms still here are served
+        self.closing = False    # shutting down: every connection is refused
         self._grid: TickGrid | None = None
         self._rate = float(settings.max_input_rate)
         self._burst = 2.0 * settings.max_input_rate        # at join
@@ -153,7 +154,7 @@ class Node:
         self.metrics.connections += 1
         st = conn.state = Client(loop.time(), self._burst, self._other_burst)
         self.connections.add(conn)
-        if self.draining:
+        if self.closing:
             self.reject(conn, 4030, "Node shutting down")
             return
         st.timer = loop.call_later(self.settings.join_timeout, self._join_timeout, conn)
@@ -291,13 +292,14 @@ class Node:
         if claims.mode not in self.registry.modes:  # a mode this node does not run
             self.reject(conn, 4010, "Invalid token")
             return
-        if self.draining:
-            self.reject(conn, 4030, "Node shutting down")
-            return
         if claims.m in self.ended:
             self.reject(conn, 4040, "Match over")
             return
         room = self.rooms.get(claims.m)
+        if self.draining and (room is None or room.frozen or claims.role == "spectator"
+                              or claims.u not in room.by_user):
+            self.reject(conn, 4030, "Node shutting down")  # a seat held here is served
+            return
         if self.seat_count() >= s.max_players:
             self.reject(conn, 4014, "Node full")
             return
@@ -324,9 +326,6 @@ class Node:
         return Room(self, claims.m, claims)
 
     def _resume(self, conn: Connection, token: str) -> None:
-        if self.draining:
-            self.reject(conn, 4030, "Node shutting down")
-            return
         seat = self.resume_tokens.get(token)
         if seat is None or seat.room.closed:
             self.reject(conn, 4015, "Resume failed")
@@ -344,7 +343,7 @@ class Node:
 
     def shutdown(self) -> None:
         """Stop seating; abort every room (clients get 4030, results go to the outbox)."""
-        self.draining = True
+        self.draining = self.closing = True
         for room in list(self.rooms.values()):
             room.finish("aborted", "aborted", close=(4030, "Node shutting down"))
         for conn in list(self.connections):

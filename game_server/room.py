@@ -121,8 +121,10 @@ class Seat:
 
 
 class Room:
-    def __init__(self, node: Node, match_id: str, claims: SeatClaims, seed: int | None = None):
-        """Raises `GameFailed` if the game cannot be built (the node answers 4018)."""
+    def __init__(self, node: Node, match_id: str, claims: SeatClaims, seed: int | None = None,
+                 *, game: Recorder | None = None):
+        """Raises `GameFailed` if the game cannot be built (the node answers 4018). `game`:
+        a game restored from another node's snapshot (game_server/handoff.py)."""
         self.node = node
         s = node.settings
         self.match_id = match_id
@@ -138,8 +140,9 @@ class Room:
             config = gdef.config(mode.name, reconnect_window=max(1, math.ceil(s.reconnect_window)),
                                  max_input_rate=s.max_input_rate, **s.game_overrides)
             # the game, recorded as it runs: the replay goes with the result (issue 14)
-            self.game = Recorder(gdef.game(config, self.seed), gdef, mode.name, self.seed,
-                                 config=config, match_id=match_id)
+            self.game = game if game is not None else Recorder(
+                gdef.game(config, self.seed), gdef, mode.name, self.seed, config=config,
+                match_id=match_id)
             game_keys = dict(self.game.client_config())
         except Exception as e:
             raise GameFailed(f"game {gdef.name!r}, mode {mode.name!r}: {e!r}") from e
@@ -157,6 +160,8 @@ class Room:
         # (tick, clock, entities, events, delta frame, seconds spent building it)
         self._pending: tuple | None = None
         self.closed = False
+        self.frozen = False   # stopped at a tick boundary for a handoff (game_server/handoff.py)
+        self.parked = False   # a frozen room's booked tick came: `thaw` books the next one
         self.loop = asyncio.get_running_loop()
         self.grid = node.tick_grid()
         self.empty_since: float | None = self.loop.time()
@@ -262,6 +267,8 @@ class Room:
         self._detach(seat)
         if seat.spectator:
             self.spectators.discard(seat)
+            if seat.resume_token:  # a moved spectator's token (handoff): one use
+                self.node.resume_tokens.pop(seat.resume_token, None)
             self._check_empty()
         elif not self.closed:
             self.game.set_connected(seat.player_id, False)
@@ -280,6 +287,8 @@ class Room:
         self._detach(seat)
         if seat.spectator:
             self.spectators.discard(seat)
+            if seat.resume_token:
+                self.node.resume_tokens.pop(seat.resume_token, None)
         elif self.players.pop(seat.player_id, None) is not None:
             if self.by_user.get(seat.user_id) is seat:
                 del self.by_user[seat.user_id]
@@ -300,7 +309,7 @@ class Room:
         values clamped to the game's input spec. False if dropped (stale `seq`,
         spectator, or refused by the game)."""
         seq = msg.seq
-        if seat.spectator or self.closed or seq <= seat.last_seq:
+        if seat.spectator or self.closed or self.frozen or seq <= seat.last_seq:
             return False
         seat.last_seq = seq
         return self.game.submit(seat.player_id, seq, self._clamp(msg.values))
@@ -314,6 +323,9 @@ class Room:
         room of the instant has built its own. A bug here aborts this room only (1011).
         """
         if self.closed:
+            return
+        if self.frozen:  # booked again when thawed (game_server/handoff.py)
+            self.parked = True
             return
         game, clock, metrics, every = self.game, self.clock, self.node.metrics, self.patch_every
         perf = time.perf_counter
@@ -436,7 +448,7 @@ class Room:
                 self.node.close(conn, 1000, why)
             else:
                 self.node.reject(conn, code, why)
-        for seat in list(self.players.values()):
+        for seat in [*self.players.values(), *self.spectators]:
             if seat.expiry is not None:
                 seat.expiry.cancel()
                 seat.expiry = None

@@ -34,6 +34,9 @@ ENV = {
     "heartbeat_interval": "ARENA_HEARTBEAT_INTERVAL",
     "outbox_path": "ARENA_OUTBOX_PATH",
     "presence_interval": "ARENA_PRESENCE_INTERVAL",
+    "drain_grace": "ARENA_DRAIN_GRACE",
+    "handoff": "ARENA_HANDOFF",
+    "handoff_timeout": "ARENA_HANDOFF_TIMEOUT",
     "redis_url": "REDIS_URL",
     "redis_prefix": "REDIS_PREFIX",
     "seat_secret": "SEAT_SECRET",
@@ -109,6 +112,11 @@ class NodeSettings:
     outbox_retry_min: float = 0.5   # seconds; doubles per failed attempt
     outbox_retry_max: float = 30.0
     shutdown_flush_timeout: float = 5.0
+    # drain (game_server/drain.py, handoff.py): rooms ending within the grace finish here,
+    # the others move to another node; past it, what is left is aborted (4030)
+    drain_grace: float = 10.0
+    handoff: int = 1                # 0: no handoff, the grace then the abort
+    handoff_timeout: float = 5.0    # seconds for one lobby or node-to-node handoff request
     # shared state (game_server/shared_state.py, docs/scale-out.md): in-process without
     # redis_url; with it, presence and events in Redis and used seat-token ids too
     redis_url: str = ""
@@ -135,7 +143,10 @@ class NodeSettings:
             raise ValueError("input_window must be >= 2 (the burst allowed at join)")
         if not 0 <= self.sockjs_session_reserve < self.sockjs_max_sessions:
             raise ValueError("sockjs_session_reserve must be in [0, sockjs_max_sessions)")
+        if self.drain_grace < 0:
+            raise ValueError("drain_grace must be >= 0")
         for name in ("join_timeout", "reconnect_window", "empty_room_timeout", "time_scale",
+                     "handoff_timeout",
                      "heartbeat_interval", "presence_interval", "http_idle_timeout",
                      "unjoined_rate", "first_message_timeout"):
             if getattr(self, name) <= 0:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import handoff, views
 
 urlpatterns = [
     path("queue/", views.queue_page, name="queue"),
@@ -11,4 +11,7 @@ urlpatterns = [
     path("api/modes", views.api_modes, name="api_modes"),
     path("api/presence", views.api_presence, name="api_presence"),
     path("api/internal/nodes/heartbeat", views.heartbeat, name="node_heartbeat"),
+    path("api/internal/handoff", handoff.target, name="handoff_target"),
+    path("api/internal/handoff/commit", handoff.commit, name="handoff_commit"),
+    path("api/internal/handoff/owner", handoff.owner, name="handoff_owner"),
 ]

@@ -10,6 +10,7 @@ export const PROTOCOL_VERSION = 2;
 // Message types.
 export const JOIN = 1, RESUME = 2, INPUT = 3, PING = 4, LEAVE = 5;
 export const WELCOME = 10, KEYFRAME = 11, DELTA = 12, EVENT = 13, ERROR = 14, PONG = 15;
+export const MOVED = 16; // the match goes on on another node: resume there (then 4031)
 
 // The room's own events (codes 1..15 are reserved for the room; a game's are 16..127).
 export const EV_JOINED = 1, EV_LEFT = 2, EV_MATCH_END = 3;
@@ -32,6 +33,7 @@ export const CLOSE = Object.freeze({
   REPLACED: 4016,
   SLOW_CONSUMER: 4020,
   SHUTTING_DOWN: 4030,
+  MOVED: 4031,
   MATCH_OVER: 4040,
   GAME_FAILED: 4018,
 });
@@ -170,6 +172,7 @@ const FIELDS = {
   [EVENT]: [["tick", isU32], ["events", isEvents]],
   [ERROR]: [["code", isU16], ["reason", isStr]],
   [PONG]: [["t", isU32], ["tick", isU32]],
+  [MOVED]: [["nodeUrl", isStr], ["resumeToken", isStr]],
 };
 const ENTITY_FIELDS = new Set(["entities", "added", "updated"]);
 

@@ -8,9 +8,11 @@
 //      then xhr-streaming, then xhr-polling.
 // After a drop the connection comes back with `resume(resume_token)` on the same kind of
 // transport, with backoff, until the node's reconnect window has passed.
+// `moved(node_url, resume_token)` then close 4031 (a draining node handed the match to
+// another node): the link resumes on that node at once, the seat and the match go on.
 import SockJS from "sockjs-client";
 import {
-  CLOSE, FINAL_CLOSE_CODES, PONG, WELCOME, ERROR, EVENT, EV_MATCH_END,
+  CLOSE, FINAL_CLOSE_CODES, PONG, WELCOME, ERROR, EVENT, EV_MATCH_END, MOVED,
   decodeAny, encodeJoin, encodeLeave, encodePing, encodeResume, toBase64,
 } from "./codec.js";
 
@@ -64,6 +66,8 @@ export class NodeLink {
     this.lastRtt = null;
     this.serverTick = 0; // from the last pong
     this.reconnects = 0;
+    this.moves = 0; // `moved` followed: the match went on on another node
+    this.movedTo = null; // {nodeUrl, resumeToken} of a `moved` not yet followed
     this.bytesIn = 0;
     this.messagesIn = 0;
     this.sock = null; // {send(bytes), close(code, reason), kind}
@@ -274,6 +278,10 @@ export class NodeLink {
       if ((msg.events || []).some((e) => e[0] === EV_MATCH_END)) this.ended = true;
     } else if (msg.type === ERROR) {
       this.lastError = { code: msg.code, reason: msg.reason };
+    } else if (msg.type === MOVED) {
+      if (/^https?:\/\//.test(msg.nodeUrl)) {
+        this.movedTo = { nodeUrl: msg.nodeUrl.replace(/\/+$/, ""), resumeToken: msg.resumeToken };
+      }
     }
     this.onMessage(msg);
   }
@@ -283,6 +291,19 @@ export class NodeLink {
     if (sock && this.sock !== sock) return; // an older socket, already replaced
     this.sock = null;
     const hadSeat = this.resumeToken !== null;
+    const moved = this.movedTo;
+    if (moved && !this.ended) { // resume on the new node now, with the token it gave
+      this.movedTo = null;
+      this.nodeUrl = moved.nodeUrl;
+      this.resumeToken = moved.resumeToken;
+      this.moves++;
+      this.attempt = 0;
+      if (!this.droppedAt) this.droppedAt = Date.now();
+      this.setStatus({ state: "reconnecting", code, reason: "moving to another server" });
+      this.reconnects++;
+      this.open();
+      return;
+    }
     if (this.ended || FINAL_CLOSE_CODES.has(code) || (!hadSeat && this.welcomed)) {
       this.close(code, reason || "closed");
       return;

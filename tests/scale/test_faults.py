@@ -151,8 +151,10 @@ async def test_node_restarted_delivers_its_outbox(make_cluster):
 async def test_sigterm_on_a_node(make_cluster):
     """SIGTERM (twice, 30 ms apart): the node tells its players to reconnect through the
     lobby (close 4030), flushes the aborted result before exiting (so the lobby frees them
-    at once, not after NODE_TIMEOUT), and the players' next match is on the other node."""
-    cluster = await blocking(make_cluster, ARENA_TIME_SCALE="1", NODE_TIMEOUT="20")
+    at once, not after NODE_TIMEOUT), and the players' next match is on the other node.
+    Handoff off (ARENA_HANDOFF=0): with it the match moves instead (test_handoff.py)."""
+    cluster = await blocking(make_cluster, ARENA_TIME_SCALE="1", NODE_TIMEOUT="20",
+                             ARENA_HANDOFF="0")
     players = await blocking(lambda: [Player(cluster.lobby_url) for _ in range(2)])
     states = await blocking(queue_and_match, players)
     node = node_of(cluster, states[0]["node_url"])
