@@ -17,7 +17,9 @@ import socket
 import struct
 from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType, web
+import aiohttp
+from aiohttp import WSMsgType, web, web_ws
+from aiohttp._websocket.reader import WebSocketDataQueue
 
 from .connection import Connection, ConnectionHandler, Frame
 
@@ -64,6 +66,40 @@ class ReasonedWebSocket(web.WebSocketResponse):
         return await super().close(code=code, message=message, drain=drain)
 
 
+#: The aiohttp minor version whose internals `DirectQueue` relies on (pyproject.toml pins
+#: it; tests/game_server/test_ws_direct.py fails loudly when an upgrade breaks them). On
+#: any other version the node reads through aiohttp's queue, as it did before.
+AIOHTTP_TESTED = "3.14"
+DIRECT_READ = (aiohttp.__version__.rsplit(".", 1)[0] == AIOHTTP_TESTED
+               and isinstance(getattr(web_ws, "WebSocketDataQueue", None), type))
+_BINARY, _TEXT = WSMsgType.BINARY, WSMsgType.TEXT
+
+
+class DirectQueue(WebSocketDataQueue):
+    """aiohttp's queue of parsed websocket messages, handing each data message to the
+    connection handler as soon as aiohttp's parser has it, in the transport's
+    `data_received`: no future resolved, no task woken, no `await` per message (the
+    per-message cost of `async for msg in ws`). Control frames, close and errors, and every
+    message while the queue holds one (so the order is kept), go through the queue to the
+    handler's read loop as before. `handler` is set once the connection is made."""
+
+    __slots__ = ("handler", "conn")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.handler: ConnectionHandler | None = None
+        self.conn: Connection | None = None
+
+    def feed_data(self, data, size) -> None:  # type: ignore[override]
+        handler = self.handler
+        if handler is not None and not self._buffer:
+            kind = data[0]
+            if kind is _BINARY or kind is _TEXT:
+                handler.message_received(self.conn, data[1])
+                return
+        super().feed_data(data, size)
+
+
 class GameWebSocket(ReasonedWebSocket):
     """aiohttp's websocket, telling its `WebSocketConnection` when it closes.
 
@@ -82,6 +118,20 @@ class GameWebSocket(ReasonedWebSocket):
     """
 
     conn: WebSocketConnection | None = None
+
+    def _post_start(self, request, protocol, writer) -> None:  # type: ignore[no-untyped-def]
+        """aiohttp's, with a `DirectQueue` as the parser's queue (DIRECT_READ): aiohttp
+        builds the queue in this method from web_ws's module name, swapped for the call
+        (synchronous: nothing else runs meanwhile)."""
+        if not DIRECT_READ:
+            super()._post_start(request, protocol, writer)
+            return
+        stock = web_ws.WebSocketDataQueue
+        web_ws.WebSocketDataQueue = DirectQueue  # type: ignore[misc]
+        try:
+            super()._post_start(request, protocol, writer)
+        finally:
+            web_ws.WebSocketDataQueue = stock  # type: ignore[misc]
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         conn = self.conn
@@ -265,9 +315,14 @@ def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_mess
         conn = ws.conn = WebSocketConnection(ws, tr, request.remote or "", max_send_queue,
                                              close_timeout)
         handler.connection_made(conn)
+        queue = ws._reader
+        if isinstance(queue, DirectQueue):  # data messages from data_received on
+            queue.conn = conn
+            queue.handler = handler
         try:
             # Until the client's close reply: after the node's close frame the node drops
-            # what the client still sends (conn.closed), but reads it.
+            # what the client still sends (conn.closed), but reads it. Data messages come
+            # here only while the queue holds something (DirectQueue).
             async for msg in ws:
                 kind = msg.type
                 if kind is WSMsgType.BINARY or kind is WSMsgType.TEXT:
@@ -283,6 +338,8 @@ def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_mess
                         metrics.refused["frame_size"] += 1
                     break
         finally:
+            if isinstance(queue, DirectQueue):
+                queue.handler = None
             conn._closed = True
             handler.connection_lost(conn)
             if conn._close_sent:
