@@ -8,8 +8,9 @@
 A replay file is one zlib stream (RFC 1950) of concatenated msgpack objects:
 
 1. the header, a map: `format` "replay", `version` 1, `game`, `mode`, `seed`, `config`
-   (the fields the host changed from the mode's config, each value in the tagged form of
-   `engine.snapshot.encode_graph`, which keeps tuples), `inputs` (values per input),
+   (every field of the config the match ran with, each value in the tagged form of
+   `engine.snapshot.encode_graph`, which keeps tuples: the file does not depend on the
+   verifier's registry holding the same mode defaults as the node's), `inputs` (values per input),
    `start` (the first tick: 0), `match_id`;
 2. one array per tick that had records, `[dt, op, ..., op, ...]`: `dt` the ticks since
    the previous array's tick (the first: since `start`), then the records of that tick
@@ -51,16 +52,15 @@ OP_INPUT, OP_JOIN, OP_LEAVE, OP_CONNECTED = 0, 1, 2, 3
 _COMPRESS_EVERY = 1 << 16        # raw bytes buffered before they go through zlib
 
 
-def config_overrides(gdef: GameDef, mode: str, config: Any) -> dict:
-    """The fields of `config` that differ from the mode's config."""
+def config_fields(gdef: GameDef, mode: str, config: Any) -> dict:
+    """Every field of `config` (the mode's own config when None), by name."""
     base = gdef.modes[mode].config
-    if config is None or config is base:
-        return {}
+    if config is None:
+        config = base
     if type(config) is not type(base):
         raise ValueError(f"config is a {type(config).__qualname__}, the mode's a "
                          f"{type(base).__qualname__}")
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(base)
-            if getattr(config, f.name) != getattr(base, f.name)}
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(base)}
 
 
 class Recorder:
@@ -75,10 +75,9 @@ class Recorder:
             raise ValueError(f"max_bytes must be in 1024..{MAX_REPLAY_BYTES}")
         if config is None:
             config = getattr(game, "config", None)
-        overrides = config_overrides(gdef, mode, config)
+        recorded = config_fields(gdef, mode, config)
         self.game = game
         self.gdef, self.mode, self.seed, self.match_id = gdef, mode, seed, match_id
-        self.overrides = overrides
         self.arity = len(gdef.inputs)
         self.max_bytes = max_bytes
         self.truncated = False
@@ -95,9 +94,9 @@ class Recorder:
         self._raw_len = 0
         self._out: list[bytes] = []      # compressed
         try:
-            config_tree = {k: snapshot.encode_graph(v, ())[1] for k, v in overrides.items()}
+            config_tree = {k: snapshot.encode_graph(v, ())[1] for k, v in recorded.items()}
         except snapshot.SnapshotError as e:
-            raise ValueError(f"a config override cannot be recorded: {e}") from None
+            raise ValueError(f"a config field cannot be recorded: {e}") from None
         self._write(self._pack({
             "format": FORMAT, "version": VERSION, "game": gdef.name, "mode": mode,
             "seed": seed, "config": config_tree, "inputs": self.arity, "start": game.tick,
@@ -388,6 +387,7 @@ def _load(data: bytes, games: Registry | GameDef | None) -> Replay:
         config = dataclasses.replace(base, **overrides) if overrides else base
     except Exception as e:
         raise _bad(f"config refused by the game: {e!r}") from None
+    overrides = {k: v for k, v in overrides.items() if v != getattr(base, k)}  # for display
     records = _records(chunks, start, gdef)
     end_tick, ticks = tail.get("end_tick"), tail.get("ticks")
     truncated, status, reason = tail.get("truncated"), tail.get("status"), tail.get("reason")

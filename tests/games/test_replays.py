@@ -265,3 +265,23 @@ def test_the_frames_file_is_what_a_spectator_saw(gdef: GameDef) -> None:
         else:
             held = f.entities
         assert held == states[f.tick]
+
+
+@pytest.mark.parametrize("gdef", GAMES, ids=ids)
+def test_a_replay_carries_its_whole_config_not_a_diff_against_the_recorders_registry(
+        gdef: GameDef) -> None:
+    """A node whose registry holds other mode defaults than the verifier's (another
+    release, a test harness changing a mode in place) still records a file that re-derives
+    its match: the file holds every config field, not the node's own diff."""
+    mode, cfg = short(gdef, 20)
+    drifted = dataclasses.replace(gdef, modes={**gdef.modes, mode.name: dataclasses.replace(
+        mode, config=cfg)})                       # the node's registry: 20 s is its default
+    seed = 3
+    rec = Recorder(drifted.game(cfg, seed), drifted, mode.name, seed, config=cfg)
+    script = Script(gdef, seed)
+    while not rec.over:
+        script.apply([rec], script.calls(rec))
+        rec.step()
+    got = load_replay(rec.finish())               # loaded against the standard registry
+    assert got.config == cfg and got.overrides == {"time_limit": 20}
+    assert verify(got).results == rec.results()
