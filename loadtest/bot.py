@@ -222,6 +222,8 @@ class _Match:
     stalled: bool = False           # a slow bot stopped reading during this match
     leave_at: float = math.inf
     error_code: int | None = None  # from an `error` message: the close code to come
+    moved: tuple[str, str] | None = None  # `moved` (node_url, resume_token): 4031 follows
+    move_from: float | None = None  # last state frame before the move (the gap's start)
 
 
 class Bot:
@@ -365,16 +367,34 @@ class Bot:
         self.seq = 0
         self.g.counters["connections"] += 1
         sender: asyncio.Task | None = None
+        first: codec.Message = codec.Join(token)
         try:
-            try:
-                await conn.connect()
-                await conn.send(codec.encode(codec.Join(token)))
-            except (aiohttp.ClientError, SockJSError, TimeoutError, OSError) as exc:
-                self.error(f"connect: {type(exc).__name__}")
-                return
-            self.next_ping = time.monotonic() + self.rng.uniform(0, self.cfg.ping_interval)
-            sender = asyncio.create_task(self._leave_on_stop(conn))
-            await self._read_loop(conn, m)
+            while True:
+                try:
+                    await conn.connect()
+                    await conn.send(codec.encode(first))
+                except (aiohttp.ClientError, SockJSError, TimeoutError, OSError) as exc:
+                    self.error(f"connect: {type(exc).__name__}")
+                    return
+                self.next_ping = time.monotonic() + self.rng.uniform(0, self.cfg.ping_interval)
+                sender = asyncio.create_task(self._leave_on_stop(conn))
+                await self._read_loop(conn, m)
+                moved, m.moved = m.moved, None
+                if (moved is None or conn.close_code != 4031 or self.stop.is_set()
+                        or not host_allowed(moved[0], self.cfg.allowed_hosts)):
+                    break
+                # the match goes on on another node: resume there (docs/protocol.md, moved)
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+                sender = None
+                await conn.close()
+                self.flush_bytes()
+                self._reported_in = self._reported_out = 0
+                m.move_from = m.last_frame or time.monotonic()
+                conn = self.conn = NodeConnection(self.http_node, moved[0], self.transport,
+                                                  self.cfg.connect_timeout)
+                first = codec.Resume(moved[1])
+                self.g.counters["connections"] += 1
         finally:
             if sender is not None:
                 sender.cancel()
@@ -479,6 +499,9 @@ class Bot:
         elif kind is codec.Error:
             g.counters[f"error message {msg.code}"] += 1
             m.error_code = msg.code
+        elif kind is codec.Moved:
+            g.counters["moved"] += 1
+            m.moved = (msg.node_url, msg.resume_token)
         else:
             self.error(f"unexpected message {kind.__name__}")
         return kind
@@ -496,6 +519,9 @@ class Bot:
             gap = msg.tick - m.last_tick
             if gap > m.patch_every:
                 g.counters["tick_gaps"] += gap // m.patch_every - 1
+        if m.move_from is not None:
+            g.hist["move_gap"].record(now - m.move_from)
+            m.move_from = None
         m.last_frame, m.last_tick = now, msg.tick
         if type(msg) is codec.Keyframe:
             g.counters["keyframes"] += 1
@@ -539,6 +565,8 @@ class Bot:
             code = m.error_code  # SockJS lost the close frame; the `error` message said it
         if self.stop.is_set() and not m.ended:
             self.g.closes["closed by bot"] += 1
+        elif code == 4031 and m.moved is not None:
+            self.g.closes["4031 moved"] += 1
         elif code == 1000 and m.ended:
             self.g.closes["1000 after match_end"] += 1
         elif code in (1000, 3000) and m.left:

@@ -85,6 +85,7 @@ HISTOGRAMS = (
     "lobby_request",    # any lobby HTTP request
     "requeue_wait",     # match_end -> the lobby accepts the next POST /api/queue
     "bot_loop_lag",     # how late a worker's event loop runs a 50 ms timer (bot overload)
+    "move_gap",         # last state frame on a node that sent `moved` -> first on the new one
 )
 
 
