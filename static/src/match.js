@@ -312,7 +312,10 @@ export class Match {
     this.game.draw(this.ctx, view);
     const status = view.link.state;
     let banner = "";
-    if (status === "reconnecting") banner = "Connection lost — reconnecting…";
+    if (status === "reconnecting") {
+      banner = view.link.reason === "moving to another server"
+        ? "Moving to another server…" : "Connection lost — reconnecting…";
+    }
     else if (this.phase === "playing" && this.playerId === 0) banner = "Spectating";
     else if (this.phase === "playing" && this.game.banner) banner = this.game.banner(view) || "";
     drawShellHud(this.ctx, w, h, { dpr, rtt: view.link.rtt, transport: view.link.transport,
@@ -367,7 +370,7 @@ export class Match {
       own, predicted, latest: latest.entities, layout: this.layout, pointer: null,
       touch: this.controls.usedTouch ? { stick: this.controls.stick } : null,
       link: { state: link ? link.status.state : "", transport: link ? link.transport : "",
-        rtt: link ? link.rtt : null },
+        rtt: link ? link.rtt : null, reason: link ? link.status.reason : "" },
     };
     view.pointer = this.controls.usedTouch ? null : this.pointerWorld();
     this.lastView = view;
@@ -526,6 +529,7 @@ export class Match {
       transport: this.link ? this.link.transport : "", link: this.link ? this.link.status.state : "",
       connected: !!(this.link && this.link.status.state === "open" && this.link.welcomed),
       rtt: this.link ? this.link.rtt : null, reconnects: this.link ? this.link.reconnects : 0,
+      moves: this.link ? this.link.moves : 0, nodeUrl: this.link ? this.link.nodeUrl : "",
       linkHistory: this.link ? this.link.history.slice() : [],
       results: this.results, endReason: this.endReason, error: this.error,
       resultColumns: this.schema ? this.schema.results.map((c) => c.label) : [],
