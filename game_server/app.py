@@ -65,9 +65,13 @@ def build_app(settings: NodeSettings) -> web.Application:
     node = Node(settings, metrics=metrics, record_result=outbox.add, jti=shared.jti)
 
     def status() -> dict:
-        return {"url": settings.public_url, "capacity": settings.max_players,
-                "max_rooms": settings.max_rooms, "rooms": len(node.rooms), "players": node.seat_count(),
-                "draining": node.draining, "modes": node.modes()}
+        # capacity: the players that fit now, measured (game_server/capacity.py): the lobby
+        # places only what fits; no new room at all once the node is full
+        players, cap = node.seat_count(), node.capacity
+        return {"url": settings.public_url, "capacity": players + cap.room_for(),
+                "max_rooms": settings.max_rooms if not cap.full else len(node.rooms),
+                "rooms": len(node.rooms), "players": players,
+                "draining": node.draining, "modes": node.modes(), "headroom": cap.report()}
 
     lobby = LobbyClient(settings.lobby_url, node_id=settings.node_id,
                         node_secret=settings.node_secret, status=status,

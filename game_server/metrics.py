@@ -94,6 +94,17 @@ class Metrics:
         metric("arena_draining", "gauge", "1 while the node shuts down.", [("", int(g["draining"]))])
         metric("arena_outbox_pending", "gauge", "Results not yet acknowledged by the lobby.",
                [("", g["outbox_pending"])])
+        cap = g.get("capacity")
+        if cap is not None:  # game_server/capacity.py
+            for name, key, help_ in (
+                ("arena_capacity_load", "load", "CPU share of one core used, smoothed."),
+                ("arena_capacity_budget", "budget", "CPU share of one core the node may use."),
+                ("arena_capacity_tick_share", "tick_share", "CPU share spent ticking rooms."),
+                ("arena_capacity_player_cpu_ms", "cpu_ms_per_player_s",
+                 "CPU ms per second per seated player (the node's fixed cost included)."),
+                ("arena_capacity_room_for", "room_for", "Players that still fit, measured."),
+            ):
+                metric(name, "gauge", help_, [("", cap[key])])
         h = self.tick_seconds
         samples = []
         cumulative = 0

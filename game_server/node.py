@@ -30,6 +30,7 @@ from engine.codec import (
 from engine.game import GameFull
 from engine.registry import Registry, load, registry
 
+from .capacity import Capacity
 from .connection import Connection, Frame
 from .metrics import Metrics
 from .room import GameFailed, Room, Seat, TickGrid
@@ -84,6 +85,11 @@ class Node:
         self._credit = settings.input_window * settings.max_input_rate  # earned by quiet
         self._other_rate = float(settings.max_other_rate)
         self._other_burst = 2.0 * settings.max_other_rate
+        # measured headroom (game_server/capacity.py): sampled from the first connection on
+        self.capacity = Capacity(budget=settings.cpu_budget, window=settings.capacity_window,
+                                 max_players=settings.max_players, metrics=self.metrics,
+                                 players=self.seat_count)
+        self._sampler: asyncio.TimerHandle | None = None
 
     def modes(self) -> list[str]:
         """The mode names this node runs (heartbeats, /health)."""
@@ -121,7 +127,8 @@ class Node:
     def gauges(self) -> dict:
         by_transport: Counter[str] = Counter(c.transport for c in self.connections)
         return {"rooms": len(self.rooms), "players_by_transport": dict(by_transport),
-                "seats": self.seat_count(), "draining": self.draining}
+                "seats": self.seat_count(), "draining": self.draining,
+                "capacity": self.capacity.report()}
 
     # --- closing ----------------------------------------------------------------------------
 
@@ -149,8 +156,16 @@ class Node:
 
     # --- ConnectionHandler ----------------------------------------------------------------
 
+    def _sample_capacity(self) -> None:
+        self.capacity.sample()
+        self._sampler = asyncio.get_running_loop().call_later(
+            self.settings.capacity_interval, self._sample_capacity)
+
     def connection_made(self, conn: Connection) -> None:
         loop = asyncio.get_running_loop()
+        if self._sampler is None:
+            self._sampler = loop.call_later(self.settings.capacity_interval,
+                                            self._sample_capacity)
         self.metrics.connections += 1
         st = conn.state = Client(loop.time(), self._burst, self._other_burst)
         self.connections.add(conn)
@@ -307,6 +322,11 @@ class Node:
             if len(self.rooms) >= s.max_rooms:
                 self.reject(conn, 4014, "Node full")
                 return
+            # near the CPU budget the newest work is refused, never the running rooms
+            _, mode = self.registry.mode(claims.mode)
+            if not self.capacity.accepts_room(mode.max_players):
+                self.reject(conn, 4014, "Node full: no CPU headroom")
+                return
             try:
                 room = self._create_room(claims)
             except GameFailed:
@@ -344,6 +364,8 @@ class Node:
     def shutdown(self) -> None:
         """Stop seating; abort every room (clients get 4030, results go to the outbox)."""
         self.draining = self.closing = True
+        if self._sampler is not None:
+            self._sampler.cancel()
         for room in list(self.rooms.values()):
             room.finish("aborted", "aborted", close=(4030, "Node shutting down"))
         for conn in list(self.connections):

@@ -28,6 +28,7 @@ ENV = {
     "empty_room_timeout": "ARENA_EMPTY_ROOM_TIMEOUT",
     "max_rooms": "ARENA_MAX_ROOMS",
     "max_players": "ARENA_MAX_PLAYERS",
+    "cpu_budget": "ARENA_CPU_BUDGET",
     "time_scale": "ARENA_TIME_SCALE",
     "socket_send_buffer": "ARENA_SOCKET_SEND_BUFFER",
     "sockjs_disconnect_delay": "ARENA_SOCKJS_DISCONNECT_DELAY",
@@ -79,6 +80,11 @@ class NodeSettings:
     empty_room_timeout: float = 30.0
     max_rooms: int = 200
     max_players: int = 4000
+    # measured headroom (game_server/capacity.py): the share of one core the node may use;
+    # near it new rooms are refused (4014) and heartbeats report no room for more players
+    cpu_budget: float = 0.8
+    capacity_window: float = 5.0    # seconds the load is smoothed over
+    capacity_interval: float = 1.0  # seconds between two samples
     # other messages (ping, ...) per second per connection; burst 2x; beyond: 4004
     max_other_rate: int = 10
     # tuning and testing knobs
@@ -145,6 +151,9 @@ class NodeSettings:
             raise ValueError("sockjs_session_reserve must be in [0, sockjs_max_sessions)")
         if self.drain_grace < 0:
             raise ValueError("drain_grace must be >= 0")
+        for name in ("cpu_budget", "capacity_window", "capacity_interval"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0")
         for name in ("join_timeout", "reconnect_window", "empty_room_timeout", "time_scale",
                      "handoff_timeout",
                      "heartbeat_interval", "presence_interval", "http_idle_timeout",
