@@ -184,3 +184,36 @@ test("SockJS session ids carry 128 bits from crypto.getRandomValues", () => {
   // every hex digit position varies (no fixed prefix or padding eating the entropy)
   for (let i = 0; i < 32; i++) assert.ok(new Set(ids.map((id) => id[i])).size > 4, `digit ${i}`);
 });
+
+test("moved then 4031: the link resumes on the new node at once, with the token it gave", () => {
+  make();
+  const ws = FakeSocket.all[0];
+  ws.open();
+  ws.deliver(welcome("old-token"));
+  ws.deliver({ type: c.MOVED, nodeUrl: "http://127.0.0.1:10/", resumeToken: "moved-token" });
+  ws.shut(c.CLOSE.MOVED, "Moved");
+  assert.equal(link.status.state, "reconnecting");
+  assert.equal(link.status.reason, "moving to another server");
+  const ws2 = FakeSocket.all[1];
+  assert.ok(ws2, "no backoff: a new socket at once");
+  assert.equal(ws2.url, "ws://127.0.0.1:10/play/websocket");
+  ws2.open();
+  assert.deepEqual(ws2.sent, [{ type: c.RESUME, token: "moved-token" }]);
+  ws2.deliver(welcome("moved-token"));
+  assert.equal(link.moves, 1);
+  assert.equal(link.status.state, "open");
+});
+
+test("4031 without a moved message (or with a bad URL) is a drop on the same node", async () => {
+  make();
+  const ws = FakeSocket.all[0];
+  ws.open();
+  ws.deliver(welcome("old-token"));
+  ws.deliver({ type: c.MOVED, nodeUrl: "javascript:alert(1)", resumeToken: "x".repeat(20) });
+  ws.shut(c.CLOSE.MOVED, "Moved");
+  const ws2 = await until(() => FakeSocket.all[1], "a new socket after the backoff");
+  assert.equal(ws2.url, "ws://127.0.0.1:9/play/websocket");
+  ws2.open();
+  assert.deepEqual(ws2.sent, [{ type: c.RESUME, token: "old-token" }]);
+  assert.equal(link.moves, 0);
+});
