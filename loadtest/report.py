@@ -43,6 +43,8 @@ def group_summary(g: Group, patch_hz: float, elapsed: float, bots: int) -> dict:
         "lobby_request_ms": g.hist["lobby_request"].summary(),
         "requeue_wait_ms": g.hist["requeue_wait"].summary(),
         "bot_loop_lag_ms": g.hist["bot_loop_lag"].summary(),
+        # `moved` followed: last state frame on the old node -> first on the new one
+        "move_gap_ms": g.hist["move_gap"].summary(),
         "frames": {
             "received": received, "expected": expected,
             "ratio": round(received / expected, 5) if expected else None,

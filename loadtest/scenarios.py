@@ -7,6 +7,8 @@ fresh lobby and game node that this command starts and stops itself.
     python -m loadtest.scenarios slow-client   # 10% of the bots stop reading
     python -m loadtest.scenarios c1k --small   # the same with a few bots for a few seconds
     python -m loadtest.scenarios c1k --small --mode tag   # any registered mode (any game)
+    python -m loadtest.scenarios rolling-deploy   # 2 nodes restarted in turn under load
+                                                  # (PostgreSQL + Redis: loadtest/rolling_deploy.py)
 
 The stack: `manage.py migrate` on a temporary SQLite file, the lobby (gunicorn
 `lobby.wsgi`, or `manage.py runserver` with `--lobby-server runserver`) and one node
@@ -212,6 +214,10 @@ def _pairs(p: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rolling-deploy"]:   # its own stack: two nodes on PostgreSQL and Redis
+        from loadtest import rolling_deploy
+
+        return rolling_deploy.main(argv[1:])
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
