@@ -1,6 +1,7 @@
 """The live lobby in Chromium, on a uvicorn lobby: two guests queue from the home page and
 enter their match with no GET /api/queue request (the queue page and the client follow
-the event stream); a third browser, on Live now, sees the match appear and spectates it."""
+the event stream); a third browser, on Live now, sees the match appear and spectates it,
+and the top bar of the home page counts the match."""
 
 from __future__ import annotations
 
@@ -113,6 +114,10 @@ def test_queue_by_stream_then_spectate_from_live_now(browser, live_servers) -> N
         assert c.evaluate("window.__arena.playerId") == 0  # a spectator
         assert c.evaluate("window.__arena.state.matchId") == ids[0]
         save_screenshot(c, "spectate")
+        # any other lobby page: the top bar counts it (pushed over the stream's `live`)
+        c.goto(url + "/")
+        c.wait_for_function("document.querySelector('[data-live-count]').textContent"
+                            ".includes('1 live, 2 playing')", timeout=10000)
         assert polls == [], f"queue polled: {polls}"
         assert not errors, errors
     finally:
