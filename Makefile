@@ -25,7 +25,7 @@ setup: $(STAMP) static/build/.built
 run: setup
 	$(PY) run.py
 
-# Lobby (2 gunicorn workers, PostgreSQL), Redis-backed shared state, 2 game nodes.
+# Lobby (2 uvicorn workers, PostgreSQL), Redis-backed shared state and events, 2 game nodes.
 run-cluster: setup
 	$(PY) cluster.py
 
