@@ -1,9 +1,10 @@
 import time
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from lobby.replays.admin import MatchReplayInline
 
+from .handoff import request_drain
 from .models import Match, MatcherState, MatchPlayer, Node, SeenNonce, Ticket
 from .services import abort_matches
 
@@ -15,12 +16,21 @@ def abort_selected(modeladmin, request, queryset) -> None:
     modeladmin.message_user(request, f"{len(ids)} match(es) aborted.")
 
 
+@admin.action(description="Drain selected nodes (matches move to other nodes; docs/scale-out.md)")
+def drain_selected(modeladmin, request, queryset) -> None:
+    for node in queryset:
+        status, answer = request_drain(node)
+        level = messages.SUCCESS if status == 202 else messages.ERROR
+        modeladmin.message_user(request, f"{node.node_id}: {status or 'unreachable'} {answer}", level)
+
+
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):
     list_display = ("node_id", "url", "alive", "draining", "modes", "capacity", "players",
                     "pending", "max_rooms", "rooms", "pending_rooms", "last_seen")
     list_filter = ("alive", "draining")
     search_fields = ("node_id", "url")
+    actions = [drain_selected]
 
 
 class MatchPlayerInline(admin.TabularInline):

@@ -12,17 +12,22 @@ the match to its new node once the target has it.
   match is no longer active on the grant's source (ended, moved elsewhere). Idempotent.
 - `POST /api/internal/handoff/owner` (any node): `{match_id}` -> `{node_id, status}`: how
   a source whose transfer failed learns whether the target committed anyway.
+
+`request_drain(node)` is the admin's "drain node" action: the node's signed
+`POST /internal/drain`.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import urllib.error
+import urllib.request
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from engine.auth import derive_node_key
+from engine.auth import derive_node_key, sign_request
 from engine.grants import GrantError, issue_grant, verify_grant
 from lobby.api import error
 from lobby.shared import state
@@ -82,3 +87,23 @@ def owner(request: HttpRequest, data: dict, node_id: str) -> JsonResponse:
         return error(404, "no such match")
     return JsonResponse({"node_id": match.node.node_id if match.node else None,
                          "status": match.status})
+
+
+DRAIN_PATH = "/internal/drain"
+
+
+def request_drain(node: Node, timeout: float = 5.0) -> tuple[int, str]:
+    """Ask `node` to drain (signed with its key): (HTTP status or 0, answer or error)."""
+    body = b"{}"
+    headers = sign_request(derive_node_key(settings.NODE_SECRET, node.node_id),
+                           node_id=node.node_id, method="POST", path=DRAIN_PATH, body=body,
+                           now=time.time())
+    req = urllib.request.Request(node.url.rstrip("/") + DRAIN_PATH, data=body, method="POST",
+                                 headers={**headers, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read(500).decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(500).decode(errors="replace")
+    except (OSError, ValueError) as e:
+        return 0, str(e)

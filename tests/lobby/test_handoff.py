@@ -92,3 +92,40 @@ def test_commit_of_an_ended_match_is_refused(client, db):
     assert r.status_code == 409
     match.refresh_from_db()
     assert match.node.node_id == "node-1"
+
+
+def test_admin_drain_action_signs_for_the_node(client, db, admin_client):
+    """The Node admin's "drain" action POSTs /internal/drain signed with that node's key
+    (a stand-in node on a real socket checks the signature)."""
+    import http.server
+    import threading
+
+    from engine.auth import verify_request
+
+    seen: list[tuple[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            node_id, _ = verify_request(derive_node_key(settings.NODE_SECRET, "node-1"),
+                                        headers=self.headers, method="POST", path=self.path,
+                                        body=body, now=time.time())
+            seen.append((node_id, self.path))
+            self.send_response(202)
+            self.end_headers()
+            self.wfile.write(b'{"draining": true}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        heartbeat(client, url=f"http://127.0.0.1:{server.server_port}")
+        node = Node.objects.get(node_id="node-1")
+        r = admin_client.post("/admin/matchmaking/node/", {"action": "drain_selected",
+                                                          "_selected_action": [node.pk]})
+        assert r.status_code == 302
+    finally:
+        server.shutdown()
+    assert seen == [("node-1", "/internal/drain")]
