@@ -89,8 +89,9 @@ class Drainer:
 
         async def move(room: Room) -> None:
             try:
-                async with gate:
-                    if not room.closed and await self.handoff.hand_off(room) == "no_target":
+                async with gate:   # (one queued past the grace is left to the abort)
+                    if (not room.closed and loop.time() < deadline
+                            and await self.handoff.hand_off(room) == "no_target"):
                         abort(room)
             finally:
                 busy.discard(room.match_id)

@@ -273,3 +273,35 @@ async def test_transfer_body_limit(lobby, make_node):
     big = b"\0" * (MAX_TRANSFER_BYTES + 1)
     status, _ = await post_room(b, big, grant_for(big))
     assert status == 413
+
+
+async def test_drain_lets_a_room_about_to_end_finish_here(lobby, make_node):
+    """A room whose time limit falls within drain_grace is not moved: it finishes on the
+    draining node, with its result; nothing is handed off."""
+    from game_server.app import DRAINER_KEY
+
+    a = await make_node(node_id="node-1", lobby_url=lobby.url, heartbeat_interval=60,
+                        drain_grace=30.0, game_overrides={"patch_hz": 30, "time_limit": 2})
+    lobby.target = ("node-2", "http://127.0.0.1:9")
+    c = await a.player(token("m1", user=1))
+    await c.expect(codec.Delta)
+    await a.app[DRAINER_KEY].drain("test")
+    assert await c.closed(5) == 1000
+    assert [r["result"]["status"] for r in a.outbox.rows()] == ["finished"]
+    assert a.node.metrics.rooms_moved == 0 and not lobby.commits
+
+
+async def test_drain_without_a_target_aborts_at_once(lobby, make_node):
+    """No other node: the room is aborted as before handoffs (4030, an aborted result),
+    without waiting for the grace."""
+    from game_server.app import DRAINER_KEY
+
+    a = await make_node(node_id="node-1", lobby_url=lobby.url, heartbeat_interval=60,
+                        drain_grace=15.0)  # below the match's 20 s
+    lobby.target = None
+    c = await a.player(token("m1", user=1))
+    await c.expect(codec.Delta)
+    await a.app[DRAINER_KEY].drain("test")   # returns once no room is left
+    assert await c.closed() == 4030
+    assert [r["result"]["status"] for r in a.outbox.rows()] == ["aborted"]
+    assert a.node.metrics.handoffs_failed["no_target"] == 1
