@@ -5,8 +5,9 @@
 
 Secrets come from SEAT_SECRET and NODE_KEY (outside development mode, `ARENA_ENV=dev`,
 the node refuses to start without them), limits from the ARENA_* variables of
-docs/protocol.md. SIGTERM (or Ctrl-C) stops seating, closes every client with 4030,
-aborts the rooms (their results go to the outbox) and flushes the outbox before exiting.
+docs/protocol.md. SIGTERM (or Ctrl-C) drains the node (its matches finish within
+ARENA_DRAIN_GRACE or move to another node), then closes every client left with 4030,
+aborts the rooms left (their results go to the outbox) and flushes the outbox before exiting.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Routes: `/play/websocket` (raw binary websocket, registered before SockJS so that it
 wins), `/play/...` (SockJS, every transport), `/health`, `/metrics`. Startup starts the
-outbox sender and the lobby heartbeats; shutdown (SIGTERM) stops seating, closes every
-client with 4030, aborts the rooms (their results go to the outbox) and flushes the
-outbox.
+outbox sender and the lobby heartbeats; shutdown (SIGTERM) first drains (drain.py: rooms
+about to end finish, the others move to another node, handoff.py), then stops seating,
+closes every client with 4030, aborts what is left (results to the outbox) and flushes
+the outbox. `/internal/rooms` and `/internal/drain` are the handoff's routes.
 """
 
 from __future__ import annotations
