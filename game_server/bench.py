@@ -14,7 +14,8 @@ count the state frames they receive. The server's CPU time (`time.process_time`)
 measured window is divided by the frames delivered in that window. Printed and written to
 `reports/node-bench.json`: CPU µs per delivered frame for both and their ratio, delivered
 fraction, tick p50/p99 and overruns. `BENCH_PROFILE=/tmp/x` dumps a cProfile of each server's
-measured window to `/tmp/x.node` and `/tmp/x.baseline`.
+measured window to `/tmp/x.node` and `/tmp/x.baseline`; `BENCH_LOOP=uvloop` runs both servers
+on uvloop.
 
 `--input-hz 20` adds the **input mode**: each N is run four times, node and baseline each
 passive and playing, where every client also sends one input message 20 times a second as
@@ -82,6 +83,9 @@ def _masked_frame(payload: bytes) -> bytes:
 def _serve(kind: str, pipe: Pipe, frame_size: int) -> None:
     _pin(0)
     _raise_nofile()
+    if os.environ.get("BENCH_LOOP") == "uvloop":  # the servers on uvloop (both of them)
+        import uvloop
+        uvloop.install()
     asyncio.run(_serve_async(kind, pipe, frame_size))
 
 
