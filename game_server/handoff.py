@@ -59,6 +59,7 @@ GRANT_HEADER = "X-Arena-Grant"
 EXPORT_FORMAT, EXPORT_VERSION = "room", 1
 MAX_TRANSFER_BYTES = 16 << 20   # snapshot (<= 4 MiB) + recording (<= 8 MiB) + seats
 CLOSE_MOVED = (4031, "Moved")
+MOVED_KEPT = 10_000   # moved matches remembered to redirect a late `join`
 
 
 class TransferError(Exception):
@@ -233,10 +234,35 @@ def moved_away(room: Room, node_url: str, tokens: dict[Seat, str]) -> None:
             seat.expiry = None
         node.resume_tokens.pop(seat.resume_token, None)
     room.clients.clear()
+    # a late `join` here (a lobby token issued before the move) is sent there too
+    node.moved[room.match_id] = (node_url, {seat.user_id: seat.resume_token
+                                            for seat in room.players.values() if seat.user_id})
+    while len(node.moved) > MOVED_KEPT:
+        node.moved.pop(next(iter(node.moved)))
     node.metrics.rooms_moved += 1
     node.metrics.players_moved += len(tokens)
     log.info("room %s moved to %s at tick %d", room.match_id, node_url, room.game.tick)
     room.on_dispose()
+
+
+def redirect(node: Node, conn, claims: SeatClaims) -> bool:
+    """A `join` for a match this node handed off: a player with a seat there gets `moved`
+    and 4031 (resume there); anyone else 4030 (the lobby knows the new node). False if
+    the match was not moved from here."""
+    moved = node.moved.get(claims.m)
+    if moved is None:
+        return False
+    url, tokens = moved
+    token = tokens.get(claims.u) if claims.role != "spectator" and claims.u else None
+    if token is None:
+        node.reject(conn, 4030, "Node shutting down")
+        return True
+    frame = Frame(encode(Moved(url, token)))
+    urgent = getattr(conn, "send_urgent", None)
+    (urgent or conn.send)(frame)
+    node.close(conn, *CLOSE_MOVED)
+    node.metrics.players_moved += 1
+    return True
 
 
 class Handoff:

@@ -32,6 +32,7 @@ from engine.registry import Registry, load, registry
 
 from .capacity import Capacity
 from .connection import Connection, Frame
+from .handoff import redirect
 from .metrics import Metrics
 from .room import GameFailed, Room, Seat, TickGrid
 from .settings import NodeSettings
@@ -79,6 +80,8 @@ class Node:
         self.connections: set[Connection] = set()
         self.draining = False   # no new room (drain.py); seats in rooms still here are served
         self.closing = False    # shutting down: every connection is refused
+        # match id -> (target url, {user id: resume token}) of rooms handed off (handoff.py)
+        self.moved: dict[str, tuple[str, dict[int, str]]] = {}
         self._grid: TickGrid | None = None
         self._rate = float(settings.max_input_rate)
         self._burst = 2.0 * settings.max_input_rate        # at join
@@ -306,6 +309,8 @@ class Node:
             return
         if claims.mode not in self.registry.modes:  # a mode this node does not run
             self.reject(conn, 4010, "Invalid token")
+            return
+        if claims.m in self.moved and redirect(self, conn, claims):
             return
         if claims.m in self.ended:
             self.reject(conn, 4040, "Match over")

@@ -139,6 +139,14 @@ async def test_a_room_moves_and_its_player_resumes_on_the_target(lobby, make_nod
     assert a.node.metrics.rooms_moved == 1 and b.node.metrics.handoffs_received == 1
     # the source posts nothing for a moved match: the target will
     assert a.outbox.rows() == []
+    # a late join at the source (a lobby token from before the move) is sent there too
+    late = await a.connect()
+    await late.send(codec.Join(token("m1", user=1, name="Ann")))
+    assert (await late.expect(codec.Moved)).node_url == b.url.rstrip("/")
+    assert await late.closed() == 4031
+    late_spectator = await a.connect()
+    await late_spectator.send(codec.Join(token("m1", user=9, role="spectator")))
+    assert await late_spectator.closed() == 4030   # the lobby names the new node
 
 
 async def test_the_moved_state_is_exact(lobby, make_node):
