@@ -4,7 +4,8 @@ Every `capacity_interval` seconds the node samples its process CPU time, the tim
 rooms spent ticking and its overruns; smoothed over `capacity_window` seconds they give
 its `load` (CPU share of one core), the part of it spent in ticks (the rest is I/O:
 reading inputs, writing frames, HTTP), and the CPU one seated player costs (load /
-players: the node's fixed cost included, so it errs on the safe side). Against
+players, the node's fixed cost included, so it errs on the safe side; with fewer than
+`ESTIMATE_MIN_PLAYERS` the load is spread over that many). Against
 `cpu_budget` (the share of one core the node may use) that says how many more players fit
 (`room_for`, the `capacity` of the heartbeats: the lobby places only what fits) and
 whether a new room may start (`accepts_room`). Rooms already running are never refused:
@@ -23,6 +24,9 @@ from .metrics import Metrics
 log = logging.getLogger(__name__)
 
 REFUSAL_LOG_EVERY = 10.0   # seconds between two log lines about refused rooms
+#: the cost per player is load / max(players, this): with few players the node's fixed cost
+#: (idle loop, heartbeats, HTTP) would pass for the players' and leave no room for a match
+ESTIMATE_MIN_PLAYERS = 100
 OVERRUN_LIMIT = 0.05       # a node whose ticks overrun more than this is full...
 OVERRUN_MIN_PLAYERS = 50   # ...once it holds this many (with fewer, skipped ticks say the
                            # machine is busy with something else, not that the node is full)
@@ -63,7 +67,7 @@ class Capacity:
         self.overrun_share += a * (over / max(1, over + ran) - self.overrun_share)
         players = self._players()
         if players:
-            self.per_player = self.load / players
+            self.per_player = self.load / max(players, ESTIMATE_MIN_PLAYERS)
 
     @property
     def full(self) -> bool:

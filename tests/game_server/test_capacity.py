@@ -37,6 +37,12 @@ def test_load_per_player_and_room_for():
     assert abs(cap.load - 0.2) < 1e-9 and abs(cap.per_player - 0.002) < 1e-9
     assert cap.room_for() == 150            # (0.5 - 0.2) / 0.002
     assert cap.accepts_room(16)
+    f.players = 2  # few players: the load is not theirs alone (spread over 100)
+    f.t += 1.0
+    f.cpu += 0.2
+    cap.sample()
+    assert abs(cap.per_player - 0.002) < 1e-9 and cap.accepts_room(16)
+    f.players = 100
     for _ in range(5):  # now 60%: past the budget
         f.t += 1.0
         f.cpu += 0.6
