@@ -1,6 +1,7 @@
 """Hooks on the matchmaking and ratings models, so that those apps need not know about
 the bus: a new ticket wakes the matcher; a result (a node frees seats) publishes the
-players' results and wakes it. Both after the commit."""
+players' results and wakes it; a verified replay whose ratings waited publishes the results
+again, now with the rating changes. All after the commit."""
 
 from __future__ import annotations
 
@@ -29,9 +30,17 @@ def _result_saved(sender, instance, created: bool, **kwargs) -> None:
         transaction.on_commit(after)
 
 
+def _ratings_applied(sender, match_id: str, **kwargs) -> None:
+    from .events import publish_result
+
+    publish_result(match_id)
+
+
 def connect() -> None:
     from lobby.matchmaking.models import Ticket
     from lobby.ratings.models import ResultReport
+    from lobby.replays.services import ratings_applied
 
     post_save.connect(_ticket_saved, sender=Ticket, dispatch_uid="realtime-ticket")
     post_save.connect(_result_saved, sender=ResultReport, dispatch_uid="realtime-result")
+    ratings_applied.connect(_ratings_applied, dispatch_uid="realtime-ratings")

@@ -21,6 +21,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from engine.frames import build_frames, verify_and_build
@@ -78,6 +79,11 @@ def store_upload(match_id: str, node_id: str, data: bytes) -> dict:
         row.save()
         transaction.on_commit(wake)
     return {"ok": True, "duplicate": False}
+
+
+# A verified match whose ratings waited for verification has them now (sent after the
+# commit, `match_id=`): the live lobby publishes the players' result events on it.
+ratings_applied = Signal()
 
 
 def defer_ratings() -> bool:
@@ -186,6 +192,7 @@ def verify_match(match_id: str) -> str:
         if verdict == MatchReplay.VERIFIED and not row.rated:
             _apply_ratings(match_id)
             row.rated = True
+            transaction.on_commit(lambda: ratings_applied.send(None, match_id=match_id))
         row.save()
     level = logging.WARNING if verdict == MatchReplay.DISPUTED else logging.INFO
     log.log(level, "match %s %s in %.2f s%s", match_id, verdict, seconds,

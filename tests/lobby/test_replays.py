@@ -104,6 +104,33 @@ def ratings(match: Match) -> list[tuple[float, int]]:
                  (settings.RATING_START, 0)) for u in match.users]
 
 
+def test_the_rating_change_of_a_verified_match_is_pushed_to_its_players(
+        client, match, storage, django_capture_on_commit_callbacks):
+    """Ratings wait for verification, so the result event sent when the result lands has
+    no rating change; the verifier's commit sends it again with the change."""
+    from lobby.realtime.events import user_channel
+    from lobby.shared.bus import bus
+
+    async def results(user_id: int) -> list[dict]:
+        sub = await bus().subscribe({user_channel(user_id): "0-0"})
+        try:
+            return [e.data for e in list(sub.queue._queue) if e.data["type"] == "result"]
+        finally:
+            await sub.close()
+
+    body, data = play("r1", [u.id for u in match.users])
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, "r1", data)
+        signed_post(client, RESULTS, body)
+    first = asyncio.run(results(match.users[0].id))
+    assert first and first[-1]["match_id"] == "r1" and first[-1]["change"] is None
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.verify_match("r1") == "verified"
+    last = asyncio.run(results(match.users[0].id))[-1]
+    assert last["match_id"] == "r1" and last["rating_after"] is not None
+    assert last["change"] == pytest.approx(last["rating_after"] - last["rating_before"], abs=0.1)
+
+
 def test_true_result_is_verified_and_rated_once(client, match, storage):
     body, data = play("r1", [u.id for u in match.users])
     assert upload(client, "r1", data).json() == {"ok": True, "duplicate": False}
@@ -177,9 +204,10 @@ def test_forged_result_is_disputed_and_changes_no_rating(client, match, admin_cl
     assert ratings(match) == [(settings.RATING_START, 0)] * 2
     page = client.get("/matches/r1/").content.decode()
     assert "disputed" in page and "no rating change" in page
+    change_link = "/admin/matchmaking/match/r1/change/"   # not "r1": a CSRF token may hold it
     listed = admin_client.get("/admin/matchmaking/match/?replay__verdict=disputed")
-    assert listed.status_code == 200 and "r1" in listed.content.decode()
-    assert "r1" not in admin_client.get(
+    assert listed.status_code == 200 and change_link in listed.content.decode()
+    assert change_link not in admin_client.get(
         "/admin/matchmaking/match/?replay__verdict=verified").content.decode()
     detail = admin_client.get("/admin/matchmaking/match/r1/change/").content.decode()
     assert "disputed" in detail and str(len(data)) in detail   # the replay's size, verdict
