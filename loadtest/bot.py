@@ -17,15 +17,18 @@ import random
 import socket
 import time
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
+import msgpack
 
 from engine import codec
 from loadtest import brain as brains
 from loadtest.sockjs_client import SockJSClient, SockJSError
 from loadtest.stats import Group
+from loadtest.wsclient import WebSocketError, WSClient
 
 #: --transport values -> how a bot connects.
 TRANSPORTS = ("websocket", "sockjs-websocket", "xhr-streaming", "xhr-polling")
@@ -84,23 +87,61 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
 def apply_in_place(entities: dict, added: dict, removed: list, updated: dict) -> None:
     """`codec.apply_delta` on the bot's own state, without copying it every patch: an
     updated entity becomes a list changed in place (the bot only reads fields). Same rules
-    and errors as `codec.apply_delta`; on an error the state is partly applied, and the
-    bot waits for a keyframe (tests/loadtest/test_units.py compares both)."""
+    and errors as `codec.apply_delta` (and an `updated` entry that is not a list of
+    index/value pairs is refused); on an error the state is partly applied, and the bot
+    waits for a keyframe (tests/loadtest/test_units.py compares both)."""
     for eid in removed:
         entities.pop(eid, None)
     entities.update(added)
+    get = entities.get
     for eid, changes in updated.items():
-        fields = entities.get(eid)
-        if fields is None:
-            raise codec.DecodeError(4001, "Delta does not apply")
+        fields = get(eid)
         if type(fields) is not list:
-            fields = entities[eid] = list(fields)
-        size = len(fields)
-        for i in range(0, len(changes), 2):
-            index = changes[i]
-            if type(index) is not int or not 0 < index < size:
+            if fields is None:
                 raise codec.DecodeError(4001, "Delta does not apply")
-            fields[index] = changes[i + 1]
+            fields = entities[eid] = list(fields)
+        if type(changes) is not list:
+            raise codec.DecodeError(4001, "Delta does not apply")
+        size = len(fields)
+        pairs = iter(changes)
+        try:
+            for index in pairs:
+                if type(index) is not int or not 0 < index < size:
+                    raise codec.DecodeError(4001, "Delta does not apply")
+                fields[index] = next(pairs)
+        except StopIteration:
+            raise codec.DecodeError(4001, "Delta does not apply") from None
+
+
+_unpackb = msgpack.unpackb
+_all_int = frozenset((int,)).issuperset
+_all_list = frozenset((list,)).issuperset
+
+
+def plain_delta(raw: bytes | str) -> list | None:
+    """The wire array of `raw` if it is a delta without events whose shape the bot relies
+    on holds (ints for tick and base, int ids, added entities as non-empty arrays, lists
+    and maps where the protocol has them), else None: `codec.decode_any` then checks it
+    field by field. What this leaves to others: `apply_in_place` checks every updated
+    index, and the field values are the game's (its brain reads them). A bot decodes 20
+    deltas a second; the full check costs three times msgpack's own decoding."""
+    if type(raw) is not bytes or len(raw) > STATE_MAX_BYTES:
+        return None
+    try:
+        obj = _unpackb(raw, raw=False, strict_map_key=False)
+    except Exception:  # garbage: codec.decode_any says how
+        return None
+    if (type(obj) is not list or len(obj) < 8 or obj[0] != 12 or type(obj[1]) is not int
+            or type(obj[2]) is not int or obj[7] != [] or type(obj[5]) is not list or type(obj[6]) is not dict):
+        return None
+    added = obj[4]
+    if type(added) is not dict:
+        return None
+    if added:
+        values = added.values()
+        if not (_all_int(map(type, added)) and _all_list(map(type, values)) and 0 not in map(len, values)):
+            return None
+    return obj
 
 
 class LobbyError(Exception):
@@ -110,7 +151,8 @@ class LobbyError(Exception):
 
 
 class NodeConnection:
-    """The bot's end of one node connection: raw binary websocket or SockJS."""
+    """The bot's end of one node connection: raw binary websocket (`loadtest.wsclient`)
+    or SockJS."""
 
     def __init__(self, http: aiohttp.ClientSession, node_url: str, transport: str,
                  connect_timeout: float):
@@ -118,37 +160,40 @@ class NodeConnection:
         self.transport = transport
         self.node_url = node_url.rstrip("/")
         self.connect_timeout = connect_timeout
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.ws: WSClient | None = None
         self.sockjs: SockJSClient | None = None
-        self._ws_in = 0
-        self._ws_out = 0
         self.close_code: int | None = None
         self.close_reason = ""
 
     @property
     def bytes_in(self) -> int:
-        return self.sockjs.bytes_in if self.sockjs else self._ws_in
+        return self.sockjs.bytes_in if self.sockjs else self.ws.bytes_in if self.ws else 0
 
     @property
     def bytes_out(self) -> int:
-        return self.sockjs.bytes_out if self.sockjs else self._ws_out
+        return self.sockjs.bytes_out if self.sockjs else self.ws.bytes_out if self.ws else 0
 
     async def connect(self) -> None:
         if self.transport == "websocket":
             url = self.node_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
             async with asyncio.timeout(self.connect_timeout):
-                self.ws = await self.http.ws_connect(url + "/play/websocket", compress=0, autoping=True,
-                                                     max_msg_size=STATE_MAX_BYTES)
+                self.ws = await WSClient.connect(url + "/play/websocket", max_msg_size=STATE_MAX_BYTES)
         else:
             self.sockjs = SockJSClient(self.http, self.node_url + "/play", _SOCKJS[self.transport],
                                        connect_timeout=self.connect_timeout,
                                        max_frame_bytes=4 * STATE_MAX_BYTES)
             await self.sockjs.connect()
 
+    def send_now(self, payload: bytes) -> bool:
+        """Send without waiting, if the transport can (the raw websocket): True if sent."""
+        if self.ws is None:
+            return False
+        self.ws.send_bytes(payload)
+        return True
+
     async def send(self, payload: bytes) -> None:
         if self.ws is not None:
-            self._ws_out += len(payload)
-            await self.ws.send_bytes(payload)
+            self.ws.send_bytes(payload)
         else:
             assert self.sockjs is not None
             await self.sockjs.send(codec.to_text(payload))
@@ -161,18 +206,15 @@ class NodeConnection:
                 self.close_code, self.close_reason = self.sockjs.close_code, self.sockjs.close_reason
             return message
         assert self.ws is not None
-        msg = await self.ws.receive()
-        if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
-            self._ws_in += len(msg.data)
-            return msg.data
-        self.close_code = self.ws.close_code
-        exc = self.ws.exception()
-        self.close_reason = f"{type(exc).__name__}: {exc}" if exc else str(msg.extra or "")
-        return None
+        message = await self.ws.recv()
+        if message is None:
+            self.close_code, self.close_reason = self.ws.close_code, self.ws.close_reason
+        return message
 
     def _ws_transport(self) -> asyncio.Transport | None:
-        ws = self.ws or (self.sockjs.websocket if self.sockjs else None)
-        conn = getattr(ws, "_conn", None)  # aiohttp keeps the connection private
+        if self.ws is not None:
+            return self.ws.transport
+        conn = getattr(self.sockjs.websocket if self.sockjs else None, "_conn", None)  # aiohttp's, private
         return getattr(conn, "transport", None)
 
     def pause_reading(self) -> None:
@@ -373,7 +415,7 @@ class Bot:
                 try:
                     await conn.connect()
                     await conn.send(codec.encode(first))
-                except (aiohttp.ClientError, SockJSError, TimeoutError, OSError) as exc:
+                except (aiohttp.ClientError, SockJSError, WebSocketError, TimeoutError, OSError) as exc:
                     self.error(f"connect: {type(exc).__name__}")
                     return
                 self.next_ping = time.monotonic() + self.rng.uniform(0, self.cfg.ping_interval)
@@ -466,6 +508,10 @@ class Bot:
     def _on_message(self, raw: bytes | str, m: _Match) -> type | None:
         """Decode and account one message: its type, or None if it ends the connection."""
         g = self.g
+        obj = plain_delta(raw)
+        if obj is not None:  # most messages: a delta (tick, base, clock, added, removed, updated, [])
+            self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], (), m, time.monotonic())
+            return codec.Delta
         try:
             msg = codec.decode_any(raw, STATE_MAX_BYTES)
         except codec.DecodeError as exc:
@@ -474,12 +520,10 @@ class Bot:
         now = time.monotonic()
         kind = type(msg)
         if kind is codec.Delta or kind is codec.Keyframe:
-            self._on_state(msg, m, now)
-            if self.state != "playing":
-                self.state = "playing"
-                g.counters["matches_started"] += 1
-                g.hist["time_to_seat"].record(now - m.t_queue)
-                g.hist["join_to_state"].record(now - m.t_connect)
+            if kind is codec.Keyframe:
+                self._on_state(True, msg.tick, 0, msg.entities, (), {}, msg.events, m, now)
+            else:
+                self._on_state(False, msg.tick, msg.base, msg.added, msg.removed, msg.updated, msg.events, m, now)
         elif kind is codec.Welcome:
             m.player_id = msg.player_id
             m.ack_at = brains.ack_indices(msg.config)
@@ -506,35 +550,42 @@ class Bot:
             self.error(f"unexpected message {kind.__name__}")
         return kind
 
-    def _on_state(self, msg, m: _Match, now: float) -> None:
+    def _on_state(self, keyframe: bool, tick: int, base: int, entities: dict, removed, updated: dict,
+                  events, m: _Match, now: float) -> None:
+        """A keyframe (`entities`: the whole state) or a delta (`entities`: the added ones)."""
         g = self.g
+        if self.state != "playing":
+            self.state = "playing"
+            g.counters["matches_started"] += 1
+            g.hist["time_to_seat"].record(now - m.t_queue)
+            g.hist["join_to_state"].record(now - m.t_connect)
         g.counters["frames"] += 1
         m.frames += 1
         if m.frames == 1:
-            m.first_frame, m.first_tick = now, msg.tick
+            m.first_frame, m.first_tick = now, tick
             if self.cfg.leave_after > 0:
                 m.leave_at = now + self.cfg.leave_after * self.rng.uniform(0.5, 1.5)
         else:
             g.hist["state_interval"].record(now - m.last_frame)
-            gap = msg.tick - m.last_tick
+            gap = tick - m.last_tick
             if gap > m.patch_every:
                 g.counters["tick_gaps"] += gap // m.patch_every - 1
         if m.move_from is not None:
             g.hist["move_gap"].record(now - m.move_from)
             m.move_from = None
-        m.last_frame, m.last_tick = now, msg.tick
-        if type(msg) is codec.Keyframe:
+        m.last_frame, m.last_tick = now, tick
+        if keyframe:
             g.counters["keyframes"] += 1
-            m.entities = msg.entities
-            m.state_tick = msg.tick
-        elif msg.base == m.state_tick:
+            m.entities = entities
+            m.state_tick = tick
+        elif base == m.state_tick:
             try:
-                apply_in_place(m.entities, msg.added, msg.removed, msg.updated)
+                apply_in_place(m.entities, entities, removed, updated)
             except codec.DecodeError:
                 self.error("delta does not apply")
                 m.state_tick = -1
                 return
-            m.state_tick = msg.tick
+            m.state_tick = tick
         else:
             g.counters["delta_base_mismatch"] += 1  # wait for the keyframe the node sends
             return
@@ -547,8 +598,8 @@ class Bot:
                 hist = g.hist["input_ack"]
                 while pending and pending[0][0] <= ack:
                     hist.record(now - pending.popleft()[1])
-        if msg.events:
-            self._on_events(msg.events, m)
+        if events:
+            self._on_events(events, m)
 
     def _on_events(self, events: list, m: _Match) -> None:
         for event in events:
@@ -591,26 +642,46 @@ class Bot:
         self._abandon_pending()
         m.last_frame = time.monotonic()
 
-    async def tick(self, now: float) -> None:
+    def tick(self, now: float) -> Awaitable[None] | None:
         """One input slot (called by the worker's `InputTicker` at `input_hz`): the input,
-        a ping every `ping_interval`, or `leave` when the churn timer says so."""
+        a ping every `ping_interval`, or `leave` when the churn timer says so. On the raw
+        websocket the frames are written at once (None); on SockJS the returned awaitable
+        sends them."""
         m, conn = self.match, self.conn
         if m is None or conn is None or m.ended or m.left or self.state != "playing":
-            return
-        g = self.g
+            return None
+        out = self._slot(m, now)
+        if conn.ws is None:
+            return self._send_slot(conn, out)
+        counters = self.g.counters
         try:
-            if now >= m.leave_at:
-                m.left = True
-                self._abandon_pending()
-                self.requeue_from = time.monotonic()
-                await conn.send(codec.encode(codec.Leave()))
-                g.counters["leaves"] += 1
-                return
-            await conn.send(codec.encode(self._next_input(m, now)))
-            g.counters["inputs_sent"] += 1
-            if now >= self.next_ping:
-                self.next_ping = now + self.cfg.ping_interval
-                await conn.send(codec.encode(codec.Ping(int(now * 1000) % (1 << 32))))
+            for payload, counter in out:
+                conn.ws.send_bytes(payload)
+                if counter:
+                    counters[counter] += 1
+        except (ConnectionError, OSError):
+            pass  # the connection went away: the reader records why
+        return None
+
+    def _slot(self, m: _Match, now: float) -> list[tuple[bytes, str | None]]:
+        """The frames of one input slot, each with the counter it bumps once sent."""
+        if now >= m.leave_at:
+            m.left = True
+            self._abandon_pending()
+            self.requeue_from = time.monotonic()
+            return [(codec.encode(codec.Leave()), "leaves")]
+        out: list[tuple[bytes, str | None]] = [(codec.encode(self._next_input(m, now)), "inputs_sent")]
+        if now >= self.next_ping:
+            self.next_ping = now + self.cfg.ping_interval
+            out.append((codec.encode(codec.Ping(int(now * 1000) % (1 << 32))), None))
+        return out
+
+    async def _send_slot(self, conn: NodeConnection, out: list[tuple[bytes, str | None]]) -> None:
+        try:
+            for payload, counter in out:
+                await conn.send(payload)
+                if counter:
+                    self.g.counters[counter] += 1
         except (aiohttp.ClientError, SockJSError, ConnectionError, RuntimeError, OSError):
             pass  # the connection went away: the reader records why
 

@@ -108,7 +108,9 @@ class InputTicker:
             done = 0
             while due <= now and done < self.SLOTS:  # every slot that is due, in order
                 for bot in self.bots[slot::self.SLOTS]:
-                    await bot.tick(now)
+                    pending = bot.tick(now)  # None: sent already (raw websocket)
+                    if pending is not None:
+                        await pending
                 slot = (slot + 1) % self.SLOTS
                 due += self.step
                 done += 1

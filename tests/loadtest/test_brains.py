@@ -124,6 +124,8 @@ def test_generic_brain_changes_course_when_its_position_does_not_move():
 # --- acks -> the acked_ratio target ----------------------------------------------------------
 
 class _Conn:
+    ws = None  # not a raw websocket: the bot awaits `send`
+
     def __init__(self):
         self.sent: list[bytes] = []
 
@@ -155,7 +157,9 @@ def _bot_in_match(ack_follows: bool, inputs: int = 60) -> Group:
     async def run() -> None:
         bot._on_message(state(1, 0), m)
         for tick in range(2, inputs + 2):
-            await bot.tick(time.monotonic())  # the worker passes its loop's clock
+            pending = bot.tick(time.monotonic())  # the worker passes its loop's clock
+            if pending is not None:
+                await pending
             bot._on_message(state(tick, bot.seq if ack_follows else 0), m)
         bot._on_events([[codec.EV_MATCH_END, "time", []]], m)
 
