@@ -13,11 +13,12 @@ run_matcher` does the same under the pass lock (`lobby.shared.gate`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
 from django.db import close_old_connections, connection
+
+from lobby.shared.background import Slot, WakeableTask
 
 from .events import Notifier
 
@@ -28,30 +29,13 @@ WINDOW_TICK = 1.0  # seconds between passes while tickets wait
 IDLE_TICK = 5.0    # seconds between passes with nobody waiting
 
 
-class BackgroundMatcher:
+class BackgroundMatcher(WakeableTask):
+    name = "matcher"
+
     def __init__(self) -> None:
+        super().__init__()
         self.notifier = Notifier()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.wakeup: asyncio.Event | None = None
-        self.task: asyncio.Task | None = None
         self.passes = 0
-
-    def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.wakeup = asyncio.Event()
-        self.task = self.loop.create_task(self.run(), name="matcher")
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        self.task = None
-
-    def wake(self) -> None:
-        """From any thread."""
-        if self.loop is not None and self.wakeup is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.wakeup.set)
 
     async def run(self) -> None:
         last = 0.0
@@ -60,16 +44,13 @@ class BackgroundMatcher:
             if gap > 0:
                 await asyncio.sleep(gap)
             last = time.monotonic()
-            self.wakeup.clear()
             try:
-                due = await self.loop.run_in_executor(None, self.one_pass)
+                due = await self.in_thread(self.one_pass)
             except Exception:  # noqa: BLE001 - database or Redis down: try again soon
                 log.exception("matcher pass failed")
                 due = WINDOW_TICK
             self.passes += 1
-            timeout = IDLE_TICK if due is None else min(max(due, MIN_GAP), WINDOW_TICK)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout)
+            await self.sleep(IDLE_TICK if due is None else min(max(due, MIN_GAP), WINDOW_TICK))
 
     def one_pass(self) -> float | None:
         from lobby.matchmaking.services import run_pass
@@ -83,28 +64,8 @@ class BackgroundMatcher:
             connection.close()
 
 
-_matcher: BackgroundMatcher | None = None
-
-
-def running() -> bool:
-    """A background matcher runs in this process (request paths then run no pass)."""
-    return _matcher is not None and _matcher.task is not None and not _matcher.task.done()
-
-
-def wake() -> None:
-    if _matcher is not None:
-        _matcher.wake()
-
-
-async def start() -> BackgroundMatcher:
-    global _matcher
-    _matcher = BackgroundMatcher()
-    _matcher.start()
-    return _matcher
-
-
-async def stop() -> None:
-    global _matcher
-    if _matcher is not None:
-        await _matcher.stop()
-    _matcher = None
+_slot: Slot[BackgroundMatcher] = Slot(BackgroundMatcher)
+running = _slot.running   # a background matcher runs in this process (requests run no pass)
+wake = _slot.wake
+start = _slot.start
+stop = _slot.stop

@@ -12,13 +12,13 @@ same (docs/lobby.md, "Replays").
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+
+from lobby.shared.background import Slot, WakeableTask
 
 log = logging.getLogger("lobby.replays")
 
@@ -33,40 +33,21 @@ def wanted() -> bool:
     return value in ("1", "true", "yes", "on")
 
 
-class BackgroundVerifier:
+class BackgroundVerifier(WakeableTask):
+    name = "replay-verifier"
+
     def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.wakeup: asyncio.Event | None = None
-        self.task: asyncio.Task | None = None
+        super().__init__()
         self.verified = 0
         self._purged_at = 0.0
 
-    def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.wakeup = asyncio.Event()
-        self.task = self.loop.create_task(self.run(), name="replay-verifier")
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        self.task = None
-
-    def wake(self) -> None:
-        """From any thread."""
-        if self.loop is not None and self.wakeup is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.wakeup.set)
-
     async def run(self) -> None:
         while True:
-            self.wakeup.clear()
             try:
-                self.verified += await self.loop.run_in_executor(None, self.one_pass)
+                self.verified += await self.in_thread(self.one_pass)
             except Exception:  # noqa: BLE001 - the database is down: try again later
                 log.exception("replay verification pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), settings.REPLAY_VERIFY_INTERVAL)
+            await self.sleep(settings.REPLAY_VERIFY_INTERVAL)
 
     def one_pass(self) -> int:
         from .services import purge_expired, verify_pending
@@ -89,27 +70,8 @@ class BackgroundVerifier:
             connection.close()
 
 
-_verifier: BackgroundVerifier | None = None
-
-
-def running() -> bool:
-    return _verifier is not None and _verifier.task is not None and not _verifier.task.done()
-
-
-def wake() -> None:
-    if _verifier is not None:
-        _verifier.wake()
-
-
-async def start() -> BackgroundVerifier:
-    global _verifier
-    _verifier = BackgroundVerifier()
-    _verifier.start()
-    return _verifier
-
-
-async def stop() -> None:
-    global _verifier
-    if _verifier is not None:
-        await _verifier.stop()
-    _verifier = None
+_slot: Slot[BackgroundVerifier] = Slot(BackgroundVerifier)
+running = _slot.running
+wake = _slot.wake
+start = _slot.start
+stop = _slot.stop
