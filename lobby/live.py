@@ -53,34 +53,39 @@ def database_url(settings_dict: dict) -> str:
     raise ValueError(f"unsupported database engine {engine}")
 
 
-class GunicornServer:
-    """`gunicorn lobby.wsgi` on 127.0.0.1:<port>, started and stopped by this object. The
-    port is bound here and handed over (`fd://`), so whatever answers on it is our child."""
+class LobbyServer:
+    """The lobby as a child server process on 127.0.0.1:<port>, started and stopped by this
+    object. The port is bound here and handed over, so whatever answers on it is our
+    child; it is up when `GET /api/csrf` answers 200. Subclasses give the command line."""
+
+    server = "lobby"
+    backlog = 2048
+    stop_timeout = 10.0
 
     def __init__(self, *, workers: int = 3, env: dict[str, str] | None = None,
-                 threads: int = 1, log_path: Path | None = None) -> None:
-        self.sock = listen_socket()
+                 log_path: Path | None = None) -> None:
+        self.sock = listen_socket(backlog=self.backlog)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
-        self.threads = threads
         self.env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
                     **(env or {})}
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> GunicornServer:
+    def argv(self, fd: int) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0):
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-w", str(self.workers),
-             "--threads", str(self.threads), "-b", f"fd://{self.sock.fileno()}",
-             "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"],
-            cwd=REPO, env=self.env, stdout=log, stderr=log, pass_fds=(self.sock.fileno(),))
-        self.sock.close()  # gunicorn holds it now
+            self.argv(self.sock.fileno()), cwd=REPO, env=self.env, stdout=log, stderr=log,
+            pass_fds=(self.sock.fileno(),))
+        self.sock.close()  # the child holds it now
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
+                raise RuntimeError(f"{self.server} exited with {self.proc.returncode}")
             try:
                 if Session(self.url).request("GET", "/api/csrf")[0] == 200:
                     return self
@@ -88,23 +93,39 @@ class GunicornServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError("gunicorn did not answer in time")
+        raise RuntimeError(f"{self.server} did not answer in time")
 
     def stop(self) -> None:
         self.sock.close()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def __enter__(self) -> GunicornServer:
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class GunicornServer(LobbyServer):
+    """`gunicorn lobby.wsgi` (`--bind fd://N`)."""
+
+    server = "gunicorn"
+
+    def __init__(self, *, workers: int = 3, env: dict[str, str] | None = None,
+                 threads: int = 1, log_path: Path | None = None) -> None:
+        super().__init__(workers=workers, env=env, log_path=log_path)
+        self.threads = threads
+
+    def argv(self, fd: int) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-w", str(self.workers),
+                "--threads", str(self.threads), "-b", f"fd://{fd}",
+                "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"]
 
 
 class Session:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from lobby.live import REPO, Session, listen_socket
+from lobby.live import LobbyServer
 
 
 def uvicorn_argv(bind: list[str], workers: int = 1) -> list[str]:
@@ -27,55 +25,19 @@ def uvicorn_argv(bind: list[str], workers: int = 1) -> list[str]:
             "--timeout-graceful-shutdown", "3", "--backlog", "4096", "--log-level", "warning"]
 
 
-class UvicornServer:
-    """`uvicorn lobby.asgi:application` on 127.0.0.1:<port>; the port is bound here and
-    handed over (`--fd`), so whatever answers on it is our child."""
+class UvicornServer(LobbyServer):
+    """`uvicorn lobby.asgi:application` (`--fd N`)."""
+
+    server = "uvicorn"
+    backlog = 4096
+    stop_timeout = 15.0
 
     def __init__(self, *, workers: int = 1, env: dict[str, str] | None = None,
                  log_path: Path | None = None) -> None:
-        self.sock = listen_socket(backlog=4096)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.workers = workers
-        self.env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-                    **(env or {})}
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
+        super().__init__(workers=workers, env=env, log_path=log_path)
 
-    def start(self, timeout: float = 60.0) -> UvicornServer:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            uvicorn_argv(["--fd", str(self.sock.fileno())], self.workers), cwd=REPO,
-            env=self.env, stdout=log, stderr=log, pass_fds=(self.sock.fileno(),))
-        self.sock.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {self.proc.returncode}")
-            try:
-                if Session(self.url).request("GET", "/api/csrf")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("uvicorn did not answer in time")
-
-    def stop(self) -> None:
-        self.sock.close()
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def __enter__(self) -> UvicornServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def argv(self, fd: int) -> list[str]:
+        return uvicorn_argv(["--fd", str(fd)], self.workers)
 
 
 @dataclass
