@@ -23,6 +23,7 @@ from .drain import Drainer
 from .drain import add_routes as add_drain_routes
 from .handoff import Handoff
 from .handoff import add_routes as add_handoff_routes
+from .live import live_rooms
 from .lobby_client import LobbyClient
 from .metrics import Metrics
 from .node import Node
@@ -72,7 +73,8 @@ def build_app(settings: NodeSettings) -> web.Application:
         return {"url": settings.public_url, "capacity": players + cap.room_for(),
                 "max_rooms": settings.max_rooms if not cap.full else len(node.rooms),
                 "rooms": len(node.rooms), "players": players,
-                "draining": node.draining, "modes": node.modes(), "headroom": cap.report()}
+                "draining": node.draining, "modes": node.modes(), "headroom": cap.report(),
+                "matches": live_rooms(node)}
 
     lobby = LobbyClient(settings.lobby_url, node_id=settings.node_id,
                         node_secret=settings.node_secret, status=status,
