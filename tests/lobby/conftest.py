@@ -50,9 +50,7 @@ def signed_post(client: Client, path: str, body: Any, *, node_id: str = "node-1"
                 raw: bytes | None = None):
     """POST as a game node would: JSON body signed per docs/protocol.md."""
     data = raw if raw is not None else json.dumps(body).encode()
-    key = secret or settings.NODE_SECRET
-    if hasattr(auth, "derive_node_key"):  # each node signs with its own derived key
-        key = auth.derive_node_key(key, node_id)
+    key = auth.derive_node_key(secret or settings.NODE_SECRET, node_id)  # each node its own
     headers = sign_request(key, node_id=node_id, method="POST",
                            path=path, body=data, now=time.time() if now is None else now,
                            nonce=nonce)

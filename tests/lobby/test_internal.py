@@ -6,14 +6,17 @@ import json
 import time
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
-from engine.auth import sign_request
+from engine.auth import derive_node_key, sign_request
 from lobby.accounts.models import Profile
 from lobby.matchmaking.models import Match, MatchPlayer, Node
 from lobby.ratings.models import Rating, ResultReport
 
 from .conftest import heartbeat, player_row, result_body, signed_post
+
+NODE_1_KEY = derive_node_key(settings.NODE_SECRET, "node-1")  # node-1's own signing key
 
 RESULTS = "/api/internal/results"
 
@@ -41,7 +44,7 @@ def test_forged_signature_is_refused(client, db):
     assert heartbeat(client, secret="not-the-secret").status_code == 403
     # a valid signature over another body
     body = json.dumps({"node_id": "node-1"}).encode()
-    headers = sign_request("dev-node-secret", node_id="node-1", method="POST",
+    headers = sign_request(NODE_1_KEY, node_id="node-1", method="POST",
                            path="/api/internal/nodes/heartbeat", body=body, now=time.time())
     tampered = json.dumps({"node_id": "node-1", "url": "http://evil", "capacity": 9,
                            "rooms": 0, "players": 0}).encode()
@@ -51,7 +54,7 @@ def test_forged_signature_is_refused(client, db):
     # signed for another path
     response = signed_post(client, RESULTS, {"node_id": "node-1"})
     assert response.status_code in (400, 404)  # accepted signature, the body is the problem
-    headers = sign_request("dev-node-secret", node_id="node-1", method="POST", path=RESULTS,
+    headers = sign_request(NODE_1_KEY, node_id="node-1", method="POST", path=RESULTS,
                            body=body, now=time.time())
     response = client.post("/api/internal/nodes/heartbeat", data=body,
                            content_type="application/json", headers=headers)
