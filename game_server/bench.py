@@ -3,7 +3,7 @@
 For each N (default 1000 and 2000) it runs, one after the other:
 
 - **node**: a real game node (`build_app`, rooms of 16 passive players of `--mode`
-  (default `arena`; fewer if the mode's game seats fewer), 20 patches/s, raw binary
+  (default the registry's first; fewer if the mode's game seats fewer), 20 patches/s, raw binary
   websocket), and
 - **baseline**: a plain aiohttp server that `await ws.send_bytes(frame)` to every client
   in a loop, 20 times a second, with a frame of the node's mean state-frame size.
@@ -43,9 +43,14 @@ from multiprocessing.connection import Connection as Pipe
 
 ROOM_SIZE = 16      # players per room, at most the mode's max_players
 PATCH_HZ = 20
-DEFAULT_MODE = "arena"
 #: each mode's config fields the benchmark sets (only those the config has)
 OVERRIDES = {"sim_hz": PATCH_HZ, "patch_hz": PATCH_HZ, "time_limit": 3600, "score_limit": 10 ** 6}
+
+
+def first_mode() -> str:
+    """The default mode: the registry's first."""
+    from engine.registry import registry
+    return next(iter(registry().modes))
 
 
 def room_size(mode_name: str) -> int:
@@ -390,7 +395,8 @@ async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str,
 # --- orchestration ----------------------------------------------------------------------------------
 
 def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
-            mode: str = DEFAULT_MODE, input_hz: float = 0.0) -> dict:
+            mode: str | None = None, input_hz: float = 0.0) -> dict:
+    mode = mode or first_mode()
     ctx = mp.get_context("spawn")
     s_parent, s_child = ctx.Pipe()
     c_parent, c_child = ctx.Pipe()
@@ -463,7 +469,7 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
     }
 
 
-def room_tick_cost(ticks: int = 3000, bots: bool = False, mode: str = DEFAULT_MODE) -> dict:
+def room_tick_cost(ticks: int = 3000, bots: bool = False, mode: str | None = None) -> dict:
     """In-process: CPU µs of one room tick's non-network work (the game's step, entities,
     delta, encode, websocket framing) -- what the node does that the baseline does not.
     Idle players as in the benchmark's rooms, or (`bots`) the game's bots playing, for
@@ -474,6 +480,7 @@ def room_tick_cost(ticks: int = 3000, bots: bool = False, mode: str = DEFAULT_MO
     from game_server.room import encode_delta
     from game_server.websocket import WS_BINARY, ws_binary_frame
 
+    mode = mode or first_mode()
     gdef, _ = registry().mode(mode)
     game = gdef.new(mode, 1, **OVERRIDES)
     size = room_size(mode)
@@ -527,14 +534,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="measured window per run")
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--repeat", type=int, default=1, help="runs per (kind, N); medians reported")
-    p.add_argument("--mode", default=DEFAULT_MODE,
-                   help=f"the game mode the rooms play (a registered mode; default {DEFAULT_MODE})")
+    p.add_argument("--mode", default=None,
+                   help="the game mode the rooms play (a registered mode; default the first)")
     p.add_argument("--input-hz", type=float, default=0.0,
                    help="also run every N with clients sending this many inputs/s each "
                         "(input mode; 20 as real players)")
     p.add_argument("--out", default=os.path.join("reports", "node-bench.json"))
     args = p.parse_args(argv)
     from engine.registry import registry
+    args.mode = args.mode or first_mode()
     if args.mode not in registry().modes:
         p.error(f"unknown mode {args.mode!r}; registered: {', '.join(registry().modes)}")
     size = room_size(args.mode)

@@ -8,7 +8,8 @@ SECRET = "s3cret"
 
 
 def issue(**kw):
-    args = dict(user_id=7, name="Ann", match_id="m1", node_id="node-1", now=1000, bots=2, seats=2)
+    args = dict(user_id=7, name="Ann", match_id="m1", node_id="node-1", now=1000, mode="duel",
+                bots=2, seats=2)
     args.update(kw)
     return auth.issue_seat_token(SECRET, **args)
 
@@ -16,7 +17,7 @@ def issue(**kw):
 def test_token_round_trip():
     claims = auth.verify_seat_token(SECRET, issue(), node_id="node-1", now=1010)
     assert (claims.u, claims.n, claims.m, claims.node, claims.role) == (7, "Ann", "m1", "node-1", "player")
-    assert (claims.seats, claims.bots, claims.exp, claims.mode) == (2, 2, 1030, "arena")
+    assert (claims.seats, claims.bots, claims.exp, claims.mode) == (2, 2, 1030, "duel")
     assert len(claims.jti) == 24
 
 
@@ -27,7 +28,8 @@ def test_token_round_trip():
         (issue(), "node-2", 1000, 4013),
         (issue().replace("v1.", "v2.", 1), "node-1", 1000, 4010),
         (issue()[:-3] + "AAA", "node-1", 1000, 4010),
-        (auth.issue_seat_token("other", user_id=7, name="Ann", match_id="m1", node_id="node-1", now=1000),
+        (auth.issue_seat_token("other", user_id=7, name="Ann", match_id="m1", node_id="node-1", now=1000,
+                                mode="duel"),
          "node-1", 1000, 4010),
         ("garbage", "node-1", 1000, 4010),
         ("v1.!!!.###", "node-1", 1000, 4010),
