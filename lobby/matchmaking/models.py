@@ -25,6 +25,8 @@ class Node(models.Model):
     players = models.PositiveIntegerField(default=0)
     draining = models.BooleanField(default=False)
     modes = models.JSONField(default=list, blank=True, help_text="the modes it runs")
+    live = models.JSONField(default=list, blank=True,
+                            help_text="its rooms as its last heartbeat listed them (matches)")
     alive = models.BooleanField(default=True)
     pending = models.PositiveIntegerField(
         default=0, help_text="human seats assigned since the last heartbeat")

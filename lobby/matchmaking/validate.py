@@ -11,6 +11,9 @@ NODE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 URL_RE = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,15}")  # game and mode names (fullmatch)
 MAX_NODE_MODES = 256  # modes in one heartbeat
+MAX_NODE_MATCHES = 1000  # rooms in one heartbeat's `matches`
+MAX_LIVE_TOP = 3  # players in a room's `top`
+MAX_LIVE_LEFT = 86_400  # seconds left in a room
 
 
 def integer(data: dict, key: str, lo: int = 0, hi: int = 2**31 - 1) -> int:
@@ -44,3 +47,30 @@ def names(data: dict, key: str, max_items: int) -> tuple[str, ...]:
         raise BadRequest(f"{key} must be a list of at most {max_items} names "
                          f"matching {NAME_RE.pattern}")
     return tuple(dict.fromkeys(value))
+
+
+def live_rooms(data: dict, key: str) -> tuple[dict, ...]:
+    """A heartbeat's `matches`: at most MAX_NODE_MATCHES `{match_id, left, top}`, `left`
+    seconds in [0, MAX_LIVE_LEFT], `top` at most MAX_LIVE_TOP `[name, score]` pairs."""
+    value = data.get(key)
+    bad = BadRequest(f"{key} must be a list of at most {MAX_NODE_MATCHES} {{match_id, left, top}}"
+                     f" with left in [0, {MAX_LIVE_LEFT}] and top at most {MAX_LIVE_TOP}"
+                     " [name, integer score] pairs")
+    if not isinstance(value, list) or len(value) > MAX_NODE_MATCHES:
+        raise bad
+    out = []
+    for room in value:
+        if not isinstance(room, dict):
+            raise bad
+        match_id, left, top = room.get("match_id"), room.get("left"), room.get("top")
+        if (not isinstance(match_id, str) or not 0 < len(match_id) <= 32
+                or isinstance(left, bool) or not isinstance(left, int | float)
+                or not 0 <= left <= MAX_LIVE_LEFT
+                or not isinstance(top, list) or len(top) > MAX_LIVE_TOP
+                or not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+                           and 0 < len(p[0]) <= 32 and type(p[1]) is int
+                           and abs(p[1]) < 2**31 for p in top)):
+            raise bad
+        out.append({"match_id": match_id, "left": round(float(left), 1),
+                    "top": [[n, s] for n, s in top]})
+    return tuple(out)

@@ -19,7 +19,16 @@ from lobby.shared.nodes import OK, mode_state
 from . import services
 from .internal import signed_node_view
 from .services import QueueError
-from .validate import MAX_NODE_MODES, NODE_ID_RE, URL_RE, boolean, integer, names, string
+from .validate import (
+    MAX_NODE_MODES,
+    NODE_ID_RE,
+    URL_RE,
+    boolean,
+    integer,
+    live_rooms,
+    names,
+    string,
+)
 
 
 def request_passes() -> bool:
@@ -121,6 +130,7 @@ def heartbeat(request: HttpRequest, data: dict, node_id: str) -> JsonResponse:
         rooms=integer(data, "rooms", 0, 1_000_000),
         players=integer(data, "players", 0, 10_000_000),
         draining=boolean(data, "draining", False), last_seen=time.time(),
-        modes=names(data, "modes", MAX_NODE_MODES) if "modes" in data else ())
+        modes=names(data, "modes", MAX_NODE_MODES) if "modes" in data else (),
+        live=live_rooms(data, "matches") if "matches" in data else ())
     state().nodes.heartbeat(info)
     return JsonResponse({"ok": True})

@@ -44,10 +44,30 @@ def publish(channel: str, data: dict[str, Any]) -> str | None:
         return None
 
 
+def node_rooms(now: float) -> dict[str, dict[str, Any]]:
+    """Match id -> `{"top", "ends"}` from the live nodes' last heartbeats (`matches`):
+    the leading players `[[name, score], ...]` and the Unix time the match runs out."""
+    rooms: dict[str, dict[str, Any]] = {}
+    for node in shared.state().nodes.alive(now):
+        for room in node.live:
+            rooms[room["match_id"]] = {"top": room["top"],
+                                       "ends": round(node.last_seen + room["left"], 1)}
+    return rooms
+
+
+def live_signature(live: tuple[dict, ...] | list[dict]) -> tuple:
+    """What of a node's rooms Live now shows that the browser cannot count down itself:
+    which rooms, and their leading scores."""
+    return tuple((r["match_id"], tuple(map(tuple, r["top"]))) for r in live)
+
+
 def live_state(now: float | None = None) -> dict[str, Any]:
     """The `live` event: matches in progress (the most recent LIVE_MAX, with their
-    players), players seated, tickets waiting."""
+    players and, from their node's heartbeat, `top` scores, `ends` (Unix time) and `left`
+    (seconds; both null before the node reported the room)), players seated, tickets
+    waiting."""
     now = now or time.time()
+    rooms = node_rooms(now)
     matches = list(Match.objects.filter(status=Match.ACTIVE, node__isnull=False)
                    .order_by("-created_at").values("match_id", "game", "mode", "seats", "bots",
                                                    "created_at", "node__node_id")[:LIVE_MAX])
@@ -61,7 +81,11 @@ def live_state(now: float | None = None) -> dict[str, Any]:
         {"match_id": m["match_id"], "game": m["game"], "mode": m["mode"],
          "players": names.get(m["match_id"], []), "bots": m["bots"],
          "node": m["node__node_id"], "started": m["created_at"].timestamp(),
-         "elapsed": round(now - m["created_at"].timestamp(), 1)} for m in matches],
+         "elapsed": round(now - m["created_at"].timestamp(), 1),
+         "top": rooms.get(m["match_id"], {}).get("top", []),
+         "ends": rooms.get(m["match_id"], {}).get("ends"),
+         "left": max(0, round(rooms[m["match_id"]]["ends"] - now))
+         if m["match_id"] in rooms else None} for m in matches],
         "in_progress": totals["n"],
         "players": MatchPlayer.objects.filter(active=True).count(),
         "waiting": Ticket.objects.filter(status=Ticket.WAITING).count()}

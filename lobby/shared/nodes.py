@@ -11,6 +11,7 @@ admin shows it); the row's `alive` flag is what node expiry acts on.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -35,6 +36,8 @@ class NodeInfo:
     pending: int = 0       # human seats assigned since that heartbeat
     pending_rooms: int = 0
     modes: tuple[str, ...] = ()  # the modes it runs (its heartbeat's `modes`)
+    # its rooms for Live now (its heartbeat's `matches`): [{match_id, left, top}]
+    live: tuple[dict, ...] = ()
 
     @property
     def load(self) -> float:
@@ -117,7 +120,7 @@ def upsert_row(info: NodeInfo) -> None:
     fields = {"url": info.url, "capacity": info.capacity, "max_rooms": info.max_rooms,
               "rooms": info.rooms, "players": info.players, "draining": info.draining,
               "alive": True, "pending": 0, "pending_rooms": 0, "last_seen": _dt(info.last_seen),
-              "modes": list(info.modes)}
+              "modes": list(info.modes), "live": list(info.live)}
     try:
         with transaction.atomic():
             Node.objects.update_or_create(node_id=info.node_id, defaults=fields)
@@ -140,7 +143,7 @@ class DbNodeRegistry(NodeRegistry):
     def _info(n) -> NodeInfo:
         return NodeInfo(n.node_id, n.url, n.capacity, n.max_rooms, n.rooms, n.players,
                         n.draining, n.last_seen.timestamp(), n.pending, n.pending_rooms,
-                        tuple(n.modes or ()))
+                        tuple(n.modes or ()), tuple(n.live or ()))
 
     def alive(self, now: float) -> list[NodeInfo]:
         return [self._info(n) for n in self._live_rows(now)]
@@ -267,7 +270,8 @@ class RedisNodeRegistry(NodeRegistry):
 
     def heartbeat(self, info: NodeInfo) -> None:
         fields = {**asdict(info), "draining": int(info.draining), "pending": 0, "pending_rooms": 0,
-                  "modes": ",".join(info.modes)}
+                  "modes": ",".join(info.modes),
+                  "live": json.dumps(info.live, separators=(",", ":"))}
         fields.pop("node_id")
         args: list = [int(self.KEY_TTL_FACTOR * self.timeout * 1000), info.node_id]
         for k, v in fields.items():
@@ -290,7 +294,8 @@ class RedisNodeRegistry(NodeRegistry):
                 h["node_id"], h["url"], int(h["capacity"]), int(h["max_rooms"]), int(h["rooms"]),
                 int(h["players"]), h["draining"] == "1", float(h["last_seen"]),
                 int(h["pending"]), int(h["pending_rooms"]),
-                tuple(m for m in h.get("modes", "").split(",") if m)))
+                tuple(m for m in h.get("modes", "").split(",") if m),
+                tuple(json.loads(h.get("live") or "[]"))))
         return out
 
     def reserve(self, groups: list[int], now: float,

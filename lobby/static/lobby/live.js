@@ -10,9 +10,11 @@
     if (cls) el.className = cls;
     return el;
   };
+  // time left: counted down here from the node's last report (`ends`), "–" before it
   const tick = () => {
-    for (const el of body.querySelectorAll(".elapsed")) {
-      el.textContent = `${Math.max(0, Math.floor(Date.now() / 1000 - Number(el.dataset.started)))} s`;
+    for (const el of body.querySelectorAll(".left")) {
+      el.textContent = el.dataset.ends
+        ? `${Math.max(0, Math.round(Number(el.dataset.ends) - Date.now() / 1000))} s` : "–";
     }
   };
   const show = (live) => {
@@ -24,15 +26,17 @@
       const row = document.createElement("tr");
       row.className = "empty";
       const cell = text("td", "No match in progress.");
-      cell.colSpan = 5;
+      cell.colSpan = 6;
       row.append(cell);
       body.append(row);
     }
     for (const m of live.matches) {
       const row = document.createElement("tr");
       row.dataset.match = m.match_id;
-      const elapsed = text("td", "", "elapsed");
-      elapsed.dataset.started = m.started;
+      const left = text("td", "", "left");
+      left.dataset.started = m.started;
+      if (m.ends) left.dataset.ends = m.ends;
+      const score = text("td", (m.top || []).map(([name, points]) => `${name} ${points}`).join(", "), "score");
       const players = m.players.join(", ") + (m.bots ? ` + ${m.bots} bots` : "");
       const action = document.createElement("td");
       if (signedIn) {
@@ -40,7 +44,7 @@
         a.href = `/live/${encodeURIComponent(m.match_id)}/spectate/`;
         action.append(a);
       }
-      row.append(text("td", m.game), text("td", m.mode), text("td", players), elapsed, action);
+      row.append(text("td", m.game), text("td", m.mode), text("td", players), score, left, action);
       body.append(row);
     }
     tick();
