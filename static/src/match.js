@@ -48,6 +48,10 @@ export class Match {
     this.gameName = "";
     this.game = null; // the game's browser module instance, once loaded
     this.playerId = 0;
+    this.followId = 0; // a spectator's followed player (0: the whole field)
+    this.factory = null; // the game's module factory, to make the module anew for another view
+    this.followSelect = null; // a spectator's player picker
+    this.followKey = ""; // the players it lists
     this.matchId = "";
     this.snapshots = null;
     this.prediction = null;
@@ -161,9 +165,8 @@ export class Match {
   async startGame() {
     let game;
     try {
-      const factory = await this.loader(this.gameName);
-      game = createGame(factory, makeKit({ ...this.config, schema: this.schema }, this.playerId),
-        this.gameName);
+      this.factory = await this.loader(this.gameName);
+      game = this.makeGame();
     } catch (e) {
       const text = e instanceof GameLoadError ? e.message
         : `The game "${this.gameName}" failed to start (${e && e.message})`;
@@ -182,6 +185,66 @@ export class Match {
     if (latest) this.patched({ tick: latest.tick, events: [] });
   }
 
+  /** The game's module, made for the viewed player: the own one, or the one a spectator
+   * follows (as a replay's followed player: viewer.js). */
+  makeGame() {
+    return createGame(this.factory, makeKit({ ...this.config, schema: this.schema }, this.viewId),
+      this.gameName);
+  }
+
+  /** Whose view is drawn: the own player's, else the followed one's (0: the whole field). */
+  get viewId() {
+    return this.playerId || this.followId;
+  }
+
+  /** The players a spectator may follow: entities with a `name` field, `[{id, name}]`. */
+  followable() {
+    const latest = this.snapshots && this.snapshots.latest;
+    const out = [];
+    if (!latest || !this.schema) return out;
+    for (const [id, e] of latest.entities) {
+      const kind = this.schema.kind(e[0]);
+      if (kind && kind.index.name !== undefined) out.push({ id, name: String(e[kind.index.name]) });
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** A spectator follows player `id` (0: nobody): the module is made anew for that view. */
+  follow(id) {
+    if (this.playerId !== 0) return;
+    this.followId = this.followable().some((p) => p.id === id) ? id : 0;
+    if (this.factory && this.game) this.game = this.makeGame();
+    if (this.followSelect) this.followSelect.value = String(this.followId);
+  }
+
+  /** A spectator's picker of the players to follow, kept to the players in the state. */
+  updateFollowSelect() {
+    if (this.playerId !== 0 || typeof document === "undefined") return;
+    const players = this.followable();
+    const key = players.map((p) => `${p.id}:${p.name}`).join("|");
+    let select = this.followSelect;
+    if (select && this.followKey === key) return;
+    if (!select) {
+      select = document.createElement("select");
+      select.className = "arena-follow";
+      select.setAttribute("aria-label", "Follow a player");
+      Object.assign(select.style, { position: "fixed", right: "12px", bottom: "12px", zIndex: 5,
+        font: "14px system-ui, sans-serif" });
+      select.onchange = () => this.follow(Number(select.value));
+      document.body.append(select);
+      this.followSelect = select;
+    }
+    this.followKey = key;
+    const options = [{ id: 0, name: "Whole field" }, ...players].map((p) => {
+      const o = document.createElement("option");
+      o.value = String(p.id);
+      o.textContent = p.id ? `Follow ${p.name}` : p.name;
+      return o;
+    });
+    select.replaceChildren(...options);
+    select.value = String(this.followId);
+  }
+
   /** The own player's wire entity (id == player_id, whatever its kind), or null. */
   ownEntity() {
     const latest = this.snapshots && this.snapshots.latest;
@@ -191,6 +254,7 @@ export class Match {
   patched(msg) {
     this.stats.patches++;
     this.queueEvents(msg.tick, msg.events);
+    if (this.game) this.updateFollowSelect();
     const own = this.ownEntity();
     if (!own || !this.game) return;
     const kind = this.schema.kind(own[0]);
@@ -316,7 +380,10 @@ export class Match {
       banner = view.link.reason === "moving to another server"
         ? "Moving to another server…" : "Connection lost — reconnecting…";
     }
-    else if (this.phase === "playing" && this.playerId === 0) banner = "Spectating";
+    else if (this.phase === "playing" && this.playerId === 0) {
+      const followed = this.followId && this.followable().find((p) => p.id === this.followId);
+      banner = followed ? `Spectating · following ${followed.name}` : "Spectating";
+    }
     else if (this.phase === "playing" && this.game.banner) banner = this.game.banner(view) || "";
     drawShellHud(this.ctx, w, h, { dpr, rtt: view.link.rtt, transport: view.link.transport,
       linkState: status, banner });
@@ -351,7 +418,7 @@ export class Match {
     const frame = interpolate(this.snapshots, rt, this.schema, this.game);
     const decay = Math.exp(-dt / SMOOTH_S);
     this.smooth = this.smooth.map((s) => s * decay);
-    const own = this.playerId ? frame.entities.get(this.playerId) || null : null;
+    const own = this.viewId ? frame.entities.get(this.viewId) || null : null;
     let predicted = false;
     if (own) {
       own.own = true;
@@ -364,7 +431,7 @@ export class Match {
     this.layout = this.computeLayout(w, h, dpr);
     const link = this.link;
     const view = {
-      config: this.config, schema: this.schema, playerId: this.playerId, phase: this.phase,
+      config: this.config, schema: this.schema, playerId: this.viewId, phase: this.phase,
       w, h, dpr, time: now / 1000, dt, tick: rt, clock: frame.clock,
       seconds: frame.clock / this.config.sim_hz, entities: frame.entities, gone: frame.gone,
       own, predicted, latest: latest.entities, layout: this.layout, pointer: null,
@@ -524,6 +591,7 @@ export class Match {
       ? Object.fromEntries(this.game.predict.fields.map((f, i) => [f, p.state[i]])) : null;
     return {
       phase: this.phase, game: this.gameName, playerId: this.playerId, matchId: this.matchId,
+      following: this.followId, followable: this.followable(),
       tick: latest ? latest.tick : 0, clock: latest ? latest.clock : 0, entities, players,
       predicted, ack: this.ownAck, seq: this.seq,
       transport: this.link ? this.link.transport : "", link: this.link ? this.link.status.state : "",
@@ -544,5 +612,6 @@ export class Match {
     this.controls.destroy();
     if (this.link) this.link.close(1000, "page closed");
     if (this.overlay) this.overlay.remove();
+    if (this.followSelect) this.followSelect.remove();
   }
 }

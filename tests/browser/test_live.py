@@ -1,7 +1,7 @@
 """The live lobby in Chromium, on a uvicorn lobby: two guests queue from the home page and
 enter their match with no GET /api/queue request (the queue page and the client follow
-the event stream); a third browser, on Live now, sees the match appear and spectates it,
-and the top bar of the home page counts the match."""
+the event stream); a third browser, on Live now, sees the match appear with its score and
+time left, spectates it and follows a player, and the home page counts the match."""
 
 from __future__ import annotations
 
@@ -107,12 +107,29 @@ def test_queue_by_stream_then_spectate_from_live_now(browser, live_servers) -> N
         row = c.locator(f"#live-matches tr[data-match='{ids[0]}']")
         row.wait_for(timeout=10000)
         assert "sprint" in row.inner_text()
+        # the node's heartbeats bring the leading scores and the time left
+        c.wait_for_function(f"""(() => {{
+          const row = document.querySelector("#live-matches tr[data-match='{ids[0]}']");
+          return row && row.querySelector('.score').textContent.trim() !== ''
+            && /^\\d+ s$/.test(row.querySelector('.left').textContent);
+        }})()""", timeout=10000)
         row.get_by_role("link", name="Spectate").click()
         c.wait_for_url(re.compile(r".*/spectate/$"))
         c.wait_for_function("window.__arena && window.__arena.state.phase === 'playing'",
                             timeout=20000)
         assert c.evaluate("window.__arena.playerId") == 0  # a spectator
         assert c.evaluate("window.__arena.state.matchId") == ids[0]
+        # a spectator follows any player: the picker lists the players of the state
+        players = {page.evaluate("window.__arena.playerId") for page in (a, b)}
+        pick = c.locator("select.arena-follow")
+        pick.wait_for(timeout=10000)
+        c.wait_for_function("document.querySelectorAll('select.arena-follow option').length >= 3",
+                            timeout=10000)
+        chosen = int(pick.locator("option").nth(2).get_attribute("value"))
+        assert chosen in players
+        pick.select_option(str(chosen))
+        c.wait_for_function(f"window.__arena.state.following === {chosen}", timeout=5000)
+        assert c.evaluate("window.__arena.playerId") == 0  # still a spectator
         save_screenshot(c, "spectate")
         # any other lobby page: the top bar counts it (pushed over the stream's `live`)
         c.goto(url + "/")

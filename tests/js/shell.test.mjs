@@ -22,6 +22,7 @@ function element(tag = "div") {
   const el = {
     tag, style: {}, children: [], textContent: "", className: "", href: "",
     append(...k) { this.children.push(...k); },
+    replaceChildren(...k) { this.children = k; },
     remove() { this.removed = true; },
     setAttribute(k, v) { this[k] = v; },
     addEventListener() {}, removeEventListener() {}, focus() {},
@@ -171,6 +172,48 @@ for (const name of findGames().map((g) => g.name)) {
       match.frame(now + 50); // the ended match still draws its last state
     } finally {
       match.destroy();
+    }
+  });
+}
+
+for (const name of findGames().map((g) => g.name)) {
+  test(`${name}: a spectator picks a player to follow; the module is made for that player's view`, async () => {
+    const real = pyGames({ op: "match", game: name, ticks: 10 });
+    const kits = [];
+    const recording = async (n) => { const f = await loader(n); return (kit) => { kits.push(kit.playerId); return f(kit); }; };
+    const { match, ctx } = makeMatch({ loader: recording });
+    try {
+      match.onMessage({ type: c.WELCOME, playerId: 0, matchId: "m1", resumeToken: "r", tick: 1, config: real.config });
+      await waitFor(() => match.phase === "playing", "the module to load");
+      const at = (tick) => match.tickStart + (tick * 1000) / real.config.sim_hz;
+      const last = real.patches.at(-1);
+      match.onMessage({ type: c.KEYFRAME, tick: last.tick, clock: last.clock, entities: entityMap(last.entities), events: [] });
+      const select = document.body.children.find((k) => k.className === "arena-follow");
+      assert.ok(select, "a spectator gets a player picker");
+      const options = select.children.map((o) => [o.value, o.textContent]);
+      assert.deepEqual(options[0], ["0", "Whole field"]);
+      assert.ok(options.some(([v, t]) => v === String(real.player) && t === "Follow ann"), JSON.stringify(options));
+      assert.ok(options.length >= 3, "every named player is listed");
+      const bot = Number(options.find(([, t]) => t.startsWith("Follow bot"))[0]);
+      assert.deepEqual(kits, [0]);
+      select.value = String(bot);
+      select.onchange();
+      assert.equal(match.debugState().following, bot);
+      assert.equal(match.playerId, 0, "still a spectator: no inputs");
+      assert.deepEqual(kits, [0, bot], "the module made anew for the followed player");
+      ctx.calls.length = 0;
+      match.frame(at(last.tick));
+      assert.equal(match.lastView.playerId, bot);
+      assert.ok(match.lastView.own && match.lastView.own.own, "the followed entity is the view's own");
+      match.follow(0);
+      assert.equal(match.debugState().following, 0);
+      match.frame(at(last.tick) + 10);
+      assert.equal(match.lastView.own, null, "the whole field again");
+      match.follow(999);
+      assert.equal(match.debugState().following, 0, "an unknown player is not followed");
+    } finally {
+      match.destroy();
+      document.body.children.length = 0;
     }
   });
 }
