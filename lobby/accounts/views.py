@@ -68,13 +68,14 @@ def home(request: HttpRequest) -> HttpResponse:
     from lobby import games
     from lobby.matchmaking.services import queue_state
     from lobby.ratings.services import all_time_board, rating_of
+    from lobby.realtime.events import live_counts
 
     state = queue_state(request.user) if request.user.is_authenticated else None
     game = games.game(games.default_game())  # the default mode's game (lobby/games.py)
     top = all_time_board(game.name)[:5]
     rating = rating_of(request.user, game.name) if request.user.is_authenticated else None
     return render(request, "accounts/home.html", {"state": state, "top": top, "game": game,
-                                                  "rating": rating})
+                                                  "rating": rating, "live": live_counts()})
 
 
 @require_POST

@@ -61,6 +61,16 @@ def live_signature(live: tuple[dict, ...] | list[dict]) -> tuple:
     return tuple((r["match_id"], tuple(map(tuple, r["top"]))) for r in live)
 
 
+def live_counts() -> dict[str, int]:
+    """Matches in progress, players seated in them, tickets waiting (the home page's
+    figures; the `live` event carries the same)."""
+    totals = Match.objects.filter(status=Match.ACTIVE, node__isnull=False).aggregate(
+        n=Count("match_id"))
+    return {"in_progress": totals["n"],
+            "players": MatchPlayer.objects.filter(active=True).count(),
+            "waiting": Ticket.objects.filter(status=Ticket.WAITING).count()}
+
+
 def live_state(now: float | None = None) -> dict[str, Any]:
     """The `live` event: matches in progress (the most recent LIVE_MAX, with their
     players and, from their node's heartbeat, `top` scores, `ends` (Unix time) and `left`
@@ -75,8 +85,6 @@ def live_state(now: float | None = None) -> dict[str, Any]:
     for match_id, username in (MatchPlayer.objects.filter(match_id__in=[m["match_id"] for m in matches])
                                .order_by("id").values_list("match_id", "user__username")):
         names.setdefault(match_id, []).append(username)
-    totals = Match.objects.filter(status=Match.ACTIVE, node__isnull=False).aggregate(
-        n=Count("match_id"))
     return {"type": "live", "matches": [
         {"match_id": m["match_id"], "game": m["game"], "mode": m["mode"],
          "players": names.get(m["match_id"], []), "bots": m["bots"],
@@ -85,10 +93,7 @@ def live_state(now: float | None = None) -> dict[str, Any]:
          "top": rooms.get(m["match_id"], {}).get("top", []),
          "ends": rooms.get(m["match_id"], {}).get("ends"),
          "left": max(0, round(rooms[m["match_id"]]["ends"] - now))
-         if m["match_id"] in rooms else None} for m in matches],
-        "in_progress": totals["n"],
-        "players": MatchPlayer.objects.filter(active=True).count(),
-        "waiting": Ticket.objects.filter(status=Ticket.WAITING).count()}
+         if m["match_id"] in rooms else None} for m in matches], **live_counts()}
 
 
 def publish_live() -> None:
@@ -113,10 +118,12 @@ def publish_result(match_id: str) -> None:
 class Notifier:
     """After each matcher pass of this process: `matched` to the players of the matches it
     formed, `queue` to each waiting player whose position or capacity problem changed, and
-    `live` when matches started or were aborted. Returns when the next pass is due."""
+    `live` when matches started or were aborted or the number of tickets waiting changed
+    (the home page's players online). Returns when the next pass is due."""
 
     def __init__(self) -> None:
         self.positions: dict[int, tuple] = {}  # user id -> (mode, position, code) published
+        self.waiting: int | None = None  # tickets waiting at the last `live` this published
 
     def after_pass(self, now: float, figures: dict[str, Any] | None) -> float | None:
         if figures and figures.get("matches"):  # this pass's matches: created_at == now
@@ -132,7 +139,10 @@ class Notifier:
                     "node_id": row["match__node__node_id"], "node_url": row["match__node__url"],
                     "game": row["match__game"], "mode": row["match__mode"],
                     "seats": row["match__seats"], "bots": row["match__bots"]})
-        if figures and (figures.get("matches") or figures.get("matches_aborted")):
+        waiting = Ticket.objects.filter(status=Ticket.WAITING).count()
+        if (figures and (figures.get("matches") or figures.get("matches_aborted"))
+                or waiting != self.waiting):
+            self.waiting = waiting
             publish_live()
         return self.publish_queue(now)
 

@@ -135,6 +135,19 @@ def test_queue_by_stream_then_spectate_from_live_now(browser, live_servers) -> N
         c.goto(url + "/")
         c.wait_for_function("document.querySelector('[data-live-count]').textContent"
                             ".includes('1 live, 2 playing')", timeout=10000)
+        # the home page's own figures: players online and matches in progress
+        c.wait_for_function("document.querySelector('[data-live-matches]').textContent === '1'"
+                            " && document.querySelector('[data-live-online]').textContent === '2'",
+                            timeout=10000)
+        # pushed: a fourth guest queues, the open home page counts one more online
+        d = browser.new_context().new_page()
+        d.goto(url + "/")
+        d.get_by_role("button", name=re.compile("play as guest", re.I)).click()
+        d.wait_for_url(re.compile(r".*/queue/$"), timeout=10000)
+        c.wait_for_function("document.querySelector('[data-live-online]').textContent === '3'"
+                            " && document.querySelector('[data-live-waiting]').textContent === '1'",
+                            timeout=10000)
+        d.context.close()
         assert polls == [], f"queue polled: {polls}"
         assert not errors, errors
     finally:

@@ -87,3 +87,21 @@ def test_a_bad_matches_list_is_refused(db, client, matches) -> None:
         "node_id": "n1", "url": "http://127.0.0.1:9", "capacity": 10, "rooms": 0, "players": 0,
         "draining": False, "modes": list(registry().modes), "matches": matches}, node_id="n1")
     assert r.status_code == 400 and "matches must be" in r.json()["error"]
+
+
+async def test_a_ticket_joining_publishes_the_players_online(transactional_db, tmp_path) -> None:
+    """The home page's players online: `live` follows the tickets waiting too."""
+    with UvicornServer(env=lobby_env(MATCH_MAX_WAIT="30"), log_path=tmp_path / "u.log") as srv:
+        register_node(srv.url)
+        (p,) = guests(srv.url, 1)
+        visitor = await EventStream.open(srv.url, {}, path="/api/events?live=1")
+        try:
+            assert (await visitor.until("live")).data["waiting"] == 0
+            assert (await asyncio.to_thread(p.request, "POST", "/api/queue",
+                                            {"mode": "duel"}))[0] == 200
+            while (await visitor.until("live", timeout=10)).data["waiting"] != 1:
+                pass
+            status, page = await asyncio.to_thread(p.request, "GET", "/")
+            assert status == 200 and "<strong data-live-online>1</strong> players online" in page
+        finally:
+            await visitor.close()
