@@ -87,6 +87,7 @@ class WSClient(asyncio.Protocol):
         self._closing = False             # we sent a close frame
         self._closed: asyncio.Future | None = None   # set when the TCP connection is gone
         self._lost = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class WSClient(asyncio.Protocol):
             raise WebSocketError(f"unsupported websocket URL {url!r}")
         loop = asyncio.get_running_loop()
         client = cls(max_msg_size)
+        client._loop = loop
         client._handshake = loop.create_future()
         client._closed = loop.create_future()
         tls = parts.scheme == "wss"
@@ -283,7 +285,7 @@ class WSClient(asyncio.Protocol):
         while not self._messages:
             if self.done:
                 return None
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = (self._loop or asyncio.get_running_loop()).create_future()
             await self._waiter
         return self._messages.popleft()
 
