@@ -10,6 +10,7 @@ import signal
 import time
 
 import pytest
+import redis
 
 from cluster import http_get
 
@@ -33,14 +34,31 @@ def node_of(cluster, url: str) -> str:
     return next(k for k, v in cluster.node_urls.items() if v == url)
 
 
+def seated_in_registry(cluster, node: str) -> int:
+    """The players the lobby's node registry last heard `node` report (its Redis hash)."""
+    with redis.Redis.from_url(cluster.redis_url, socket_timeout=5, decode_responses=True) as r:
+        return int(r.hget(f"{cluster.env['REDIS_PREFIX']}node:{node}", "players") or 0)
+
+
 async def two_matches_on_two_nodes(cluster) -> tuple[list[Player], list[dict], list[Seat]]:
-    """Four guests, two matches, one per node, every seat joined (the rooms are running)."""
+    """Four guests, two matches, one per node, every seat joined (the rooms are running).
+
+    The second pair queues once the first match's node has reported its two players to
+    the lobby: the rule under test is "least loaded by the nodes' own heartbeats" (seats
+    placed in the same matcher pass also count; a heartbeat sent before the placed
+    players join resets that count: docs/scale-out.md, "Left to do")."""
     players = await blocking(lambda: [Player(cluster.lobby_url) for _ in range(4)])
-    states = await blocking(queue_and_match, players)
+    first = await blocking(queue_and_match, players[:2])
+    seats = await join_all(first)
+    busy = node_of(cluster, first[0]["node_url"])
+    await blocking(wait_for, lambda: seated_in_registry(cluster, busy) == 2, 10,
+                   "the first match's node reported its players")
+    second = await blocking(queue_and_match, players[2:])
+    states = first + second
     assert len(by_match(states)) == 2
     assert {s["node_url"] for s in states} == set(cluster.node_urls.values()), \
         "the least-loaded rule puts the second match on the other node"
-    seats = await join_all(states)
+    seats += await join_all(second)
     return players, states, seats
 
 
