@@ -56,6 +56,43 @@ def _mac(secret: str | bytes, message: str) -> bytes:
     return hmac.new(key, message.encode("ascii"), hashlib.sha256).digest()
 
 
+class SealError(ValueError):
+    """A sealed token that must be refused: `reason` is "malformed" or "signature"."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def seal(secret: str | bytes, version: str, claims: dict) -> str:
+    """`<version>.<payload>.<signature>`: payload the base64url (no padding) of the claims'
+    compact JSON, signature base64url of HMAC-SHA256(secret, "<version>.<payload>").
+    The format of seat tokens and handoff grants (engine.grants)."""
+    payload = _b64e(json.dumps(claims, separators=(",", ":")).encode())
+    signed = f"{version}.{payload}"
+    return f"{signed}.{_b64e(_mac(secret, signed))}"
+
+
+def unseal(secret: str | bytes, version: str, token: object, *, max_len: int) -> dict:
+    """The claims of a token sealed with `secret` and `version`; SealError else. Their
+    types are the caller's to check."""
+    if not isinstance(token, str) or len(token) > max_len:
+        raise SealError("malformed")
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != version:
+        raise SealError("malformed")
+    try:
+        signature = _b64d(parts[2])
+        claims = json.loads(_b64d(parts[1]))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise SealError("malformed") from None
+    if not hmac.compare_digest(signature, _mac(secret, f"{parts[0]}.{parts[1]}")):
+        raise SealError("signature")
+    if not isinstance(claims, dict):
+        raise SealError("malformed")
+    return claims
+
+
 def issue_seat_token(
     secret: str | bytes,
     *,
@@ -85,29 +122,14 @@ def issue_seat_token(
         exp=int(now) + int(ttl),
         jti=jti or secrets.token_hex(12),
     )
-    payload = _b64e(json.dumps(asdict(claims), separators=(",", ":")).encode())
-    signed = f"{TOKEN_VERSION}.{payload}"
-    return f"{signed}.{_b64e(_mac(secret, signed))}"
+    return seal(secret, TOKEN_VERSION, asdict(claims))
 
 
 def verify_seat_token(secret: str | bytes, token: object, *, node_id: str, now: float) -> SeatClaims:
     """Check signature, shape, expiry and node. Single use is the node's job (it keeps the jti)."""
-    if not isinstance(token, str) or len(token) > 2048:
-        raise TokenError(4010, "Invalid token")
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != TOKEN_VERSION:
-        raise TokenError(4010, "Invalid token")
-    signed = f"{parts[0]}.{parts[1]}"
     try:
-        signature = _b64d(parts[2])
-        claims_raw = json.loads(_b64d(parts[1]))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise TokenError(4010, "Invalid token") from None
-    if not hmac.compare_digest(signature, _mac(secret, signed)):
-        raise TokenError(4010, "Invalid token")
-    try:
-        claims = SeatClaims(**claims_raw)
-    except TypeError:
+        claims = SeatClaims(**unseal(secret, TOKEN_VERSION, token, max_len=2048))
+    except (SealError, TypeError):
         raise TokenError(4010, "Invalid token") from None
     types = {"u": int, "n": str, "m": str, "node": str, "role": str, "mode": str,
              "seats": int, "bots": int, "exp": int, "jti": str}

@@ -10,12 +10,9 @@ grant moves one body of one match to one node, once, shortly (docs/scale-out.md,
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 from dataclasses import asdict, dataclass
+
+from engine.auth import SealError, seal, unseal
 
 GRANT_VERSION = "g1"
 GRANT_TTL = 30  # seconds
@@ -34,44 +31,22 @@ class Grant:
     exp: int    # Unix time
 
 
-def _b64e(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64d(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(key: str | bytes, message: str) -> bytes:
-    k = key.encode() if isinstance(key, str) else key
-    return hmac.new(k, message.encode("ascii"), hashlib.sha256).digest()
-
-
 def issue_grant(target_key: str | bytes, *, match_id: str, src: str, dst: str, sha256: str,
                 now: float, ttl: int = GRANT_TTL) -> str:
     """A grant, signed with the target node's request key."""
-    payload = _b64e(json.dumps(asdict(Grant(match_id, src, dst, sha256, int(now) + ttl)),
-                               separators=(",", ":")).encode())
-    signed = f"{GRANT_VERSION}.{payload}"
-    return f"{signed}.{_b64e(_mac(target_key, signed))}"
+    return seal(target_key, GRANT_VERSION, asdict(Grant(match_id, src, dst, sha256,
+                                                       int(now) + ttl)))
 
 
 def verify_grant(own_key: str | bytes, grant: object, *, node_id: str, now: float) -> Grant:
     """The claims of a grant signed with `own_key`, fresh, for `node_id`; GrantError else."""
-    if not isinstance(grant, str) or len(grant) > 1024:
-        raise GrantError("malformed grant")
-    parts = grant.split(".")
-    if len(parts) != 3 or parts[0] != GRANT_VERSION:
-        raise GrantError("malformed grant")
-    signed = f"{parts[0]}.{parts[1]}"
     try:
-        sig = _b64d(parts[2])
-        raw = json.loads(_b64d(parts[1]))
-        claims = Grant(**raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        claims = Grant(**unseal(own_key, GRANT_VERSION, grant, max_len=1024))
+    except SealError as e:
+        raise GrantError("bad grant signature" if e.reason == "signature"
+                         else "malformed grant") from None
+    except TypeError:
         raise GrantError("malformed grant") from None
-    if not hmac.compare_digest(sig, _mac(own_key, signed)):
-        raise GrantError("bad grant signature")
     types = {"m": str, "src": str, "dst": str, "sha": str, "exp": int}
     if any(not isinstance(getattr(claims, k), t) for k, t in types.items()):
         raise GrantError("malformed grant")
