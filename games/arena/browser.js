@@ -90,7 +90,7 @@ export function projectileAt(e, t) {
 }
 
 export default function create(kit) {
-  const { config, FONT, playerColor, roundRect, clip } = kit;
+  const { config, FONT, playerColor, drawMatchHud } = kit;
   const W = config.width, H = config.height;
   const feed = [];
   let floaters = [];
@@ -335,69 +335,21 @@ export default function create(kit) {
   }
 
   function drawHud(ctx, view, { dpr, side, ox, scale }, players) {
-    const s = dpr, w = view.w;
-    const cx = side ? ox + (W * scale) / 2 : w / 2;
-    // clock, top centre
-    const secs = Math.max(0, Math.ceil(view.seconds));
-    const clock = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`;
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    ctx.font = `700 ${24 * s}px ${FONT}`;
-    ctx.fillStyle = secs <= 10 ? "#ff8a80" : "#e8eef7";
-    ctx.fillText(clock, cx, 8 * s);
-    ctx.font = `${12 * s}px ${FONT}`;
-    ctx.fillStyle = "#8ea2c4";
-    ctx.fillText(`${config.mode || "arena"} · first to ${config.score_limit}`, cx, 34 * s);
-
-    // scoreboard, top right
     const rows = players.map((p) => ({
       id: p.id, name: String(p.name), score: p.score, kills: p.kills, deaths: p.deaths, own: !!p.own,
       bot: (p.flags & FLAG_BOT) !== 0, connected: (p.flags & FLAG_CONNECTED) !== 0,
     })).sort((a, b) => b.score - a.score || b.kills - a.kills || a.id - b.id);
-    const bw = 220 * s, rh = 20 * s;
-    const bx = w - bw - 12 * s, by = side ? 48 * s : 10 * s;
-    ctx.fillStyle = "rgba(8,12,24,0.72)";
-    roundRect(ctx, bx, by, bw, (rows.length + 1) * rh + 10 * s, 8 * s);
-    ctx.fill();
-    ctx.font = `600 ${12 * s}px ${FONT}`;
-    ctx.textBaseline = "middle";
-    ctx.fillStyle = "#8ea2c4";
-    ctx.textAlign = "left";
-    ctx.fillText("PLAYER", bx + 12 * s, by + rh / 2 + 5 * s);
-    ctx.textAlign = "right";
-    ctx.fillText("K/D", bx + bw - 62 * s, by + rh / 2 + 5 * s);
-    ctx.fillText("PTS", bx + bw - 12 * s, by + rh / 2 + 5 * s);
-    rows.forEach((r, i) => {
-      const y = by + (i + 1.5) * rh + 5 * s;
-      if (r.own) {
-        ctx.fillStyle = "rgba(79,195,247,0.15)";
-        ctx.fillRect(bx + 4 * s, y - rh / 2, bw - 8 * s, rh);
-      }
-      ctx.fillStyle = playerColor(r.id);
-      ctx.beginPath();
-      ctx.arc(bx + 16 * s, y, 5 * s, 0, Math.PI * 2);
-      ctx.fill();
-      ctx.font = `${r.own ? 700 : 400} ${13 * s}px ${FONT}`;
-      ctx.fillStyle = r.connected ? "#e8eef7" : "#6d7c96";
-      ctx.textAlign = "left";
-      ctx.fillText(clip(ctx, r.name + (r.bot ? " [bot]" : ""), bw - 28 * s - 96 * s), bx + 28 * s, y);
-      ctx.textAlign = "right";
-      ctx.fillText(`${r.kills}/${r.deaths}`, bx + bw - 62 * s, y);
-      ctx.fillText(String(r.score), bx + bw - 12 * s, y);
+    drawMatchHud(ctx, {
+      s: dpr, w: view.w, cx: side ? ox + (W * scale) / 2 : view.w / 2, side,
+      seconds: view.seconds,
+      subtitle: `${config.mode || "arena"} · first to ${config.score_limit}`,
+      header: ["PLAYER", "K/D", "PTS"],
+      rows: rows.map((r) => ({
+        name: r.name + (r.bot ? " [bot]" : ""), own: r.own, color: playerColor(r.id),
+        dim: !r.connected, cells: [`${r.kills}/${r.deaths}`, String(r.score)],
+      })),
+      feed,
     });
-
-    // kill feed, top left (or under the scoreboard in the sidebar)
-    ctx.textAlign = "left";
-    ctx.textBaseline = "top";
-    ctx.font = `${13 * s}px ${FONT}`;
-    const feedX = side ? bx + 4 * s : 14 * s;
-    const feedY = side ? by + (rows.length + 1) * rh + 24 * s : 10 * s;
-    feed.forEach((f, i) => {
-      ctx.globalAlpha = Math.min(1, f.ttl);
-      ctx.fillStyle = f.color || "#c9d6ea";
-      ctx.fillText(clip(ctx, f.text, bw), feedX, feedY + i * 18 * s);
-    });
-    ctx.globalAlpha = 1;
   }
 
   return {

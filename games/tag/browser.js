@@ -30,7 +30,7 @@ export function makeMove(config, simHz) {
 }
 
 export default function create(kit) {
-  const { config, FONT, playerColor, roundRect, clip } = kit;
+  const { config, FONT, playerColor, drawMatchHud } = kit;
   const W = config.width, H = config.height, R = config.radius;
   const noTagBack = (config.no_tag_back || 0) * config.sim_hz; // ticks
   const move = makeMove(config, config.sim_hz);
@@ -144,63 +144,22 @@ export default function create(kit) {
   }
 
   function drawHud(ctx, view, runners) {
-    const { dpr: s, w } = view;
     const { side, ox, scale } = view.layout;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    const cx = side ? ox + (W * scale) / 2 : w / 2;
-    const secs = Math.max(0, Math.ceil(view.seconds));
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    ctx.font = `700 ${24 * s}px ${FONT}`;
-    ctx.fillStyle = secs <= 10 ? "#ff8a80" : "#e8eef7";
-    ctx.fillText(`${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`, cx, 8 * s);
-    ctx.font = `${12 * s}px ${FONT}`;
-    ctx.fillStyle = "#8ea2c4";
-    ctx.fillText(`${config.mode || "tag"} · a point a second while you are not it`, cx, 34 * s);
-
     const rows = runners.map((r) => ({ id: r.id, name: String(r.name), score: r.score, it: !!r.it,
       own: !!r.own, bot: (r.flags & FLAG_BOT) !== 0 }))
       .sort((a, b) => b.score - a.score || a.id - b.id);
-    const bw = 220 * s, rh = 20 * s;
-    const bx = w - bw - 12 * s, by = side ? 48 * s : 10 * s;
-    ctx.fillStyle = "rgba(8,12,24,0.72)";
-    roundRect(ctx, bx, by, bw, (rows.length + 1) * rh + 10 * s, 8 * s);
-    ctx.fill();
-    ctx.font = `600 ${12 * s}px ${FONT}`;
-    ctx.textBaseline = "middle";
-    ctx.fillStyle = "#8ea2c4";
-    ctx.textAlign = "left";
-    ctx.fillText("RUNNER", bx + 12 * s, by + rh / 2 + 5 * s);
-    ctx.textAlign = "right";
-    ctx.fillText("PTS", bx + bw - 12 * s, by + rh / 2 + 5 * s);
-    rows.forEach((r, i) => {
-      const y = by + (i + 1.5) * rh + 5 * s;
-      if (r.own) {
-        ctx.fillStyle = "rgba(79,195,247,0.15)";
-        ctx.fillRect(bx + 4 * s, y - rh / 2, bw - 8 * s, rh);
-      }
-      ctx.fillStyle = r.it ? "#ef5350" : playerColor(r.id);
-      ctx.beginPath();
-      ctx.arc(bx + 16 * s, y, 5 * s, 0, Math.PI * 2);
-      ctx.fill();
-      ctx.font = `${r.own ? 700 : 400} ${13 * s}px ${FONT}`;
-      ctx.fillStyle = "#e8eef7";
-      ctx.textAlign = "left";
-      ctx.fillText(clip(ctx, r.name + (r.bot ? " [bot]" : "") + (r.it ? " · it" : ""), bw - 80 * s), bx + 28 * s, y);
-      ctx.textAlign = "right";
-      ctx.fillText(String(r.score), bx + bw - 12 * s, y);
+    drawMatchHud(ctx, {
+      s: view.dpr, w: view.w, cx: side ? ox + (W * scale) / 2 : view.w / 2, side,
+      seconds: view.seconds,
+      subtitle: `${config.mode || "tag"} · a point a second while you are not it`,
+      header: ["RUNNER", "PTS"],
+      rows: rows.map((r) => ({
+        name: r.name + (r.bot ? " [bot]" : "") + (r.it ? " · it" : ""), own: r.own,
+        color: r.it ? "#ef5350" : playerColor(r.id), dim: false, cells: [String(r.score)],
+      })),
+      feed,
     });
-    ctx.textAlign = "left";
-    ctx.textBaseline = "top";
-    ctx.font = `${13 * s}px ${FONT}`;
-    const feedX = side ? bx + 4 * s : 14 * s;
-    const feedY = side ? by + (rows.length + 1) * rh + 24 * s : 10 * s;
-    feed.forEach((f, i) => {
-      ctx.globalAlpha = Math.min(1, f.ttl);
-      ctx.fillStyle = f.color || "#c9d6ea";
-      ctx.fillText(clip(ctx, f.text, bw), feedX, feedY + i * 18 * s);
-    });
-    ctx.globalAlpha = 1;
   }
 
   return {

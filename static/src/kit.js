@@ -3,7 +3,7 @@
 import { aimOf } from "./input.js";
 import { lerpAim } from "./snapshots.js";
 import { Schema } from "./schema.js";
-import { FONT, background, clip, fitWorld, playerColor, roundRect } from "./render.js";
+import { FONT, background, clip, drawMatchHud, fitWorld, playerColor, roundRect } from "./render.js";
 
 /**
  * @param config `welcome.config` (the game's client_config plus the room's keys)
@@ -13,6 +13,6 @@ export function makeKit(config, playerId = 0) {
   const schema = config.schema instanceof Schema ? config.schema : new Schema(config.schema);
   return {
     config, schema, playerId,
-    FONT, background, clip, fitWorld, playerColor, roundRect, aimOf, lerpAim,
+    FONT, background, clip, drawMatchHud, fitWorld, playerColor, roundRect, aimOf, lerpAim,
   };
 }

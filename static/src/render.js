@@ -135,3 +135,66 @@ export function clip(ctx, text, width) {
   while (text.length > 1 && ctx.measureText(text + "…").width > width) text = text.slice(0, -1);
   return text + "…";
 }
+
+/**
+ * The in-game HUD a game's module may draw (kit.drawMatchHud): the clock and `subtitle` at
+ * the top centre (`cx`), the scoreboard top right (or in the sidebar, `side`), and the
+ * event feed under it (or top left). `rows`, in the order shown:
+ * `{name, own, color, dim, cells: [string, ...]}`; `header`: the name column's title, then
+ * one per cell; `feed`: `{text, ttl, color}` (fading out as `ttl` goes below 1). `s` is
+ * the device pixel ratio, `w` the canvas width in pixels.
+ */
+export function drawMatchHud(ctx, { s, w, cx, side, seconds, subtitle, header, rows, feed }) {
+  const secs = Math.max(0, Math.ceil(seconds));
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  ctx.font = `700 ${24 * s}px ${FONT}`;
+  ctx.fillStyle = secs <= 10 ? "#ff8a80" : "#e8eef7";
+  ctx.fillText(`${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`, cx, 8 * s);
+  ctx.font = `${12 * s}px ${FONT}`;
+  ctx.fillStyle = "#8ea2c4";
+  ctx.fillText(subtitle, cx, 34 * s);
+
+  const bw = 220 * s, rh = 20 * s, col = 50 * s, cells = header.length - 1;
+  const bx = w - bw - 12 * s, by = side ? 48 * s : 10 * s;
+  const cellX = (i) => bx + bw - 12 * s - (cells - 1 - i) * col;
+  ctx.fillStyle = "rgba(8,12,24,0.72)";
+  roundRect(ctx, bx, by, bw, (rows.length + 1) * rh + 10 * s, 8 * s);
+  ctx.fill();
+  ctx.font = `600 ${12 * s}px ${FONT}`;
+  ctx.textBaseline = "middle";
+  ctx.fillStyle = "#8ea2c4";
+  ctx.textAlign = "left";
+  ctx.fillText(header[0], bx + 12 * s, by + rh / 2 + 5 * s);
+  ctx.textAlign = "right";
+  header.slice(1).forEach((title, i) => ctx.fillText(title, cellX(i), by + rh / 2 + 5 * s));
+  rows.forEach((r, i) => {
+    const y = by + (i + 1.5) * rh + 5 * s;
+    if (r.own) {
+      ctx.fillStyle = "rgba(79,195,247,0.15)";
+      ctx.fillRect(bx + 4 * s, y - rh / 2, bw - 8 * s, rh);
+    }
+    ctx.fillStyle = r.color;
+    ctx.beginPath();
+    ctx.arc(bx + 16 * s, y, 5 * s, 0, Math.PI * 2);
+    ctx.fill();
+    ctx.font = `${r.own ? 700 : 400} ${13 * s}px ${FONT}`;
+    ctx.fillStyle = r.dim ? "#6d7c96" : "#e8eef7";
+    ctx.textAlign = "left";
+    ctx.fillText(clip(ctx, r.name, bw - 24 * s - cells * col), bx + 28 * s, y);
+    ctx.textAlign = "right";
+    r.cells.forEach((text, c) => ctx.fillText(text, cellX(c), y));
+  });
+
+  ctx.textAlign = "left";
+  ctx.textBaseline = "top";
+  ctx.font = `${13 * s}px ${FONT}`;
+  const feedX = side ? bx + 4 * s : 14 * s;
+  const feedY = side ? by + (rows.length + 1) * rh + 24 * s : 10 * s;
+  feed.forEach((f, i) => {
+    ctx.globalAlpha = Math.min(1, f.ttl);
+    ctx.fillStyle = f.color || "#c9d6ea";
+    ctx.fillText(clip(ctx, f.text, bw), feedX, feedY + i * 18 * s);
+  });
+  ctx.globalAlpha = 1;
+}
