@@ -131,12 +131,19 @@ def test_a_finished_match_is_watched_again_over_plain_http(browser, servers):
         # pause, then seek to the middle: the state and the scoreboard of that moment
         page.locator("#replay-play").click()
         wait_until(lambda: not state(page)["playing"], 5, "pause")
-        middle = (first + last) // 2
+        # the middle of the span in which both players are in the match (the second joins
+        # some seconds after the first on a loaded machine; a short match may end soon after)
+        def both_in(st: dict) -> bool:
+            return {e["id"] for e in st["entities"] if e["kind"] == "player"} >= {ida, idb}
+
+        probes = [first + (last - first) * i // 10 for i in range(1, 10)]
+        both_from = next((t for t in probes if both_in(seek(page, t))), last)
+        middle = (both_from + last) // 2
         st = seek(page, middle)
         assert not st["playing"] and st["patchTick"] <= middle
         assert st["scoreboardTick"] <= middle and not st["final"]
         assert int(page.locator("#replay-scoreboard").get_attribute("data-tick")) == st["scoreboardTick"]
-        assert {e["id"] for e in st["entities"] if e["kind"] == "player"} >= {ida, idb}
+        assert both_in(st)
 
         # follow the winner; the share link opens this moment, following them
         page.locator("#replay-follow").select_option(str(ida))
