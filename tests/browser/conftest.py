@@ -57,6 +57,39 @@ def wait_registered(db: Path, node_id: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"the lobby did not register {node_id} within {timeout:g} s")
 
 
+def lobby_env(tmp: Path, **settings: str) -> dict[str, str]:
+    """A test lobby's settings on its own SQLite database in `tmp`, migrated."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp / 'lobby.sqlite3'}", "DB_CONN_MAX_AGE": "0",
+           "MATCH_MODE": "sprint", "MATCH_MODES": "sprint", "MATCH_SIZE": "2",
+           "MATCH_MAX_WAIT": "120", "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
+           **settings}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
+                   env={**os.environ, **env}, check=True, timeout=120)
+    return env
+
+
+def start_test_node(lobby_url: str, tmp: Path, node_id: str, log: Path, *,
+                    overrides: dict = GAME_OVERRIDES, **env: str) -> tuple[subprocess.Popen, str]:
+    """`tests.browser.node_runner` for the lobby at `lobby_url` (short matches), heartbeats
+    every 0.5 s; once the lobby has registered it: (process, url)."""
+    log.write_bytes(b"")
+    proc, port = start_node(
+        lambda port: [sys.executable, "-m", "tests.browser.node_runner", "--port", str(port),
+                      "--node-id", node_id, "--lobby-url", lobby_url,
+                      "--outbox", str(tmp / f"outbox-{node_id}.sqlite3"),
+                      "--overrides", json.dumps(overrides),
+                      "--mode-overrides", json.dumps(MODE_OVERRIDES)],
+        node_id, log_path=log, cwd=REPO, what=node_id,
+        env={**os.environ, "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
+             "ARENA_HEARTBEAT_INTERVAL": "0.5", **env})
+    try:
+        wait_registered(tmp / "lobby.sqlite3", node_id)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
 @dataclass
 class Servers:
     lobby_url: str
@@ -74,36 +107,20 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
          "static/build/client.js missing: run `node static/build.mjs` (make does)")
     tmp = tmp_path_factory.mktemp("browser")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp / 'lobby.sqlite3'}", "DB_CONN_MAX_AGE": "0",
-        "MATCH_MODE": "sprint", "MATCH_MODES": f"sprint,{TAG_MODE}", "MATCH_SIZE": "2",
-        "MATCH_MAX_WAIT": "120", "MATCHER_INTERVAL": "0",
-        "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
-                   env={**os.environ, **env}, check=True, timeout=120)
+    env = lobby_env(tmp, MATCH_MODES=f"sprint,{TAG_MODE}", MATCHER_INTERVAL="0")
     lobby_log = ARTIFACTS / "lobby.log"
     node_log = ARTIFACTS / "node.log"
     lobby_log.write_bytes(b"")
     lobby = GunicornServer(workers=1, threads=8, env=env, log_path=lobby_log)
     lobby.start()
-    node_log.write_bytes(b"")
     try:
-        node, port = start_node(
-            lambda port: [sys.executable, "-m", "tests.browser.node_runner", "--port", str(port),
-                          "--node-id", NODE_ID, "--lobby-url", lobby.url,
-                          "--outbox", str(tmp / "outbox.sqlite3"),
-                          "--overrides", json.dumps(GAME_OVERRIDES),
-                          "--mode-overrides", json.dumps(MODE_OVERRIDES)],
-            NODE_ID, log_path=node_log, cwd=REPO, what="the game node",
-            env={**os.environ, "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
-                 "ARENA_HEARTBEAT_INTERVAL": "0.5", "ARENA_RECONNECT_WINDOW": "20"})
+        node, node_url = start_test_node(lobby.url, tmp, NODE_ID, node_log,
+                                         ARENA_RECONNECT_WINDOW="20")
     except BaseException:
         lobby.stop()
         raise
     try:
-        wait_registered(tmp / "lobby.sqlite3", NODE_ID)
-        yield Servers(lobby.url, f"http://127.0.0.1:{port}", node_log, lobby_log, env)
+        yield Servers(lobby.url, node_url, node_log, lobby_log, env)
     finally:
         stop(node)
         lobby.stop()

@@ -5,27 +5,22 @@ changed. Its own lobby and two nodes (the session's servers have one)."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from loadtest.procs import start_node, stop
-from lobby.live import REPO, GunicornServer
+from loadtest.procs import stop
+from lobby.live import GunicornServer
 
 from .conftest import (
     ARTIFACTS,
     GAME_OVERRIDES,
-    MODE_OVERRIDES,
-    NODE_SECRET,
-    SEAT_SECRET,
+    lobby_env,
     save_screenshot,
-    wait_registered,
+    start_test_node,
 )
 from .test_play import Player
 
@@ -42,34 +37,16 @@ class Cluster:
 def two_nodes(servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """`servers` only for its checks (Chromium, the built client)."""
     tmp = tmp_path_factory.mktemp("handoff")
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp / 'lobby.sqlite3'}", "DB_CONN_MAX_AGE": "0",
-        "MATCH_MODE": "sprint", "MATCH_MODES": "sprint", "MATCH_SIZE": "2",
-        "MATCH_MAX_WAIT": "120", "MATCHER_INTERVAL": "0",
-        "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
-                   env={**os.environ, **env}, check=True, timeout=120)
+    env = lobby_env(tmp, MATCHER_INTERVAL="0")
     lobby = GunicornServer(workers=1, threads=8, env=env, log_path=ARTIFACTS / "handoff-lobby.log")
     lobby.start()
     nodes: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
         for node_id in ("node-a", "node-b"):
-            log = ARTIFACTS / f"handoff-{node_id}.log"
-            log.write_bytes(b"")
-            proc, port = start_node(
-                lambda port, node_id=node_id: [
-                    sys.executable, "-m", "tests.browser.node_runner", "--port", str(port),
-                    "--node-id", node_id, "--lobby-url", lobby.url,
-                    "--outbox", str(tmp / f"outbox-{node_id}.sqlite3"),
-                    "--overrides", json.dumps({**GAME_OVERRIDES, "score_limit": 50}),
-                    "--mode-overrides", json.dumps(MODE_OVERRIDES)],
-                node_id, log_path=log, cwd=REPO, what=node_id,
-                env={**os.environ, "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
-                     "ARENA_HEARTBEAT_INTERVAL": "0.5", "ARENA_RECONNECT_WINDOW": "20",
-                     "ARENA_DRAIN_GRACE": "5"})
-            nodes[node_id] = (proc, f"http://127.0.0.1:{port}")
-            wait_registered(tmp / "lobby.sqlite3", node_id)
+            nodes[node_id] = start_test_node(
+                lobby.url, tmp, node_id, ARTIFACTS / f"handoff-{node_id}.log",
+                overrides={**GAME_OVERRIDES, "score_limit": 50},
+                ARENA_RECONNECT_WINDOW="20", ARENA_DRAIN_GRACE="5")
         yield Cluster(lobby.url, nodes)
     finally:
         for proc, _ in nodes.values():

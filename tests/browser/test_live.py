@@ -5,29 +5,21 @@ time left, spectates it and follows a player, and the home page counts the match
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-from loadtest.procs import start_node, stop
-from lobby.live import REPO
+from loadtest.procs import stop
 from lobby.realtime.server import UvicornServer
 
 from .conftest import (
     ARTIFACTS,
-    GAME_OVERRIDES,
-    MODE_OVERRIDES,
     NODE_ID,
-    NODE_SECRET,
-    SEAT_SECRET,
     Servers,
+    lobby_env,
     save_screenshot,
-    wait_registered,
+    start_test_node,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -44,31 +36,17 @@ SIGN_IN = """async () => {
 @pytest.fixture(scope="module")
 def live_servers(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tmp = tmp_path_factory.mktemp("live")
-    env = {"DATABASE_URL": f"sqlite:///{tmp / 'lobby.sqlite3'}", "DB_CONN_MAX_AGE": "0",
-           "MATCH_MODE": "sprint", "MATCH_MODES": "sprint", "MATCH_SIZE": "2",
-           "MATCH_MAX_WAIT": "120", "REDIS_URL": "", "MATCHER_TASK": "1",
-           "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
-                   env={**os.environ, **env}, check=True, timeout=120)
+    env = lobby_env(tmp, REDIS_URL="", MATCHER_TASK="1")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     lobby_log, node_log = ARTIFACTS / "live-lobby.log", ARTIFACTS / "live-node.log"
     lobby = UvicornServer(env=env, log_path=lobby_log).start()
     try:
-        node, port = start_node(
-            lambda port: [sys.executable, "-m", "tests.browser.node_runner", "--port", str(port),
-                          "--node-id", NODE_ID, "--lobby-url", lobby.url,
-                          "--outbox", str(tmp / "outbox.sqlite3"),
-                          "--overrides", json.dumps(GAME_OVERRIDES),
-                          "--mode-overrides", json.dumps(MODE_OVERRIDES)],
-            NODE_ID, log_path=node_log, cwd=REPO, what="the game node",
-            env={**os.environ, "SEAT_SECRET": SEAT_SECRET, "NODE_SECRET": NODE_SECRET,
-                 "ARENA_HEARTBEAT_INTERVAL": "0.5"})
+        node, node_url = start_test_node(lobby.url, tmp, NODE_ID, node_log)
     except BaseException:
         lobby.stop()
         raise
     try:
-        wait_registered(tmp / "lobby.sqlite3", NODE_ID)
-        yield Servers(lobby.url, f"http://127.0.0.1:{port}", node_log, lobby_log, env)
+        yield Servers(lobby.url, node_url, node_log, lobby_log, env)
     finally:
         stop(node)
         lobby.stop()
