@@ -24,6 +24,24 @@ that the simulation's own cost does not change). The baseline then also reads ev
 message (`async for msg in ws`, aiohttp's plain read loop). Per input message:
 (CPU of the playing run - its frames x the passive run's µs per frame) / inputs received,
 for the node and the baseline; the report's `inputs` section holds both.
+
+`--transport sockjs-websocket|xhr-streaming` (default `websocket`) gives the node SockJS
+clients instead (`/play/<server>/<session>/...`, base64 msgpack messages): a SockJS
+websocket (text frames, the heartbeat ping answered), or xhr-streaming (one streaming POST,
+reopened when the node ends it, and one keep-alive connection for `xhr_send` POSTs, one at
+a time as sockjs-client does, what comes meanwhile batched into the next). The baseline
+stays the plain aiohttp binary websocket with raw clients.
+
+The clients run on uvloop (`BENCH_CLIENT_LOOP=asyncio` for asyncio's loop); their own CPU
+share over the window is in the table (`clients`) and the JSON (`client_cpu_share`): near
+1.00 the clients, not the node, were the limit. `overruns` are skipped room ticks; the
+JSON's `overrun_share` is their share of the ticks due.
+
+`--find-capacity` (with `--input-hz`, default 20): bisects for the largest N (a multiple
+of `--cap-step`, 250, up to `--cap-max`, 5000) of playing players of `--transport` at which
+the node delivers >= 99.9% of its frames with <= 1% of its ticks skipped; a run in which
+the clients did not send their inputs or lost a connection counts as failed and is
+reported as client-limited. The figure goes in the report's `capacity`.
 """
 
 from __future__ import annotations
@@ -76,13 +94,6 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _masked_frame(payload: bytes) -> bytes:
-    n = len(payload)
-    head = bytes((0x82, 0x80 | n)) if n < 126 else struct.pack("!BBH", 0x82, 0x80 | 126, n)
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
 # --- servers (one process each) -----------------------------------------------------------------
 
 def _serve(kind: str, pipe: Pipe, frame_size: int) -> None:
@@ -110,7 +121,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
     app = web.Application()
     ticks: list[float] = []
     recording = [False]
-    stats = {"attempted": 0, "overruns": 0, "inputs": 0}
+    stats = {"attempted": 0, "overruns": 0, "inputs": 0, "ticks": 0}
 
     if kind == "node":
         from game_server.app import METRICS_KEY, NODE_KEY, build_app
@@ -145,6 +156,9 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
         def inputs() -> int:
             return metrics.inputs
 
+        def room_ticks() -> int:
+            return metrics.ticks
+
         def stop_sending() -> None:
             for room in list(node.rooms.values()):
                 room.closed = True  # the task ends at its next wake-up; connections stay
@@ -176,6 +190,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
                     t0 = perf()
                     targets = list(clients)  # a client may leave during the awaits
                     stats["attempted"] += len(targets)
+                    stats["ticks"] += 1
                     for ws in targets:
                         try:  # noqa: SIM105  (the plainest loop: no context manager)
                             await ws.send_bytes(payload)
@@ -203,6 +218,9 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
         def inputs() -> int:
             return stats["inputs"]
 
+        def room_ticks() -> int:
+            return stats["ticks"]
+
         def stop_sending() -> None:
             task[0].cancel()
 
@@ -228,7 +246,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
             recording[0] = True
             window = {"cpu": time.process_time(), "attempted": attempted(), "inputs": inputs(),
                       "nivcsw": resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw,
-                      "overruns": overruns(), "t": time.monotonic()}
+                      "overruns": overruns(), "ticks": room_ticks(), "t": time.monotonic()}
         elif cmd == "stop":
             recording[0] = False
             if os.environ.get("BENCH_PROFILE"):
@@ -240,6 +258,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
                 "attempted": attempted() - window["attempted"],
                 "inputs": inputs() - window["inputs"],
                 "overruns": overruns() - window["overruns"],
+                "room_ticks": room_ticks() - window["ticks"],
                 # the server lost its core to another process this often (contention)
                 "preempted": resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - window["nivcsw"],
                 "ticks": ticks[:],
@@ -255,8 +274,41 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
 
 # --- clients (one process) ------------------------------------------------------------------------
 
+TRANSPORTS = ("websocket", "sockjs-websocket", "xhr-streaming")
+#: The base64 starts of a keyframe (`[11, ...]`: fixarray of 5, then 11) and of a delta
+#: (`[12, ...]`: fixarray of 8, then 12) after the quote that opens a SockJS message: no
+#: other node message starts so (welcome is a fixarray of 6, event and error of 3 and 2),
+#: and base64 has no quote, so counting them counts the state frames of a SockJS stream.
+STATE_TOKENS = (b'"lQ', b'"mA')
+
+
+def sockjs_state_frames(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """State frames (keyframes and deltas) in SockJS text `data[start:end]`."""
+    end = len(data) if end is None else end
+    return data.count(b'"lQ', start, end) + data.count(b'"mA', start, end)
+
+
+def _zero_masked(payload: bytes, opcode: int = 0x2) -> bytes:
+    """A client frame with the all-zero mask key (RFC 6455 allows any key): the payload
+    goes as is, so the clients spend nothing on masking."""
+    n = len(payload)
+    b0 = 0x80 | opcode
+    head = bytes((b0, 0x80 | n)) if n < 126 else struct.pack("!BBH", b0, 0x80 | 126, n)
+    return head + b"\0\0\0\0" + payload
+
+
+def _upgrade(path: str, port: int) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
 class _Client(asyncio.Protocol):
-    __slots__ = ("buf", "frames", "handshaken", "node", "transport", "ready", "sent")
+    """A raw binary websocket client (`/play/websocket`): counts the state frames it gets."""
+
+    __slots__ = ("buf", "frames", "handshaken", "node", "transport", "ready", "sent", "lost")
+    kind = "websocket"
 
     def __init__(self, node: bool, ready: asyncio.Future):
         self.buf = b""
@@ -265,21 +317,43 @@ class _Client(asyncio.Protocol):
         self.handshaken = False
         self.node = node
         self.ready = ready
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if not self.ready.done():
+            self.ready.set_result(False)
+
+    @staticmethod
+    def input_frame(payload: bytes) -> bytes:
+        return _zero_masked(payload)
+
+    def send_input(self, frame: bytes) -> None:
+        tr = self.transport
+        if not tr.is_closing():
+            tr.write(frame)
+            self.sent += 1
+
+    def _handshake(self, buf: bytes) -> bytes | None:
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            self.buf = buf
+            return None
+        self.handshaken = True
+        if not self.ready.done():
+            self.ready.set_result(buf.startswith(b"HTTP/1.1 101"))
+        return buf[end + 4:]
+
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
         if not self.handshaken:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                self.buf = buf
+            rest = self._handshake(buf)
+            if rest is None:
                 return
-            self.handshaken = True
-            if not self.ready.done():
-                self.ready.set_result(buf.startswith(b"HTTP/1.1 101"))
-            buf = buf[end + 4:]
+            buf = rest
         i, n, count, node = 0, len(buf), 0, self.node
         while i + 2 <= n:
             length = buf[i + 1] & 0x7F
@@ -304,18 +378,224 @@ class _Client(asyncio.Protocol):
         self.buf = buf[i:] if i < n else b""
 
 
-def _clients(n: int, port: int, node: bool, pipe: Pipe, mode: str, input_hz: float = 0.0) -> None:
+class _SockJSWSClient(_Client):
+    """A SockJS websocket client (`/play/<server>/<session>/websocket`): text frames `o`,
+    `a["<base64>",...]`, `c[...]`; counts the state frames in its `a` frames and answers
+    the node's heartbeat pings. Sends `["<base64>"]` text frames."""
+
+    __slots__ = ()
+    kind = "sockjs-websocket"
+
+    @staticmethod
+    def input_frame(payload: bytes) -> bytes:
+        return _zero_masked(b'["' + base64.b64encode(payload) + b'"]', 0x1)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        if not self.handshaken:
+            rest = self._handshake(buf)
+            if rest is None:
+                return
+            buf = rest
+        i, n, count = 0, len(buf), 0
+        while i + 2 <= n:
+            length = buf[i + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if i + 4 > n:
+                    break
+                length = (buf[i + 2] << 8) | buf[i + 3]
+                head = 4
+            elif length == 127:
+                if i + 10 > n:
+                    break
+                length = int.from_bytes(buf[i + 2:i + 10], "big")
+                head = 10
+            end = i + head + length
+            if end > n:
+                break
+            op = buf[i] & 0x0F
+            if op == 1:
+                if length and buf[i + head] == 0x61:  # "a[...]"
+                    count += buf.count(b'"lQ', i + head, end) + buf.count(b'"mA', i + head, end)
+            elif op == 9:  # the heartbeat ping: pong with its payload
+                self.transport.write(_zero_masked(buf[i + head:end], 0xA))
+            i = end
+        self.frames += count
+        self.buf = buf[i:] if i < n else b""
+
+
+class _XhrStream(asyncio.Protocol):
+    """The receiving request of an xhr-streaming client: `POST .../xhr_streaming`, one
+    response of `h`x2048, `o`, then `a[...]` lines until the node ends it (after
+    `response_limit` bytes; it closes the connection): the owner opens the next one."""
+
+    __slots__ = ("owner", "transport", "tail", "pre")
+
+    def __init__(self, owner: _XhrClient):
+        self.owner = owner
+        self.tail = b""
+        self.pre: bytes | None = b""  # the start of the response until `o` (then None)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        owner = self.owner
+        transport.write(  # type: ignore[attr-defined]
+            f"POST {owner.path}xhr_streaming HTTP/1.1\r\nHost: {owner.host}\r\n"
+            "Content-Length: 0\r\nConnection: keep-alive\r\n\r\n".encode())
+
+    def data_received(self, data: bytes) -> None:
+        both = self.tail + data  # a token split across two reads (the tail holds 2 bytes)
+        self.owner.frames += both.count(b'"lQ') + both.count(b'"mA')
+        self.tail = data[-2:]
+        if self.pre is not None:
+            pre = self.pre + data
+            if b"\no\n" in pre or b"\r\n0\r\n" in pre:
+                self.pre = None
+                ready = self.owner.ready
+                if not ready.done():
+                    ready.set_result(pre.startswith(b"HTTP/1.1 200") and b"\no\n" in pre)
+            else:
+                self.pre = pre
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.stream_lost(self)
+
+
+class _XhrSend(asyncio.Protocol):
+    """The sending connection of an xhr-streaming client (keep-alive): one `xhr_send`
+    POST at a time, as sockjs-client does; what comes meanwhile goes in the next body."""
+
+    __slots__ = ("owner", "transport", "buf")
+
+    def __init__(self, owner: _XhrClient):
+        self.owner = owner
+        self.buf = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        owner = self.owner
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            if buf[9:12] != b"204":  # a refusal (404, 413, 429: the node closes)
+                owner.errors += 1
+                buf = b""
+                break
+            buf = buf[end + 4:]
+            owner.responded()
+        self.buf = buf
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.lost = True
+
+
+class _XhrClient:
+    """An xhr-streaming client: one streaming POST (reopened when the node ends it) and
+    one keep-alive connection for its `xhr_send` POSTs."""
+
+    __slots__ = ("path", "host", "port", "frames", "sent", "errors", "ready", "stream",
+                 "sender", "in_flight", "pending", "prefix", "lost", "running", "reopens")
+    kind = "xhr-streaming"
+
+    def __init__(self, path: str, port: int, ready: asyncio.Future):
+        self.path = path
+        self.port = port
+        self.host = f"127.0.0.1:{port}"
+        self.frames = 0
+        self.sent = 0
+        self.errors = 0
+        self.reopens = 0
+        self.ready = ready
+        self.stream: _XhrStream | None = None
+        self.sender: _XhrSend | None = None
+        self.in_flight = False
+        self.pending: list[bytes] = []
+        self.prefix = (f"POST {path}xhr_send HTTP/1.1\r\nHost: {self.host}\r\n"
+                       "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: ").encode()
+        self.lost = False
+        self.running = True
+
+    async def open(self) -> bool:
+        loop = asyncio.get_running_loop()
+        _, self.stream = await loop.create_connection(lambda: _XhrStream(self), "127.0.0.1",
+                                                      self.port)
+        if not await asyncio.wait_for(self.ready, 30):
+            return False
+        _, self.sender = await loop.create_connection(lambda: _XhrSend(self), "127.0.0.1",
+                                                      self.port)
+        return True
+
+    def stream_lost(self, stream: _XhrStream) -> None:
+        if not self.ready.done():
+            self.ready.set_result(False)
+        if self.running and stream is self.stream:  # the node ended the response: reopen
+            self.reopens += 1
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(loop.create_connection(lambda: _XhrStream(self),
+                                                           "127.0.0.1", self.port))
+            task.add_done_callback(self._reopened)
+
+    def _reopened(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self.errors += 1
+            return
+        self.stream = task.result()[1]
+
+    @staticmethod
+    def input_frame(payload: bytes) -> tuple[bytes, bytes]:
+        b64 = base64.b64encode(payload)
+        body = b'["' + b64 + b'"]'
+        return b64, b"%d\r\n\r\n%s" % (len(body), body)
+
+    def post(self, messages: list[bytes]) -> None:
+        body = b'["' + b'","'.join(messages) + b'"]'
+        self._write(b"%d\r\n\r\n%s" % (len(body), body), len(messages))
+
+    def _write(self, rest: bytes, count: int) -> None:
+        sender = self.sender
+        if sender is None or self.lost:
+            return
+        tr = sender.transport
+        if tr.is_closing():
+            return
+        self.in_flight = True
+        tr.write(self.prefix + rest)
+        self.sent += count
+
+    def send_input(self, frame: tuple[bytes, bytes]) -> None:
+        if self.in_flight:  # a send is out: this one goes in the next body
+            self.pending.append(frame[0])
+        else:
+            self._write(frame[1], 1)
+
+    def responded(self) -> None:
+        self.in_flight = False
+        if self.pending:
+            pending, self.pending = self.pending, []
+            self.post(pending)
+
+    def close(self) -> None:
+        self.running = False
+        for p in (self.stream, self.sender):
+            if p is not None:
+                p.transport.close()
+
+
+def _clients(n: int, port: int, node: bool, pipe: Pipe, mode: str, input_hz: float = 0.0,
+             transport: str = "websocket") -> None:
     _pin(1)
     _raise_nofile()
-    asyncio.run(_clients_async(n, port, node, pipe, mode, input_hz))
-
-
-def _zero_masked(payload: bytes) -> bytes:
-    """A client frame with the all-zero mask key (RFC 6455 allows any key): the payload
-    goes as is, so the clients spend nothing on masking."""
-    n = len(payload)
-    head = bytes((0x82, 0x80 | n)) if n < 126 else struct.pack("!BBH", 0x82, 0x80 | 126, n)
-    return head + b"\0\0\0\0" + payload
+    coro = _clients_async(n, port, node, pipe, mode, input_hz, transport)
+    if os.environ.get("BENCH_CLIENT_LOOP", "uvloop") == "uvloop":
+        import uvloop
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)
 
 
 async def _send_inputs(clients: list, hz: float, values: tuple[int, ...]) -> None:
@@ -329,45 +609,57 @@ async def _send_inputs(clients: list, hz: float, values: tuple[int, ...]) -> Non
     seq = 0
     k = 0
     packb = msgpack.packb
+    make = type(clients[0]).input_frame
+    frame = None
     while True:
         slot = k % slots
         if slot == 0:
             seq += 1
-            frame = _zero_masked(packb([3, seq, *values]))
+            frame = make(packb([3, seq, *values]))
         for c in clients[slot::slots]:
-            tr = c.transport
-            if not tr.is_closing():
-                tr.write(frame)
-                c.sent += 1
+            c.send_input(frame)
         k += 1
         await asyncio.sleep(max(0.0, t0 + k * period / slots - loop.time()))
 
 
 async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str,
-                         input_hz: float = 0.0) -> None:
+                         input_hz: float = 0.0, transport: str = "websocket") -> None:
     from engine import codec
     from engine.auth import issue_seat_token
     from game_server.settings import DEV_SEAT_SECRET
 
     loop = asyncio.get_running_loop()
-    clients: list[_Client] = []
+    clients: list = []
     size = room_size(mode)
+
+    def join(i: int) -> bytes:
+        tok = issue_seat_token(DEV_SEAT_SECRET, user_id=i + 1, name=f"b{i}",
+                               match_id=f"bench-{i // size}", node_id="bench",
+                               now=time.time(), ttl=3600, mode=mode)
+        return codec.encode(codec.Join(tok))
 
     async def connect(i: int) -> None:
         ready = loop.create_future()
-        key = base64.b64encode(os.urandom(16)).decode()
-        _, proto = await loop.create_connection(lambda: _Client(node, ready), "127.0.0.1", port)
-        proto.transport.write((f"GET /play/websocket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                               ).encode())
+        sid = os.urandom(16).hex()
+        if transport == "xhr-streaming" and node:
+            c = _XhrClient(f"/play/0/{sid}/", port, ready)
+            if not await c.open():
+                raise RuntimeError("xhr-streaming session refused")
+            c.post([base64.b64encode(join(i))])
+            c.sent = 0
+            clients.append(c)
+            return
+        if transport == "sockjs-websocket" and node:
+            cls: type[_Client] = _SockJSWSClient
+            path = f"/play/0/{sid}/websocket"
+        else:
+            cls, path = _Client, "/play/websocket"
+        _, proto = await loop.create_connection(lambda: cls(node, ready), "127.0.0.1", port)
+        proto.transport.write(_upgrade(path, port))
         if not await asyncio.wait_for(ready, 30):
             raise RuntimeError("handshake refused")
         if node:
-            tok = issue_seat_token(DEV_SEAT_SECRET, user_id=i + 1, name=f"b{i}",
-                                   match_id=f"bench-{i // size}", node_id="bench",
-                                   now=time.time(), ttl=3600, mode=mode)
-            proto.transport.write(_masked_frame(codec.encode(codec.Join(tok))))
+            proto.transport.write(cls.input_frame(join(i)))
         clients.append(proto)
 
     for start in range(0, n, 100):
@@ -380,56 +672,63 @@ async def _clients_async(n: int, port: int, node: bool, pipe: Pipe, mode: str,
         while not pipe.poll():
             await asyncio.sleep(0.02)
         cmd = pipe.recv()
-        if cmd == "count":
-            pipe.send(sum(c.frames for c in clients))
-        elif cmd == "sent":
-            pipe.send(sum(c.sent for c in clients))
+        if cmd == "snap":
+            pipe.send({"received": sum(c.frames for c in clients),
+                       "sent": sum(c.sent for c in clients),
+                       "cpu": time.process_time(), "t": time.monotonic(),
+                       "lost": sum(1 for c in clients if c.lost),
+                       "errors": sum(getattr(c, "errors", 0) for c in clients),
+                       "reopens": sum(getattr(c, "reopens", 0) for c in clients)})
         elif cmd == "exit":
             break
     if sender is not None:
         sender.cancel()
     for c in clients:
-        c.transport.close()
+        if isinstance(c, _XhrClient):
+            c.close()
+        else:
+            c.transport.close()
 
 
 # --- orchestration ----------------------------------------------------------------------------------
 
 def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
-            mode: str | None = None, input_hz: float = 0.0) -> dict:
+            mode: str | None = None, input_hz: float = 0.0, transport: str = "websocket") -> dict:
+    """One run: a server (`kind` node or baseline) and `n` clients of `transport` (the
+    baseline's clients are always raw websockets: it is a plain aiohttp websocket server)."""
     mode = mode or first_mode()
+    transport = transport if kind == "node" else "websocket"
     ctx = mp.get_context("spawn")
     s_parent, s_child = ctx.Pipe()
     c_parent, c_child = ctx.Pipe()
     server = ctx.Process(target=_serve, args=(kind, s_child, frame_size), daemon=True)
     server.start()
+
+    def snap() -> dict:
+        c_parent.send("snap")
+        return c_parent.recv()
+
     try:
         if not s_parent.poll(30):
             raise RuntimeError("server did not start")
         port = s_parent.recv()
-        client = ctx.Process(target=_clients, args=(n, port, kind == "node", c_child, mode, input_hz),
-                             daemon=True)
+        client = ctx.Process(target=_clients, daemon=True,
+                             args=(n, port, kind == "node", c_child, mode, input_hz, transport))
         client.start()
         try:
-            if not c_parent.poll(120):
+            if not c_parent.poll(30 + n / 20):
                 raise RuntimeError("clients did not connect")
             c_parent.recv()
             time.sleep(warmup)
-            c_parent.send("count")
-            received0 = c_parent.recv()
-            c_parent.send("sent")
-            sent0 = c_parent.recv()
+            c0 = snap()
             s_parent.send("start")
             time.sleep(seconds)
             s_parent.send("stop")
             window = s_parent.recv()
-            c_parent.send("count")
-            received1 = c_parent.recv()
-            c_parent.send("sent")
-            sent1 = c_parent.recv()
+            c1 = snap()
             s_parent.send("halt")
             totals = s_parent.recv()
-            c_parent.send("count")
-            received_total = c_parent.recv()
+            c2 = snap()
             c_parent.send("exit")
             s_parent.send("exit")
             client.join(30)
@@ -440,23 +739,29 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
         server.join(30)
         if server.is_alive():
             server.kill()
+    received_total = c2["received"]
     delivered = received_total / max(1, totals["attempted_total"])
     frames_in_window = window["attempted"] * min(1.0, delivered)
     ticks = sorted(window["ticks"])
+    due = window["room_ticks"] + window["overruns"]
+    client_wall = c1["t"] - c0["t"]
     return {
         "kind": kind,
+        "transport": transport,
         "clients": n,
         "input_hz": input_hz,
         "inputs_received": window["inputs"],
         "inputs_per_s": round(window["inputs"] / window["wall_s"]),
-        "inputs_sent_in_window": sent1 - sent0,
+        "inputs_expected_per_s": round(n * input_hz),
+        "inputs_sent_in_window": c1["sent"] - c0["sent"],
         "seconds": round(window["wall_s"], 2),
         "server_cpu_s": round(window["cpu_s"], 3),
         "server_cpu_share": round(window["cpu_s"] / window["wall_s"], 3),
+        "client_cpu_share": round((c1["cpu"] - c0["cpu"]) / max(1e-9, client_wall), 3),
         "frames_per_s": round(frames_in_window / window["wall_s"]),
         "frames_in_window": round(frames_in_window),
         "cpu_us_per_frame": round(window["cpu_s"] * 1e6 / max(1.0, frames_in_window), 2),
-        "received_in_window": received1 - received0,
+        "received_in_window": c1["received"] - c0["received"],
         "delivered_fraction": round(delivered, 5),
         "frames_attempted_total": totals["attempted_total"],
         "frames_received_total": received_total,
@@ -465,7 +770,14 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
         "tick_p99_ms": round(1e3 * ticks[int(len(ticks) * 0.99)], 3) if ticks else None,
         "tick_mean_ms": round(1e3 * statistics.fmean(ticks), 3) if ticks else None,
         "overruns": window["overruns"],
+        "room_ticks": window["room_ticks"],
+        # skipped ticks / ticks due (the node's rooms, or the baseline's one loop)
+        "overrun_share": round(window["overruns"] / max(1, due), 5),
+        "client_lost": c2["lost"],
+        "client_errors": c2["errors"],
+        "stream_reopens": c2["reopens"],
         "preempted": window["preempted"],
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -524,7 +836,77 @@ def inputs_summary(runs: dict[str, list[dict]], playing: dict[str, list[dict]], 
         "node_inputs_per_s": statistics.median(r["inputs_per_s"] for r in node_play),
         "node_delivered_fraction": min(r["delivered_fraction"] for r in node_play),
         "node_overruns": sum(r["overruns"] for r in node_play),
+        "node_overrun_share": max(r["overrun_share"] for r in node_play),
+        "client_cpu_share_playing": max(r["client_cpu_share"] for r in node_play),
         "runs": playing,
+    }
+
+
+HEADER = (f"{'N':>5} {'kind':>11} {'µs/frame':>9} {'frames/s':>9} {'cpu':>5} {'clients':>7} "
+          f"{'delivered':>10} {'tick p50':>9} {'tick p99':>9} {'overruns':>8} {'inputs/s':>8} "
+          f"{'bytes':>6} {'preempted':>9} {'load':>5}")
+
+
+def row(r: dict) -> str:
+    """One run as a table row (`clients`: the client process's CPU share: near 1.00 it
+    was the limit; `overruns`: skipped ticks and their share of the ticks due)."""
+    kind = r["kind"] + ("+in" if r["input_hz"] else "")
+    p50 = f"{r['tick_p50_ms']:>8.3f}m" if r["tick_p50_ms"] is not None else f"{'-':>9}"
+    p99 = f"{r['tick_p99_ms']:>8.3f}m" if r["tick_p99_ms"] is not None else f"{'-':>9}"
+    return (f"{r['clients']:>5} {kind:>11} {r['cpu_us_per_frame']:>9.2f} {r['frames_per_s']:>9} "
+            f"{r['server_cpu_share']:>5.2f} {r['client_cpu_share']:>7.2f} "
+            f"{r['delivered_fraction']:>10.5f} {p50} {p99} "
+            f"{r['overruns']:>8} {r['inputs_per_s']:>8} {r['mean_frame_bytes']:>6.0f} "
+            f"{r['preempted']:>9} {r['load_avg_1m']:>5.2f}")
+
+
+def verdict(r: dict, delivered: float = 0.999, overruns: float = 0.01) -> str:
+    """'pass' when the node delivered at least `delivered` of its frames with at most
+    `overruns` of its ticks skipped; 'client-limited' when the clients did not send their
+    inputs or lost connections (the run then says nothing of the node); else 'fail'."""
+    if r["client_lost"] or r["client_errors"] or \
+            (r["input_hz"] and r["inputs_sent_in_window"] < 0.98 * r["clients"] * r["input_hz"]
+             * r["seconds"]):
+        return "client-limited"
+    ok = r["delivered_fraction"] >= delivered and r["overrun_share"] <= overruns
+    return "pass" if ok else "fail"
+
+
+def find_capacity(args: argparse.Namespace) -> dict:
+    """The largest N, a multiple of `cap_step` up to `cap_max`, at which a playing node run
+    passes (`verdict`): a bisection, assuming a run that passes at N passes below it."""
+    step = args.cap_step
+    lo, hi = 0, (args.cap_max // step + 1) * step   # lo passes (trivially), hi is taken to fail
+    runs: list[dict] = []
+    limited = None
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
+        r = run_one("node", mid, args.seconds, args.warmup, 0, args.mode, args.input_hz,
+                    args.transport)
+        r["verdict"] = verdict(r)
+        runs.append(r)
+        print(row(r) + f"  {r['verdict']}", flush=True)
+        if r["verdict"] == "pass":
+            lo = mid
+        elif r["verdict"] == "fail":
+            hi = mid
+        else:
+            limited = mid
+            hi = mid
+    best = next((r for r in runs if r["clients"] == lo), None)
+    return {
+        "transport": args.transport,
+        "input_hz": args.input_hz,
+        "step": step,
+        "max_tried": args.cap_max,
+        "criteria": {"delivered_fraction>=": 0.999, "overrun_share<=": 0.01},
+        "players_per_core": lo,
+        "at_least": lo >= args.cap_max,    # passed at the top of the range: capacity is above
+        "client_limited_at": limited,      # the clients, not the node, failed this N
+        "node_cpu_share_at_capacity": best["server_cpu_share"] if best else None,
+        "node_ms_per_player_s_at_capacity":
+            round(best["server_cpu_s"] * 1e3 / (best["seconds"] * lo), 4) if best else None,
+        "runs": runs,
     }
 
 
@@ -539,6 +921,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input-hz", type=float, default=0.0,
                    help="also run every N with clients sending this many inputs/s each "
                         "(input mode; 20 as real players)")
+    p.add_argument("--transport", choices=TRANSPORTS, default="websocket",
+                   help="the node's clients: raw binary websocket, SockJS websocket or SockJS "
+                        "xhr-streaming (the baseline stays a plain aiohttp binary websocket)")
+    p.add_argument("--find-capacity", action="store_true",
+                   help="instead: bisect for the largest N of playing players (--input-hz, "
+                        "default 20) at which the node delivers >= 99.9%% of its frames with "
+                        "<= 1%% of its ticks skipped")
+    p.add_argument("--cap-step", type=int, default=250, help="capacity resolution (players)")
+    p.add_argument("--cap-max", type=int, default=5000, help="largest N the sweep tries")
     p.add_argument("--out", default=os.path.join("reports", "node-bench.json"))
     args = p.parse_args(argv)
     from engine.registry import registry
@@ -546,6 +937,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode not in registry().modes:
         p.error(f"unknown mode {args.mode!r}; registered: {', '.join(registry().modes)}")
     size = room_size(args.mode)
+    report: dict = {
+        "benchmark": "game_server.bench",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "mode": args.mode,
+        "transport": args.transport,
+        "baseline": "plain aiohttp binary websocket (send_bytes; async for msg in ws)",
+        "client_loop": os.environ.get("BENCH_CLIENT_LOOP", "uvloop"),
+        "server_loop": os.environ.get("BENCH_LOOP", "asyncio"),
+        "room_size": size,
+        "patch_hz": PATCH_HZ,
+        "window_s": args.seconds,
+        "repeat": args.repeat,
+        "load_avg_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    if args.find_capacity:
+        args.input_hz = args.input_hz or 20.0
+        print(f"capacity of one node core, {args.transport} clients sending {args.input_hz:g} "
+              f"inputs/s: largest N (step {args.cap_step}, up to {args.cap_max}) with "
+              f"delivered >= 99.9% and overruns <= 1% of ticks", flush=True)
+        print(HEADER, flush=True)
+        cap = find_capacity(args)
+        report["capacity"] = cap
+        print(f"capacity ({args.transport}, {args.input_hz:g} inputs/s): "
+              f"{'at least ' if cap['at_least'] else ''}{cap['players_per_core']} playing players "
+              f"per core (node CPU share there {cap['node_cpu_share_at_capacity']}, "
+              f"{cap['node_ms_per_player_s_at_capacity']} ms per player-second)"
+              + (f"; the clients were the limit at {cap['client_limited_at']}"
+                 if cap["client_limited_at"] else ""), flush=True)
+        return _write(report, args.out)
 
     results = []
     sim = room_tick_cost(mode=args.mode)
@@ -554,34 +976,35 @@ def main(argv: list[str] | None = None) -> int:
           f"= {sim['per_frame_us']} µs per frame at {size} clients "
           f"({size} bots playing: {busy['room_tick_us']} µs = {busy['per_frame_us']} µs per frame)",
           flush=True)
-    print(f"{'N':>5} {'kind':>11} {'µs/frame':>9} {'frames/s':>9} {'cpu':>5} {'delivered':>10} "
-          f"{'tick p50':>9} {'tick p99':>9} {'overruns':>8} {'bytes':>6} {'preempted':>9}")
+    if args.transport != "websocket":
+        print(f"node clients: {args.transport}; baseline: a plain aiohttp binary websocket "
+              "(raw websocket clients), not SockJS", flush=True)
+    print(HEADER, flush=True)
     for n in args.clients:
         runs: dict[str, list[dict]] = {"node": [], "baseline": []}
         playing: dict[str, list[dict]] = {"node": [], "baseline": []}
         for _ in range(args.repeat):
-            node = run_one("node", n, args.seconds, args.warmup, 0, args.mode)
+            node = run_one("node", n, args.seconds, args.warmup, 0, args.mode,
+                           transport=args.transport)
             runs["node"].append(node)
             base = run_one("baseline", n, args.seconds, args.warmup,
                            round(node["mean_frame_bytes"]), args.mode)
             runs["baseline"].append(base)
             done = [node, base]
             if args.input_hz > 0:  # the same pair again, the clients sending inputs
-                for kind, size in (("node", 0), ("baseline", round(node["mean_frame_bytes"]))):
-                    r = run_one(kind, n, args.seconds, args.warmup, size, args.mode, args.input_hz)
+                for kind, fsize in (("node", 0), ("baseline", round(node["mean_frame_bytes"]))):
+                    r = run_one(kind, n, args.seconds, args.warmup, fsize, args.mode,
+                                args.input_hz, args.transport)
                     playing[kind].append(r)
                     done.append(r)
             for r in done:
-                kind = r["kind"] + ("+in" if r["input_hz"] else "")
-                print(f"{n:>5} {kind:>11} {r['cpu_us_per_frame']:>9.2f} {r['frames_per_s']:>9} "
-                      f"{r['server_cpu_share']:>5.2f} {r['delivered_fraction']:>10.5f} "
-                      f"{r['tick_p50_ms']:>8.3f}m {r['tick_p99_ms']:>8.3f}m {r['overruns']:>8} "
-                      f"{r['mean_frame_bytes']:>6.0f} {r['preempted']:>9}", flush=True)
+                print(row(r), flush=True)
         med = {k: statistics.median(r["cpu_us_per_frame"] for r in v) for k, v in runs.items()}
         ratio = med["node"] / med["baseline"]
         node_runs = runs["node"]
         summary = {
             "clients": n,
+            "transport": args.transport,
             "node_us_per_frame": med["node"],
             "baseline_us_per_frame": med["baseline"],
             "ratio": round(ratio, 3),
@@ -589,6 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
             "node_tick_p50_ms": statistics.median(r["tick_p50_ms"] for r in node_runs),
             "node_tick_p99_ms": statistics.median(r["tick_p99_ms"] for r in node_runs),
             "node_overruns": sum(r["overruns"] for r in node_runs),
+            "client_cpu_share_max": max(r["client_cpu_share"] for r in node_runs),
             "targets_met": {
                 "ratio<=1.0": ratio <= 1.0,
                 "delivered>=99.9%": min(r["delivered_fraction"] for r in node_runs) >= 0.999,
@@ -596,34 +1020,30 @@ def main(argv: list[str] | None = None) -> int:
             },
             "runs": runs,
         }
-        print(f"N={n}: node {med['node']:.2f} µs/frame, baseline {med['baseline']:.2f} µs/frame, "
-              f"ratio {ratio:.2f}", flush=True)
+        print(f"N={n}: node ({args.transport}) {med['node']:.2f} µs/frame, baseline (aiohttp "
+              f"websocket) {med['baseline']:.2f} µs/frame, ratio {ratio:.2f}", flush=True)
         if args.input_hz > 0:
             summary["inputs"] = inputs_summary(runs, playing, args.input_hz)
             i = summary["inputs"]
-            print(f"N={n} playing ({args.input_hz:g} inputs/s each): node {i['node_us_per_input']:.2f} "
-                  f"µs/input, baseline (aiohttp read loop) {i['baseline_us_per_input']:.2f} µs/input, "
-                  f"node delivered {i['node_delivered_fraction']:.5f}, "
-                  f"overruns {i['node_overruns']}", flush=True)
+            print(f"N={n} playing ({args.input_hz:g} inputs/s each, {args.transport}): node "
+                  f"{i['node_us_per_input']:.2f} µs/input, baseline (aiohttp read loop) "
+                  f"{i['baseline_us_per_input']:.2f} µs/input, node delivered "
+                  f"{i['node_delivered_fraction']:.5f}, overruns {i['node_overruns']} "
+                  f"({100 * i['node_overrun_share']:.2f}% of ticks), client process CPU "
+                  f"{i['client_cpu_share_playing']:.2f} of a core", flush=True)
         results.append(summary)
-    report = {
-        "benchmark": "game_server.bench",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-        "mode": args.mode,
-        "room_size": size,
-        "patch_hz": PATCH_HZ,
-        "window_s": args.seconds,
-        "repeat": args.repeat,
-        "room_tick_without_io": sim,
-        "room_tick_without_io_16_bots": busy,
-        "results": results,
-    }
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
+    report["room_tick_without_io"] = sim
+    report["room_tick_without_io_16_bots"] = busy
+    report["results"] = results
+    return _write(report, args.out)
+
+
+def _write(report: dict, out: str) -> int:
+    report["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
         json.dump(report, f, indent=2)
-    print(f"report: {args.out}")
+    print(f"load average {report['load_avg_start']} -> {report['load_avg_end']}; report: {out}")
     return 0
 
 
