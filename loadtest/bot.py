@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 import random
 import socket
 import time
@@ -113,15 +114,19 @@ def apply_in_place(entities: dict, added: dict, removed: list, updated: dict) ->
             raise codec.DecodeError(4001, "Delta does not apply") from None
 
 
+_first = operator.itemgetter(0)
+
+
 _unpackb = msgpack.unpackb
 _all_int = frozenset((int,)).issuperset
 _all_list = frozenset((list,)).issuperset
 
 
 def plain_delta(raw: bytes | str) -> list | None:
-    """The wire array of `raw` if it is a delta without events whose shape the bot relies
-    on holds (ints for tick and base, int ids, added entities as non-empty arrays, lists
-    and maps where the protocol has them), else None: `codec.decode_any` then checks it
+    """The wire array of `raw` if it is a delta whose shape the bot relies on holds (ints
+    for tick and base, int ids, added entities as non-empty arrays, events as non-empty
+    arrays with an int code, lists and maps where the protocol has them), else None:
+    `codec.decode_any` then checks it
     field by field. What this leaves to others: `apply_in_place` checks every updated
     index, and the field values are the game's (its brain reads them). A bot decodes 20
     deltas a second; the full check costs three times msgpack's own decoding."""
@@ -132,7 +137,11 @@ def plain_delta(raw: bytes | str) -> list | None:
     except Exception:  # garbage: codec.decode_any says how
         return None
     if (type(obj) is not list or len(obj) < 8 or obj[0] != 12 or type(obj[1]) is not int
-            or type(obj[2]) is not int or obj[7] != [] or type(obj[5]) is not list or type(obj[6]) is not dict):
+            or type(obj[2]) is not int or type(obj[5]) is not list or type(obj[6]) is not dict):
+        return None
+    events = obj[7]
+    if type(events) is not list or events and not (
+            _all_list(map(type, events)) and 0 not in map(len, events) and _all_int(map(type, map(_first, events)))):
         return None
     added = obj[4]
     if type(added) is not dict:
@@ -142,6 +151,10 @@ def plain_delta(raw: bytes | str) -> list | None:
         if not (_all_int(map(type, added)) and _all_list(map(type, values)) and 0 not in map(len, values)):
             return None
     return obj
+
+
+def _ignore(message: bytes | str) -> None:
+    """Messages after the bot stopped reading a connection (it is being closed)."""
 
 
 class LobbyError(Exception):
@@ -300,6 +313,13 @@ class Bot:
         self.match: _Match | None = None
         self.requeue_from: float | None = None  # when the last match ended
         self.next_ping = 0.0
+        # the raw websocket's reader (`_read_ws`)
+        self._reading: asyncio.Future | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._rx_at = 0.0
+        self._end_seen: float | None = None
+        self._seen_state = False
+        self._stall_done = False
 
     @property
     def g(self) -> Group:
@@ -460,12 +480,114 @@ class Bot:
         self.frames_expected += expected
 
     async def _read_loop(self, conn: NodeConnection, m: _Match) -> None:
-        """Read until the connection closes or stays silent too long.
+        """Read until the connection closes or stays silent too long: on the raw websocket
+        each message is handled as the client parses it (`_read_ws`), on SockJS by a loop
+        of `recv()` (`_read_recv`)."""
+        if conn.ws is not None:
+            await self._read_ws(conn, conn.ws, m)
+        else:
+            await self._read_recv(conn, m)
+
+    def _on_timeout(self, m: _Match) -> None:
+        if m.stalled:
+            self.g.closes["silent after stall"] += 1
+        elif m.ended or m.left or self.stop.is_set():
+            self.g.closes["closed by bot"] += 1
+        else:
+            self.error("timeout waiting for the node")
+
+    async def _read_ws(self, conn: NodeConnection, ws: WSClient, m: _Match) -> None:
+        """The raw websocket: `ws.listen` calls `_on_ws_message` for every message, from the
+        client's `data_received`: no future, no coroutine step per message. This coroutine
+        only waits for the outcome: closed, ended by a message, silent too long, or a slow
+        bot's stall.
+
+        The watchdog is one timer per connection that fires every `WATCHDOG_SLACK` s and
+        compares the time of the last message with the timeout in force (`connect_timeout`
+        until the first state, then `STATE_TIMEOUT`, `match_end_grace` once the match is
+        over or left), so the bot gives up after `timeout` to `timeout + WATCHDOG_SLACK` s
+        of silence; nothing is rescheduled per message."""
+        loop = asyncio.get_running_loop()
+        self._seen_state = False
+        self._stall_done = False
+        self._rx_at = time.monotonic()
+        self._end_seen = None
+        try:
+            while True:
+                if ws.done:
+                    conn.close_code, conn.close_reason = ws.close_code, ws.close_reason
+                    self._record_close(conn, m)
+                    return
+                outcome = self._reading = loop.create_future()
+                self._watchdog = loop.call_later(WATCHDOG_SLACK, self._watch)
+                ws.listen(self._on_ws_message, self._on_ws_done)
+                reason = await outcome
+                self._watchdog.cancel()
+                if reason == "closed":
+                    conn.close_code, conn.close_reason = ws.close_code, ws.close_reason
+                    self._record_close(conn, m)
+                    return
+                if reason == "timeout":
+                    self._on_timeout(m)
+                    return
+                if reason == "end":
+                    return
+                # "stall": a slow bot stops reading for a while
+                ws.listen(None)
+                await self._stall(conn, m)
+                self._rx_at = time.monotonic()
+        finally:
+            ws.listen(_ignore)
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._reading = self._watchdog = None
+
+    def _finish(self, reason: str) -> None:
+        outcome = self._reading
+        if outcome is not None and not outcome.done():
+            outcome.set_result(reason)
+
+    def _on_ws_done(self) -> None:
+        self._finish("closed")
+
+    def _watch(self) -> None:
+        outcome, m = self._reading, self.match
+        if outcome is None or outcome.done() or m is None:
+            return
+        now = time.monotonic()
+        since = self._rx_at
+        if m.ended or m.left:
+            if self._end_seen is None:
+                self._end_seen = now
+            timeout, since = self.cfg.match_end_grace, max(since, self._end_seen)
+        else:
+            timeout = STATE_TIMEOUT if self._seen_state else self.cfg.connect_timeout
+        if now - since >= timeout:
+            outcome.set_result("timeout")
+        else:
+            self._watchdog = asyncio.get_running_loop().call_later(WATCHDOG_SLACK, self._watch)
+
+    def _on_ws_message(self, raw: bytes | str) -> None:
+        m = self.match
+        outcome = self._reading
+        if m is None or outcome is None or outcome.done():
+            return  # the reader is not waiting (ending, or stalling): drop it
+        now = self._rx_at = time.monotonic()
+        kind = self._on_message(raw, m, now)
+        if kind is None:
+            outcome.set_result("end")
+        elif kind is codec.Delta or kind is codec.Keyframe:
+            self._seen_state = True
+            if self.slow and not self._stall_done and now - m.first_frame > self.cfg.slow_after:
+                self._stall_done = True
+                outcome.set_result("stall")
+
+    async def _read_recv(self, conn: NodeConnection, m: _Match) -> None:
+        """Read with `recv()` until the connection closes or stays silent too long.
 
         One watchdog timer per connection, not one per message: its deadline moves
         forward only once it is less than `timeout` away, so the bot gives up after
         `timeout` to `timeout + WATCHDOG_SLACK` s of silence."""
-        g = self.g
         loop = asyncio.get_running_loop()
         timeout = self.cfg.connect_timeout
         stalled = False
@@ -483,7 +605,7 @@ class Bot:
                     now_loop = loop.time()
                     if watchdog.when() - now_loop < timeout:
                         watchdog.reschedule(now_loop + timeout + WATCHDOG_SLACK)
-                    kind = self._on_message(raw, m)
+                    kind = self._on_message(raw, m, time.monotonic())
                     if kind is None:
                         return
                     if kind is codec.Delta or kind is codec.Keyframe:
@@ -498,26 +620,23 @@ class Bot:
                             await self._stall(conn, m)
                             watchdog.reschedule(loop.time() + timeout)
         except TimeoutError:
-            if m.stalled:
-                g.closes["silent after stall"] += 1
-            elif m.ended or m.left or self.stop.is_set():
-                g.closes["closed by bot"] += 1
-            else:
-                self.error("timeout waiting for the node")
+            self._on_timeout(m)
 
-    def _on_message(self, raw: bytes | str, m: _Match) -> type | None:
-        """Decode and account one message: its type, or None if it ends the connection."""
+    def _on_message(self, raw: bytes | str, m: _Match, now: float | None = None) -> type | None:
+        """Decode and account one message (received at `now`, monotonic; None: now): its
+        type, or None if it ends the connection."""
         g = self.g
+        if now is None:
+            now = time.monotonic()
         obj = plain_delta(raw)
-        if obj is not None:  # most messages: a delta (tick, base, clock, added, removed, updated, [])
-            self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], (), m, time.monotonic())
+        if obj is not None:  # most messages: a delta (tick, base, clock, added, removed, updated, events)
+            self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], obj[7], m, now)
             return codec.Delta
         try:
             msg = codec.decode_any(raw, STATE_MAX_BYTES)
         except codec.DecodeError as exc:
             self.error(f"decode {exc.code}")
             return None
-        now = time.monotonic()
         kind = type(msg)
         if kind is codec.Delta or kind is codec.Keyframe:
             if kind is codec.Keyframe:

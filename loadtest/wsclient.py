@@ -23,6 +23,7 @@ import os
 import random
 import struct
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -66,8 +67,10 @@ def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
 
 class WSClient(asyncio.Protocol):
     """One client connection. `connect()`, then `recv()` (a message, or None once closed),
-    `send_bytes()` (synchronous: one write), `close()`. `on_message`, if set, gets every
-    message as it is parsed instead of the `recv()` queue."""
+    `send_bytes()` (synchronous: one write), `close()`. Or, instead of `recv()`,
+    `listen(on_message, on_done)`: every message is handed to `on_message` as it is parsed
+    (no future, no task wake-up per message), and `on_done()` is called once no message
+    will come any more."""
 
     def __init__(self, max_msg_size: int = 1 << 20):
         self.max_msg_size = max_msg_size
@@ -88,6 +91,8 @@ class WSClient(asyncio.Protocol):
         self._closed: asyncio.Future | None = None   # set when the TCP connection is gone
         self._lost = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_message: Callable[[bytes | str], object] | None = None
+        self._on_done: Callable[[], object] | None = None
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -240,6 +245,9 @@ class WSClient(asyncio.Protocol):
                 return self._fail(1007, "invalid UTF-8 in a text message")
         else:
             message = payload
+        if self._on_message is not None:
+            self._on_message(message)
+            return
         self._messages.append(message)
         self._wake()
 
@@ -272,6 +280,10 @@ class WSClient(asyncio.Protocol):
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        on_done = self._on_done
+        if on_done is not None and self.done:
+            self._on_done = None
+            on_done()
 
     # --- the bot's side ----------------------------------------------------------------------------
 
@@ -279,6 +291,18 @@ class WSClient(asyncio.Protocol):
     def done(self) -> bool:
         """No message will come any more (closed either way)."""
         return self._lost or (self._closing and self.close_code is not None)
+
+    def listen(self, on_message: Callable[[bytes | str], object] | None,
+               on_done: Callable[[], object] | None = None) -> None:
+        """Hand every message to `on_message` from now on (the queued ones first, in
+        order), and call `on_done()` once when the connection is done (at once if it is).
+        `listen(None)` goes back to the `recv()` queue."""
+        self._on_message, self._on_done = on_message, on_done
+        while on_message is not None and self._messages and self._on_message is on_message:
+            on_message(self._messages.popleft())
+        if on_done is not None and self.done and self._on_done is on_done:
+            self._on_done = None
+            on_done()
 
     async def recv(self) -> bytes | str | None:
         """The next message, or None once the connection is closed."""

@@ -187,3 +187,44 @@ def test_scenario_modes_come_from_the_registry(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "unknown mode 'no-such-mode'" in err and all(name in err for name in modes)
+
+
+def _bot_with_state():
+    import asyncio
+
+    from loadtest.bot import Bot, BotConfig, _Match
+
+    groups = {"normal": Group(), "slow": Group()}
+    bot = Bot(0, BotConfig("http://127.0.0.1:1"), None, groups, asyncio.Event())
+    m = bot.match = _Match(t_queue=0.0, t_connect=0.0)
+    assert bot._on_message(codec.encode(codec.Keyframe(10, 0, {1: (1, 5, 6), 2: (2, 7)}, [])), m) is codec.Keyframe
+    return bot, m, groups["normal"]
+
+
+def _delta(tick, base, added=None, removed=(), updated=None, events=()):
+    return codec.encode_delta(tick, base, 0, added or {}, list(removed), updated or {}, list(events))
+
+
+def test_deltas_with_and_without_events_take_the_quick_path_and_apply():
+    from loadtest.bot import plain_delta
+
+    ended = [codec.EV_MATCH_END, "time", []]
+    for events in ([], [[17, 1, 2]], [ended]):
+        assert plain_delta(_delta(11, 10, events=events)) is not None
+    for bad in ([[]], [["x"]], [5], 7):  # codec.decode_any then says how it is bad
+        assert plain_delta(codec.encode_delta(11, 10, 0, {}, [], {}, bad)) is None
+    bot, m, g = _bot_with_state()
+    assert bot._on_message(_delta(11, 10, updated={1: [2, 60]}, events=[[17, 1]]), m) is codec.Delta
+    assert bot._on_message(_delta(12, 11, {3: [1, 0, 0]}, [2], {1: [1, 50]}, [ended]), m) is codec.Delta
+    assert m.entities == {1: [1, 50, 60], 3: [1, 0, 0]} and m.state_tick == 12
+    assert m.ended and g.counters["matches_completed"] == 1 and not g.errors
+
+
+@pytest.mark.parametrize("updated", [{9: [1, 5]}, {1: [0, 5]}, {1: [3, 5]}, {1: [1]}, {1: [True, 5]}, {1: 5}])
+def test_a_delta_that_does_not_apply_is_an_error_and_waits_for_a_keyframe(updated):
+    bot, m, g = _bot_with_state()
+    assert bot._on_message(_delta(11, 10, updated=updated), m) is codec.Delta
+    assert g.errors == {"delta does not apply": 1}
+    assert m.state_tick == -1
+    assert bot._on_message(_delta(12, 11, updated={1: [1, 9]}), m) is codec.Delta  # base unknown now
+    assert g.counters["delta_base_mismatch"] == 1 and m.entities[1][1] == 5

@@ -180,3 +180,38 @@ async def test_a_refused_upgrade_is_an_error(aiohttp_server):
 
     with pytest.raises(WebSocketError, match="HTTP 403"):
         await WSClient.connect(await _server(aiohttp_server, plain))
+
+
+async def test_listen_hands_over_every_message_in_order_then_says_done_once(aiohttp_server):
+    async def burst(request):
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        for i in range(5):
+            await ws.send_bytes(bytes([i]))
+        await ws.receive()  # the client's "go"
+        for i in range(5, 10):
+            await ws.send_bytes(bytes([i]))
+        await ws.close(code=4000, message=b"bye")
+        return ws
+
+    client = await WSClient.connect(await _server(aiohttp_server, burst))
+    while len(client._messages) < 5:  # these wait in the recv() queue: listen() hands them over first
+        await asyncio.sleep(0.01)
+    got: list = []
+    done: list = []
+    finished = asyncio.get_running_loop().create_future()
+
+    def on_done() -> None:
+        done.append(client.close_code)
+        if not finished.done():
+            finished.set_result(None)
+
+    client.listen(got.append, on_done)
+    assert got == [bytes([i]) for i in range(5)] and not done
+    client.send_bytes(b"go")
+    await asyncio.wait_for(finished, 5)
+    assert got == [bytes([i]) for i in range(10)]
+    assert done == [4000] and client.close_reason == "bye"
+    client.listen(got.append, on_done)  # done already: said at once, and only to a new listener
+    assert done == [4000, 4000]
+    await client.close()
