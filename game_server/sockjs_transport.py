@@ -26,13 +26,14 @@ import email.utils
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aiohttp import WSCloseCode, WSMsgType, hdrs, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web, web_ws
 from multidict import MultiDict
 from sockjs import Session, SessionManager, SessionState
 from sockjs.exceptions import SessionIsClosed
@@ -56,7 +57,14 @@ from engine.codec import to_text
 
 from .admission import Admission
 from .connection import Connection, ConnectionHandler, Frame
-from .websocket import OP_TEXT, ReasonedWebSocket, bound_reads, stop_reading, ws_frame
+from .websocket import (
+    DIRECT_READ,
+    OP_TEXT,
+    ReasonedWebSocket,
+    bound_reads,
+    stop_reading,
+    ws_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -488,20 +496,87 @@ class _JSONPSend(_SendGuard, _FixedStreaming, JSONPollingSend):
         return web.Response(body=b"ok", headers=MultiDict(headers))
 
 
+#: A SockJS websocket text frame carrying one message of base64 (what every client of
+#: /play sends): JSON needs no decoding for it, the message is the text between the quotes.
+_ONE_BASE64_MESSAGE = re.compile(r'\["[A-Za-z0-9+/]*={0,2}"\]').fullmatch
+
+
+class _DirectQueue(web_ws.WebSocketDataQueue if DIRECT_READ else object):  # type: ignore[misc]
+    """aiohttp's queue of parsed websocket messages (as `websocket.DirectQueue` for the raw
+    websocket): a text frame of one base64 message reaches the handler from the transport's
+    `data_received` (`_WebSocket.direct`): no future, no task wake-up, no JSON decoding, no
+    coroutine chain of the package per message. Everything else (other frames, control
+    frames, close, errors, any message while the queue holds one, so the order is kept)
+    goes through the queue to `_WebSocket.client` as before."""
+
+    __slots__ = ("sockjs",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sockjs: _WebSocket | None = None
+
+    def feed_data(self, data: Any, size: int) -> None:
+        t = self.sockjs
+        if t is not None and not self._buffer and data[0] is _WS_TEXT \
+                and _ONE_BASE64_MESSAGE(data[1]) and t.direct(data[1][2:-2]):
+            return
+        super().feed_data(data, size)  # type: ignore[misc]
+
+
+_WS_TEXT = WSMsgType.TEXT
+
+
+class _SockJSWebSocket(ReasonedWebSocket):
+    def _post_start(self, request, protocol, writer) -> None:  # type: ignore[no-untyped-def]
+        """aiohttp's, with a `_DirectQueue` as the parser's queue (as
+        `websocket.GameWebSocket._post_start`: swapped for the synchronous call)."""
+        if not DIRECT_READ:
+            super()._post_start(request, protocol, writer)
+            return
+        stock = web_ws.WebSocketDataQueue
+        web_ws.WebSocketDataQueue = _DirectQueue  # type: ignore[misc]
+        try:
+            super()._post_start(request, protocol, writer)
+        finally:
+            web_ws.WebSocketDataQueue = stock  # type: ignore[misc]
+
+
 class _WebSocket(WebSocketTransport):
     """The SockJS websocket transport: uncompressed, bounded frames, binary frames
-    delivered (fault 5), pre-rendered frames written directly (see SockJSConnection)."""
+    delivered (fault 5), pre-rendered frames written directly (see SockJSConnection),
+    messages read directly (`_DirectQueue`)."""
 
     max_frame_bytes = 64 * 1024
     close_timeout = 2.0
+    _tick_at = 0.0  # monotonic time of the next session.tick() the direct read does
+
+    def direct(self, message: str) -> bool:
+        """One message from `data_received`, as `client` would deliver it (False: not
+        here, the read loop takes it). The session's heartbeat clock is moved at most once
+        a second (`session.tick()`, a datetime computation the package did per message)."""
+        session = self.session
+        conn = session.conn
+        if conn is None or conn._lost or session.state is not _OPEN:
+            return False
+        if self._wait_pong_task is not None:
+            self._pong_event.set()
+        now = time.monotonic()
+        if now >= self._tick_at:
+            self._tick_at = now + 1.0
+            session.tick()
+        try:
+            self.manager.connection_handler.message_received(conn, message)
+        except Exception:  # as the package's remote_message: never break the read
+            log.exception("Exception in message handler.")
+        return True
 
     async def process(self) -> web.StreamResponse:
         request, session, manager = self.request, self.session, self.manager
         if request.method != hdrs.METH_GET:
             # SockJS: 405 with `Allow` and no body (the package's way warns in aiohttp 3.14).
             return web.Response(status=405, headers={hdrs.ALLOW: hdrs.METH_GET})
-        ws = ReasonedWebSocket(autoping=False, compress=False,
-                               max_msg_size=self.max_frame_bytes, timeout=self.close_timeout)
+        ws = _SockJSWebSocket(autoping=False, compress=False,
+                              max_msg_size=self.max_frame_bytes, timeout=self.close_timeout)
         await ws.prepare(request)
         if session.interrupted:
             await ws.send_str(close_frame(1002, "Connection interrupted"))
@@ -516,11 +591,16 @@ class _WebSocket(WebSocketTransport):
         conn = session.conn
         if conn is not None and session.state is SessionState.OPEN:
             conn._tr = request.transport
+        queue = ws._reader
+        if isinstance(queue, _DirectQueue):
+            queue.sockjs = self
         server = asyncio.ensure_future(self.server(ws))
         client = asyncio.ensure_future(self.client(ws))
         try:
             await asyncio.wait((server, client), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if isinstance(queue, _DirectQueue):
+                queue.sockjs = None
             if conn is not None:
                 conn._tr = None
             # The connection ended: the handler hears it now, not after disconnect_delay.

@@ -95,3 +95,49 @@ def test_tiny_run_delivers_every_frame(transport: str) -> None:
     assert r["client_lost"] == 0 and r["client_errors"] == 0
     assert bench.verdict(r) in ("pass", "fail")  # not client-limited
     assert r["client_cpu_share"] >= 0.0
+
+
+# --- the SockJS websocket's direct read (game_server/sockjs_transport.py, `_DirectQueue`),
+# which the sockjs-websocket bench measures: here because this file is the bench's.
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str | bytes, bool]] = []
+        self.got = asyncio.Event()
+        self.expect = 0
+
+    def connection_made(self, conn) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def message_received(self, conn, data) -> None:  # type: ignore[no-untyped-def]
+        self.messages.append((data, asyncio.current_task() is not None))
+        if len(self.messages) >= self.expect:
+            self.got.set()
+
+    def connection_lost(self, conn) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+async def test_sockjs_websocket_base64_messages_skip_the_task_and_keep_their_order() -> None:
+    from aiohttp import ClientSession, web
+    from aiohttp.test_utils import TestServer
+
+    from game_server import sockjs_transport, websocket
+
+    assert websocket.DIRECT_READ
+    rec = _Recorder()
+    app = web.Application()
+    sockjs_transport.add_sockjs_routes(app, rec, prefix="/play")
+    async with TestServer(app) as server, ClientSession() as http:
+        ws = await http.ws_connect(server.make_url("/play/0/abcdefghijklmnopqrstuvwx/websocket"))
+        assert (await ws.receive()).data == "o"
+        rec.expect = 5
+        await ws.send_str('["QUJD"]')         # one base64 message: direct
+        await ws.send_str('["a b"]')          # not base64: the read loop, decoded as JSON
+        await ws.send_str('["REVG","R0hJ"]')  # a batch: the read loop
+        await ws.send_str('["SktM"]')
+        await asyncio.wait_for(rec.got.wait(), 5)
+        await ws.close()
+    assert [m for m, _ in rec.messages] == ["QUJD", "a b", "REVG", "R0hJ", "SktM"]
+    assert rec.messages[0][1] is False  # from data_received, no task
+    assert rec.messages[1][1] is True and rec.messages[2][1] is True
