@@ -153,6 +153,15 @@ def plain_delta(raw: bytes | str) -> list | None:
     return obj
 
 
+_packer = msgpack.Packer()
+_monotonic = time.monotonic
+
+
+def _pack_input(msg: codec.Input) -> bytes:
+    """`codec.encode(msg)` of an input (the same bytes), without its type dispatch."""
+    return _packer.pack([3, msg.seq, *msg.values])
+
+
 def _ignore(message: bytes | str) -> None:
     """Messages after the bot stopped reading a connection (it is being closed)."""
 
@@ -317,6 +326,7 @@ class Bot:
         self._reading: asyncio.Future | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._rx_at = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._end_seen: float | None = None
         self._seen_state = False
         self._stall_done = False
@@ -507,7 +517,7 @@ class Bot:
         until the first state, then `STATE_TIMEOUT`, `match_end_grace` once the match is
         over or left), so the bot gives up after `timeout` to `timeout + WATCHDOG_SLACK` s
         of silence; nothing is rescheduled per message."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._seen_state = False
         self._stall_done = False
         self._rx_at = time.monotonic()
@@ -551,8 +561,8 @@ class Bot:
         self._finish("closed")
 
     def _watch(self) -> None:
-        outcome, m = self._reading, self.match
-        if outcome is None or outcome.done() or m is None:
+        outcome, m, loop = self._reading, self.match, self._loop
+        if outcome is None or outcome.done() or m is None or loop is None:
             return
         now = time.monotonic()
         since = self._rx_at
@@ -565,15 +575,20 @@ class Bot:
         if now - since >= timeout:
             outcome.set_result("timeout")
         else:
-            self._watchdog = asyncio.get_running_loop().call_later(WATCHDOG_SLACK, self._watch)
+            self._watchdog = loop.call_later(WATCHDOG_SLACK, self._watch)
 
     def _on_ws_message(self, raw: bytes | str) -> None:
         m = self.match
         outcome = self._reading
         if m is None or outcome is None or outcome.done():
             return  # the reader is not waiting (ending, or stalling): drop it
-        now = self._rx_at = time.monotonic()
-        kind = self._on_message(raw, m, now)
+        now = self._rx_at = _monotonic()
+        obj = plain_delta(raw)
+        if obj is not None:  # most messages: as in _on_message
+            self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], obj[7], m, now)
+            kind: type | None = codec.Delta
+        else:
+            kind = self._on_message(raw, m, now)
         if kind is None:
             outcome.set_result("end")
         elif kind is codec.Delta or kind is codec.Keyframe:
@@ -769,8 +784,16 @@ class Bot:
         m, conn = self.match, self.conn
         if m is None or conn is None or m.ended or m.left or self.state != "playing":
             return None
+        ws = conn.ws
+        if ws is not None and now < m.leave_at and now < self.next_ping:  # most slots: one input
+            try:
+                ws.send_bytes(_pack_input(self._next_input(m, now)))
+            except (ConnectionError, OSError):
+                return None  # the connection went away: the reader records why
+            self.g.counters["inputs_sent"] += 1
+            return None
         out = self._slot(m, now)
-        if conn.ws is None:
+        if ws is None:
             return self._send_slot(conn, out)
         counters = self.g.counters
         try:
@@ -789,7 +812,7 @@ class Bot:
             self._abandon_pending()
             self.requeue_from = time.monotonic()
             return [(codec.encode(codec.Leave()), "leaves")]
-        out: list[tuple[bytes, str | None]] = [(codec.encode(self._next_input(m, now)), "inputs_sent")]
+        out: list[tuple[bytes, str | None]] = [(_pack_input(self._next_input(m, now)), "inputs_sent")]
         if now >= self.next_ping:
             self.next_ping = now + self.cfg.ping_interval
             out.append((codec.encode(codec.Ping(int(now * 1000) % (1 << 32))), None))

@@ -51,18 +51,22 @@ def mask(key: bytes, payload: bytes) -> bytes:
     return (_from_bytes(payload, "little") ^ _from_bytes(stream, "little")).to_bytes(n, "little")
 
 
+_SMALL = 126
+_REPEAT = [sum(1 << (32 * w) for w in range((n + 3) >> 2)) for n in range(_SMALL)]  # key -> key key key...
+_LOW = [(1 << (8 * n)) - 1 for n in range(_SMALL)]
+
+
 def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     """One masked client frame."""
     n = len(payload)
     b0 = (0x80 if fin else 0) | opcode
-    key = _getrandbits(32).to_bytes(4, "little")
-    if n < 126:
-        head = bytes((b0, 0x80 | n))
-    elif n < 65536:
-        head = _pack_short(b0, 0xFE, n)
-    else:
-        head = _pack_long(b0, 0xFF, n)
-    return head + key + mask(key, payload)
+    if n < _SMALL:  # inputs, pings: the key as an int, the whole mask as one big-int XOR
+        key = _getrandbits(32)
+        masked = (_from_bytes(payload, "little") ^ key * _REPEAT[n]) & _LOW[n]
+        return bytes((b0, 0x80 | n)) + key.to_bytes(4, "little") + masked.to_bytes(n, "little")
+    key_bytes = _getrandbits(32).to_bytes(4, "little")
+    head = _pack_short(b0, 0xFE, n) if n < 65536 else _pack_long(b0, 0xFF, n)
+    return head + key_bytes + mask(key_bytes, payload)
 
 
 class WSClient(asyncio.Protocol):
@@ -148,6 +152,17 @@ class WSClient(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        on_message = self._on_message
+        if on_message is not None and not self._buf and len(data) > 3 and data[0] == 0x82:
+            # the usual read: exactly one whole unfragmented binary frame (a state patch)
+            n = data[1]
+            start = 2
+            if n == 126:
+                n, start = (data[2] << 8) | data[3], 4
+            if (n < 126 or start == 4) and len(data) == start + n and n <= self.max_msg_size:
+                self.bytes_in += n
+                on_message(data[start:])
+                return
         hs = self._handshake
         if hs is not None:
             self._head += data
@@ -320,10 +335,11 @@ class WSClient(asyncio.Protocol):
         transport.write(frame(opcode, payload))
 
     def send_bytes(self, payload: bytes) -> None:
-        if self._closing:
-            raise ConnectionResetError("websocket closing")
+        transport = self.transport
+        if self._closing or transport is None or self._lost or transport.is_closing():
+            raise ConnectionResetError("websocket closed")
         self.bytes_out += len(payload)
-        self._write(OP_BINARY, payload)
+        transport.write(frame(OP_BINARY, payload))
 
     def send_text(self, text: str) -> None:
         if self._closing:

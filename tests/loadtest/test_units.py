@@ -228,3 +228,10 @@ def test_a_delta_that_does_not_apply_is_an_error_and_waits_for_a_keyframe(update
     assert m.state_tick == -1
     assert bot._on_message(_delta(12, 11, updated={1: [1, 9]}), m) is codec.Delta  # base unknown now
     assert g.counters["delta_base_mismatch"] == 1 and m.entities[1][1] == 5
+
+
+def test_the_bots_input_bytes_are_the_codecs():
+    from loadtest.bot import _pack_input
+
+    for msg in (codec.Input(1, ()), codec.Input(70_000, (-100, 100, 3142, 1)), codec.Input((1 << 32) - 1, (0,))):
+        assert _pack_input(msg) == codec.encode(msg)

@@ -215,3 +215,51 @@ async def test_listen_hands_over_every_message_in_order_then_says_done_once(aioh
     client.listen(got.append, on_done)  # done already: said at once, and only to a new listener
     assert done == [4000, 4000]
     await client.close()
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 5, 125, 126, 300])
+def test_a_frame_unmasks_to_its_payload(n):
+    payload = os.urandom(n)
+    f = frame(OP_BINARY, payload)
+    head = 2 if n < 126 else 4
+    assert f[1] & 0x7F == (n if n < 126 else 126)
+    assert mask(f[head:head + 4], f[head + 4:]) == payload
+
+
+class _Transport:
+    def __init__(self):
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _server_frame(payload: bytes, b0: int = 0x82) -> bytes:
+    n = len(payload)
+    head = bytes((b0, n)) if n < 126 else bytes((b0, 126)) + n.to_bytes(2, "big")
+    return head + payload
+
+
+@pytest.mark.parametrize("n", [2, 100, 125, 126, 253, 65535])
+def test_a_listening_client_gets_whole_split_and_joined_frames(n):
+    client = WSClient()
+    client.connection_made(_Transport())
+    got: list = []
+    client.listen(got.append)
+    one, two = os.urandom(n), os.urandom(n)
+    client.data_received(_server_frame(one))                 # the usual read: one whole frame
+    joined = _server_frame(one) + _server_frame(two)
+    client.data_received(joined)                             # two in one read
+    client.data_received(joined[:3])                         # split anywhere
+    client.data_received(joined[3:n + 1])
+    client.data_received(joined[n + 1:])
+    assert got == [one, one, two, one, two] and client.bytes_in == 5 * n
+    client.data_received(bytes((0x82, 0x80 | 4)) + b"\0" * 8)  # a masked server frame: refused
+    assert client.close_code == 1002 and got == [one, one, two, one, two]
