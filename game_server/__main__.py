@@ -73,7 +73,15 @@ def main(argv: list[str] | None = None) -> None:
     app.on_shutdown.insert(0, ignore_stop_signals)
     web.run_app(app, host=settings.host, port=settings.port, backlog=settings.listen_backlog,
                 shutdown_timeout=settings.shutdown_flush_timeout + 5, print=None,
-                access_log=None)
+                access_log=None, loop=new_event_loop(settings.event_loop))
+
+
+def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind `name` (NodeSettings.event_loop)."""
+    if name == "uvloop":
+        import uvloop
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 if __name__ == "__main__":

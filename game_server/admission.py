@@ -273,7 +273,7 @@ class AdmissionHandler:
     def connection_made(self, conn: Connection) -> None:
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self._first_message_timeout, self._silent, conn)
-        now = loop.time()
+        now = time.monotonic()  # the buckets' clock (Admission._now)
         self._entries[conn] = _Entry(timer, Bucket(self._control_rate, 2 * self._control_rate, now),
                                      Bucket(self._send_rate, 2 * self._send_rate, now))
         self.admission.track(conn)
@@ -305,7 +305,7 @@ class AdmissionHandler:
         if conn.closed:
             return False
         entry = self._entries.get(conn)
-        ok = entry is None or entry.control.take(asyncio.get_running_loop().time())
+        ok = entry is None or entry.control.take(time.monotonic())
         if not ok:
             self.admission.refuse("control_rate")
         if ok and not self.admission.charge_unjoined(conn):
@@ -321,7 +321,7 @@ class AdmissionHandler:
         if conn.closed:
             return False
         entry = self._entries.get(conn)
-        ok = entry is None or entry.sends.take(asyncio.get_running_loop().time())
+        ok = entry is None or entry.sends.take(time.monotonic())
         if not ok:
             self.admission.refuse("sockjs_send_rate")
         if ok and not self.admission.charge_unjoined(conn):

@@ -15,6 +15,7 @@ from engine.auth import derive_node_key
 
 DEV_SEAT_SECRET = "dev-seat-secret"
 DEV_NODE_SECRET = "dev-node-secret"
+EVENT_LOOPS = ("uvloop", "asyncio")
 MIN_SECRET_LENGTH = 16  # characters, for SEAT_SECRET and NODE_KEY outside development mode
 
 # setting name -> environment variable
@@ -31,6 +32,7 @@ ENV = {
     "cpu_budget": "ARENA_CPU_BUDGET",
     "time_scale": "ARENA_TIME_SCALE",
     "socket_send_buffer": "ARENA_SOCKET_SEND_BUFFER",
+    "event_loop": "ARENA_EVENT_LOOP",
     "sockjs_disconnect_delay": "ARENA_SOCKJS_DISCONNECT_DELAY",
     "heartbeat_interval": "ARENA_HEARTBEAT_INTERVAL",
     "outbox_path": "ARENA_OUTBOX_PATH",
@@ -111,6 +113,9 @@ class NodeSettings:
     # (~300 B deltas, ~1.2 KB keyframes at 20/s): then the backlog builds in the node,
     # where `max_send_queue` sees it.
     socket_send_buffer: int = 64 * 1024
+    # the event loop of `python -m game_server` (EVENT_LOOPS): uvloop's reads, writes and
+    # timers are C, about half the asyncio loop's cost per message (docs/performance.md)
+    event_loop: str = "uvloop"
     sockjs_disconnect_delay: float = 5.0
     sockjs_test_endpoints: bool = False
     heartbeat_interval: float = 5.0
@@ -143,6 +148,8 @@ class NodeSettings:
                      "sockjs_max_sessions", "sockjs_max_sessions_per_address"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         if self.socket_send_buffer < 0:
             raise ValueError("socket_send_buffer must be >= 0")
         if self.input_window < 2:

@@ -254,18 +254,28 @@ class WebSocketConnection(Connection):
             tr.close()
 
 
-#: Bytes asyncio reads from a websocket per `recv` (its default: 256 KiB). aiohttp parses
-#: a whole read before the node sees its first frame: 256 KiB of 6-byte PING frames is
-#: 43,000 frames (each an object: the cyclic collector ran over them too), about 0.4 s of
-#: a loop that every room shares; 4 KiB bounds that to ~700 frames, a millisecond or two
-#: (a game message is at most `max_message_bytes`).
+#: Bytes read from a websocket per `recv`. aiohttp parses a whole read before the node
+#: sees its first frame: 256 KiB (asyncio's and uvloop's read size) of 6-byte PING frames is
+#: 43,000 frames (each an object: the cyclic collector ran over them too), about 0.4 s of a
+#: loop that every room shares; 4 KiB bounds that to ~700 frames, a millisecond or two (a
+#: game message is at most `max_message_bytes`).
 READ_CHUNK = 4 * 1024
 
 
 def bound_reads(tr: asyncio.BaseTransport | None) -> None:
-    """Read at most `READ_CHUNK` bytes per `recv` on `tr` (asyncio's selector transports)."""
-    if tr is not None and isinstance(getattr(tr, "max_size", None), int):
+    """Bound what one read on `tr` returns: asyncio's selector transports read at most
+    `READ_CHUNK` bytes per `recv`; on every loop (uvloop has no read size to set) the
+    socket's receive buffer is `READ_CHUNK` (Linux doubles it), so the kernel holds at most
+    that much for one read, and a client sending faster than the node reads is slowed by
+    TCP's window instead of filling the node's memory."""
+    if tr is None:
+        return
+    if isinstance(getattr(tr, "max_size", None), int):
         tr.max_size = READ_CHUNK  # type: ignore[attr-defined]
+    sock = tr.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, READ_CHUNK)
 
 
 async def stop_reading(tr: asyncio.BaseTransport | None, close_timeout: float) -> None:

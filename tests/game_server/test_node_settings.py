@@ -39,3 +39,18 @@ def test_environment_then_overrides():
 def test_bad_values_are_refused_clearly(env):
     with pytest.raises(ValueError, match="ARENA_|must be"):
         NodeSettings.from_env(env)
+
+
+def test_event_loop_is_uvloop_unless_set_and_unknown_loops_are_refused():
+    from game_server.__main__ import new_event_loop
+
+    assert NodeSettings().event_loop == "uvloop"
+    assert NodeSettings.from_env({"ARENA_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
+    with pytest.raises(ValueError, match="event_loop must be one of uvloop, asyncio"):
+        NodeSettings.from_env({"ARENA_EVENT_LOOP": "trio"})
+    for name, module in (("uvloop", "uvloop"), ("asyncio", "asyncio")):
+        loop = new_event_loop(name)
+        try:
+            assert type(loop).__module__.split(".")[0] == module
+        finally:
+            loop.close()
