@@ -288,6 +288,9 @@ class AdmissionHandler:
             self.reject(conn, 4005, "Join timeout")
 
     def message_received(self, conn: Connection, data: bytes | str) -> None:
+        if seated(conn):  # nothing to charge: the first-message timer ended before the join
+            self.inner.message_received(conn, data)
+            return
         entry = self._entries.get(conn)
         if entry is not None and entry.timer is not None:
             entry.timer.cancel()

@@ -25,6 +25,7 @@ from engine.codec import (
     Ping,
     Pong,
     Resume,
+    decode,
     decode_any,
     encode,
 )
@@ -84,6 +85,7 @@ class Node:
         # match id -> (target url, {user id: resume token}) of rooms handed off (handoff.py)
         self.moved: dict[str, tuple[str, dict[int, str]]] = {}
         self._grid: TickGrid | None = None
+        self._max_message = settings.max_message_bytes
         self._rate = float(settings.max_input_rate)
         self._burst = 2.0 * settings.max_input_rate        # at join
         self._credit = settings.input_window * settings.max_input_rate  # earned by quiet
@@ -208,7 +210,8 @@ class Node:
 
     def _message(self, conn: Connection, data: bytes | str) -> None:
         try:
-            msg = decode_any(data, self.settings.max_message_bytes)
+            msg = (decode(data, self._max_message) if type(data) is bytes
+                   else decode_any(data, self._max_message))
         except DecodeError as e:
             self.reject(conn, e.code, e.reason)
             return
