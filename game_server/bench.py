@@ -14,8 +14,8 @@ count the state frames they receive. The server's CPU time (`time.process_time`)
 measured window is divided by the frames delivered in that window. Printed and written to
 `reports/node-bench.json`: CPU µs per delivered frame for both and their ratio, delivered
 fraction, tick p50/p99 and overruns. `BENCH_PROFILE=/tmp/x` dumps a cProfile of each server's
-measured window to `/tmp/x.node` and `/tmp/x.baseline`; `BENCH_LOOP=uvloop` runs both servers
-on uvloop.
+measured window to `/tmp/x.node` and `/tmp/x.baseline`; both servers run the node's default
+event loop (`NodeSettings.event_loop`), or `BENCH_LOOP=asyncio|uvloop`.
 
 `--input-hz 20` adds the **input mode**: each N is run four times, node and baseline each
 passive and playing, where every client also sends one input message 20 times a second as
@@ -99,10 +99,18 @@ def _raise_nofile() -> None:
 def _serve(kind: str, pipe: Pipe, frame_size: int) -> None:
     _pin(0)
     _raise_nofile()
-    if os.environ.get("BENCH_LOOP") == "uvloop":  # the servers on uvloop (both of them)
+    if server_loop() == "uvloop":  # both servers on the same loop
         import uvloop
-        uvloop.install()
-    asyncio.run(_serve_async(kind, pipe, frame_size))
+        uvloop.run(_serve_async(kind, pipe, frame_size))
+    else:
+        asyncio.run(_serve_async(kind, pipe, frame_size))
+
+
+def server_loop() -> str:
+    """The servers' event loop: BENCH_LOOP, else the node's default (NodeSettings.event_loop)."""
+    from game_server.settings import NodeSettings
+    field = NodeSettings.__dataclass_fields__.get("event_loop")
+    return os.environ.get("BENCH_LOOP") or (str(field.default) if field is not None else "asyncio")
 
 
 def input_values(mode_name: str) -> tuple[int, ...]:
@@ -952,7 +960,7 @@ def main(argv: list[str] | None = None) -> int:
         "transport": args.transport,
         "baseline": "plain aiohttp binary websocket (send_bytes; async for msg in ws)",
         "client_loop": os.environ.get("BENCH_CLIENT_LOOP", "uvloop"),
-        "server_loop": os.environ.get("BENCH_LOOP", "asyncio"),
+        "server_loop": server_loop(),
         "room_size": size,
         "patch_hz": PATCH_HZ,
         "window_s": args.seconds,
@@ -963,7 +971,8 @@ def main(argv: list[str] | None = None) -> int:
         args.input_hz = args.input_hz or 20.0
         print(f"capacity of one node core, {args.transport} clients sending {args.input_hz:g} "
               f"inputs/s: largest N (step {args.cap_step}, up to {args.cap_max}) with "
-              f"delivered >= 99.9% and overruns <= 1% of ticks", flush=True)
+              f"delivered >= 99.9% and overruns <= 1% of ticks; node on {report['server_loop']}, "
+              f"clients on {report['client_loop']}", flush=True)
         print(HEADER, flush=True)
         cap = find_capacity(args)
         report["capacity"] = cap
@@ -982,6 +991,7 @@ def main(argv: list[str] | None = None) -> int:
           f"= {sim['per_frame_us']} µs per frame at {size} clients "
           f"({size} bots playing: {busy['room_tick_us']} µs = {busy['per_frame_us']} µs per frame)",
           flush=True)
+    print(f"servers on {report['server_loop']}, clients on {report['client_loop']}", flush=True)
     if args.transport != "websocket":
         print(f"node clients: {args.transport}; baseline: a plain aiohttp binary websocket "
               "(raw websocket clients), not SockJS", flush=True)
