@@ -302,6 +302,8 @@ class Bot:
         self.slow = slow
         self.group_name = "slow" if slow else "normal"
         self.groups = groups
+        self.g: Group = groups[self.group_name]  # the worker keeps its groups (take() empties them)
+        self._frames_unflushed = 0  # state frames not yet in g.counters["frames"] (once a second)
         self.transport = cfg.transports[index % len(cfg.transports)]
         self.rng = random.Random(index)
         self.state = "idle"  # idle, lobby, queued, connecting, playing, done
@@ -331,9 +333,6 @@ class Bot:
         self._seen_state = False
         self._stall_done = False
 
-    @property
-    def g(self) -> Group:
-        return self.groups[self.group_name]
 
     def error(self, cause: str) -> None:
         self.g.errors[cause] += 1
@@ -418,7 +417,11 @@ class Bot:
     # --- the node ----------------------------------------------------------------------------
 
     def flush_bytes(self) -> None:
-        """Move the live connection's byte counts into the group (once a second)."""
+        """Move the live connection's byte counts and the frames counted since the last
+        flush into the group (once a second)."""
+        if self._frames_unflushed:
+            self.g.counters["frames"] += self._frames_unflushed
+            self._frames_unflushed = 0
         if self.conn is None:
             return
         bin_, bout = self.conn.bytes_in, self.conn.bytes_out
@@ -693,7 +696,7 @@ class Bot:
             g.counters["matches_started"] += 1
             g.hist["time_to_seat"].record(now - m.t_queue)
             g.hist["join_to_state"].record(now - m.t_connect)
-        g.counters["frames"] += 1
+        self._frames_unflushed += 1
         m.frames += 1
         if m.frames == 1:
             m.first_frame, m.first_tick = now, tick

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 _SCALE = 100.0  # buckets per e-fold: bucket width is about 1%
 _FLOOR = 1e-6   # values are seconds; everything at or under 1 us shares bucket 0
+_LOG_FLOOR = math.log(_FLOOR)
+_log = math.log  # record() runs for every frame of every bot
 
 
 class Histogram:
@@ -27,7 +29,7 @@ class Histogram:
         self.max = 0.0
 
     def record(self, seconds: float) -> None:
-        key = int(math.log(seconds / _FLOOR) * _SCALE) if seconds > _FLOOR else 0
+        key = int((_log(seconds) - _LOG_FLOOR) * _SCALE) if seconds > _FLOOR else 0
         self.buckets[key] += 1
         self.count += 1
         self.total += seconds
