@@ -151,6 +151,10 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
             # the bench measures cost past any budget: no refusal by headroom (capacity.py)
             **({"cpu_budget": 100.0} if "cpu_budget" in NodeSettings.__dataclass_fields__ else {}))
         app = build_app(settings)
+        # ... nor by skipped ticks: the bench drives the node past them on purpose
+        import game_server.capacity as capacity
+        if hasattr(capacity, "OVERRUN_MIN_PLAYERS"):
+            capacity.OVERRUN_MIN_PLAYERS = 10 ** 9
         metrics = app[METRICS_KEY]
         metrics.tick_seconds = Recording()
         node = app[NODE_KEY]
@@ -877,13 +881,22 @@ def row(r: dict) -> str:
 def verdict(r: dict, delivered: float = 0.999, overruns: float = 0.01) -> str:
     """'pass' when the node delivered at least `delivered` of its frames with at most
     `overruns` of its ticks skipped; 'client-limited' when the clients did not send their
-    inputs or lost connections (the run then says nothing of the node); else 'fail'."""
+    inputs or lost connections (the run then says nothing of the node); 'contended' when it
+    failed with the node under `CONTENDED_BELOW` of its core; else 'fail'."""
     if r["client_lost"] or r["client_errors"] or \
             (r["input_hz"] and r["inputs_sent_in_window"] < 0.98 * r["clients"] * r["input_hz"]
              * r["seconds"]):
         return "client-limited"
     ok = r["delivered_fraction"] >= delivered and r["overrun_share"] <= overruns
-    return "pass" if ok else "fail"
+    if ok:
+        return "pass"
+    # failed while the node had well under its core: other work took it (a shared machine)
+    return "contended" if r["server_cpu_share"] < CONTENDED_BELOW else "fail"
+
+
+#: a failed run in which the node used less than this share of its core did not show its
+#: capacity: another process had the core (`find_capacity` runs that N again)
+CONTENDED_BELOW = 0.85
 
 
 def find_capacity(args: argparse.Namespace) -> dict:
@@ -895,11 +908,14 @@ def find_capacity(args: argparse.Namespace) -> dict:
     limited = None
     while hi - lo > step:
         mid = (lo + hi) // 2 // step * step
-        r = run_one("node", mid, args.seconds, args.warmup, 0, args.mode, args.input_hz,
-                    args.transport)
-        r["verdict"] = verdict(r)
-        runs.append(r)
-        print(row(r) + f"  {r['verdict']}", flush=True)
+        for _attempt in range(1 + args.cap_retries):  # a contended run is run again
+            r = run_one("node", mid, args.seconds, args.warmup, 0, args.mode, args.input_hz,
+                        args.transport)
+            r["verdict"] = verdict(r)
+            runs.append(r)
+            print(row(r) + f"  {r['verdict']}", flush=True)
+            if r["verdict"] != "contended":
+                break
         if r["verdict"] == "pass":
             lo = mid
         elif r["verdict"] == "fail":
@@ -907,13 +923,14 @@ def find_capacity(args: argparse.Namespace) -> dict:
         else:
             limited = mid
             hi = mid
-    best = next((r for r in runs if r["clients"] == lo), None)
+    best = next((r for r in runs if r["clients"] == lo and r["verdict"] == "pass"), None)
     return {
         "transport": args.transport,
         "input_hz": args.input_hz,
         "step": step,
         "max_tried": args.cap_max,
         "criteria": {"delivered_fraction>=": 0.999, "overrun_share<=": 0.01},
+        "contended_runs": sum(1 for r in runs if r["verdict"] == "contended"),
         "players_per_core": lo,
         "at_least": lo >= args.cap_max,    # passed at the top of the range: capacity is above
         "client_limited_at": limited,      # the clients, not the node, failed this N
@@ -944,6 +961,9 @@ def main(argv: list[str] | None = None) -> int:
                         "<= 1%% of its ticks skipped")
     p.add_argument("--cap-step", type=int, default=250, help="capacity resolution (players)")
     p.add_argument("--cap-max", type=int, default=5000, help="largest N the sweep tries")
+    p.add_argument("--cap-retries", type=int, default=2,
+                   help="runs again an N that failed while the node had under "
+                        f"{CONTENDED_BELOW:.0%%} of its core (another process had it)")
     p.add_argument("--out", default=os.path.join("reports", "node-bench.json"))
     args = p.parse_args(argv)
     from engine.registry import registry
