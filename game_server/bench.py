@@ -963,7 +963,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cap-max", type=int, default=5000, help="largest N the sweep tries")
     p.add_argument("--cap-retries", type=int, default=2,
                    help="runs again an N that failed while the node had under "
-                        f"{CONTENDED_BELOW:.0%%} of its core (another process had it)")
+                        f"{100 * CONTENDED_BELOW:.0f}%% of its core (another process had it)")
     p.add_argument("--out", default=os.path.join("reports", "node-bench.json"))
     args = p.parse_args(argv)
     from engine.registry import registry
