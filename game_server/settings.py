@@ -113,9 +113,10 @@ class NodeSettings:
     # (~300 B deltas, ~1.2 KB keyframes at 20/s): then the backlog builds in the node,
     # where `max_send_queue` sees it.
     socket_send_buffer: int = 64 * 1024
-    # the event loop of `python -m game_server` (EVENT_LOOPS): uvloop's reads, writes and
-    # timers are C, about half the asyncio loop's cost per message (docs/performance.md)
-    event_loop: str = "uvloop"
+    # the event loop of `python -m game_server` (EVENT_LOOPS). uvloop: no cheaper with
+    # 1,000 playing players (the kernel's share dominates), ~15% per input with 300, and
+    # libuv handles accept errors itself (not counted); docs/performance.md
+    event_loop: str = "asyncio"
     sockjs_disconnect_delay: float = 5.0
     sockjs_test_endpoints: bool = False
     heartbeat_interval: float = 5.0

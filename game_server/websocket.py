@@ -264,14 +264,15 @@ READ_CHUNK = 4 * 1024
 
 def bound_reads(tr: asyncio.BaseTransport | None) -> None:
     """Bound what one read on `tr` returns: asyncio's selector transports read at most
-    `READ_CHUNK` bytes per `recv`; on every loop (uvloop has no read size to set) the
-    socket's receive buffer is `READ_CHUNK` (Linux doubles it), so the kernel holds at most
-    that much for one read, and a client sending faster than the node reads is slowed by
-    TCP's window instead of filling the node's memory."""
+    `READ_CHUNK` bytes per `recv`; a transport with no read size to set (uvloop's) gets
+    `READ_CHUNK` as its socket's receive buffer (Linux doubles it), so the kernel holds at
+    most that much for one read. (Not on asyncio's: a small buffer makes the kernel send a
+    window update after most reads, about 6% more node CPU with 1,000 playing players.)"""
     if tr is None:
         return
     if isinstance(getattr(tr, "max_size", None), int):
         tr.max_size = READ_CHUNK  # type: ignore[attr-defined]
+        return
     sock = tr.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):

@@ -3,7 +3,7 @@
 A real node process with a 160-descriptor limit, filled by connections from many
 addresses, each under the per-address cap. Before: every failed accept logged a
 traceback (about 210 MB of log in 70 s); now, on the asyncio loop, one line per 10 s, and
-`arena_accept_errors_total` counts them. On uvloop (the default) libuv accepts and closes
+`arena_accept_errors_total` counts them. On uvloop (`ARENA_EVENT_LOOP=uvloop`) libuv accepts and closes
 each connection past the limit itself (its reserve descriptor), so nothing reaches the node
 to count or log. On both the seated player keeps playing meanwhile and the node accepts
 again once descriptors are free.

@@ -82,6 +82,14 @@ def live(tmp_path_factory):
     stop_node(proc)
 
 
+@pytest.fixture(scope="module")
+def live_uvloop(tmp_path_factory):
+    """The same node on uvloop (ARENA_EVENT_LOOP), whose reads are bounded differently."""
+    proc, url = start_node(tmp_path_factory.mktemp("hardening-uv"), {"ARENA_EVENT_LOOP": "uvloop"})
+    yield url
+    stop_node(proc)
+
+
 def seat(match: str, user: int = 1) -> str:
     return issue_seat_token(SECRET, user_id=user, name=f"P{user}", match_id=match,
                             node_id=NODE_ID, now=time.time(), ttl=60, mode="arena", bots=1)
@@ -257,9 +265,11 @@ async def test_silent_game_connection_is_closed_at_the_first_message_timeout(liv
 # --- item 2: control frames --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("node", ["live", "live_uvloop"])
 @pytest.mark.parametrize("path", ["/play/websocket", "/play/000/{sid}/websocket"])
-async def test_ping_flood_is_closed_4004_and_no_longer_read(live, path):
+async def test_ping_flood_is_closed_4004_and_no_longer_read(request, node, path):
     """Before: aiohttp answered every PING (autoping), outside every budget."""
+    live = request.getfixturevalue(node)
     by = await Bystander.join(live, f"h-ping-{len(path)}")
     addr = "127.0.0.13" if "sid" not in path else "127.0.0.23"
     sock, head = await raw_ws(addr, live, path.format(sid=uuid.uuid4().hex))

@@ -41,11 +41,11 @@ def test_bad_values_are_refused_clearly(env):
         NodeSettings.from_env(env)
 
 
-def test_event_loop_is_uvloop_unless_set_and_unknown_loops_are_refused():
+def test_event_loop_is_asyncio_unless_set_and_unknown_loops_are_refused():
     from game_server.__main__ import new_event_loop
 
-    assert NodeSettings().event_loop == "uvloop"
-    assert NodeSettings.from_env({"ARENA_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
+    assert NodeSettings().event_loop == "asyncio"
+    assert NodeSettings.from_env({"ARENA_EVENT_LOOP": "uvloop"}).event_loop == "uvloop"
     with pytest.raises(ValueError, match="event_loop must be one of uvloop, asyncio"):
         NodeSettings.from_env({"ARENA_EVENT_LOOP": "trio"})
     for name, module in (("uvloop", "uvloop"), ("asyncio", "asyncio")):
