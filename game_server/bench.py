@@ -918,10 +918,9 @@ def find_capacity(args: argparse.Namespace) -> dict:
                 break
         if r["verdict"] == "pass":
             lo = mid
-        elif r["verdict"] == "fail":
-            hi = mid
-        else:
-            limited = mid
+        else:  # fail; contended every time: taken as a fail (the JSON counts them)
+            if r["verdict"] == "client-limited":
+                limited = mid
             hi = mid
     best = next((r for r in runs if r["clients"] == lo and r["verdict"] == "pass"), None)
     return {
