@@ -773,6 +773,7 @@ def run_one(kind: str, n: int, seconds: float, warmup: float, frame_size: int,
         "server_cpu_s": round(window["cpu_s"], 3),
         "server_cpu_share": round(window["cpu_s"] / window["wall_s"], 3),
         "client_cpu_share": round((c1["cpu"] - c0["cpu"]) / max(1e-9, client_wall), 3),
+        "client_window_s": round(client_wall, 2),
         "frames_per_s": round(frames_in_window / window["wall_s"]),
         "frames_in_window": round(frames_in_window),
         "cpu_us_per_frame": round(window["cpu_s"] * 1e6 / max(1.0, frames_in_window), 2),
@@ -885,7 +886,7 @@ def verdict(r: dict, delivered: float = 0.999, overruns: float = 0.01) -> str:
     failed with the node under `CONTENDED_BELOW` of its core; else 'fail'."""
     if r["client_lost"] or r["client_errors"] or \
             (r["input_hz"] and r["inputs_sent_in_window"] < 0.98 * r["clients"] * r["input_hz"]
-             * r["seconds"]):
+             * r.get("client_window_s", r["seconds"])):
         return "client-limited"
     ok = r["delivered_fraction"] >= delivered and r["overrun_share"] <= overruns
     if ok:
