@@ -23,7 +23,10 @@ a real player does (`[3, seq, *values]`, masked, idle values: no movement, no fi
 that the simulation's own cost does not change). The baseline then also reads every
 message (`async for msg in ws`, aiohttp's plain read loop). Per input message:
 (CPU of the playing run - its frames x the passive run's µs per frame) / inputs received,
-for the node and the baseline; the report's `inputs` section holds both.
+for the node and the baseline; the report's `inputs` section holds both. Input mode also
+runs the **floor** (`bare`), passive and playing: aiohttp's upgrade, then a bare
+`asyncio.Protocol` on the socket that only counts the client's frames and writes the
+baseline's frames pre-built: one read per input and one write per frame, nothing else.
 
 `--transport sockjs-websocket|xhr-streaming` (default `websocket`) gives the node SockJS
 clients instead (`/play/<server>/<session>/...`, base64 msgpack messages): a SockJS
@@ -95,6 +98,42 @@ def _raise_nofile() -> None:
 
 
 # --- servers (one process each) -----------------------------------------------------------------
+
+class _Bare(asyncio.Protocol):
+    """The floor (kind `bare`): what one read per input and one write per frame cost on this
+    loop with nothing else: the client's frames are only counted (header parsed, payload
+    skipped), the frames written are pre-built."""
+
+    def __init__(self, stats: dict, gone: asyncio.Future):
+        self.stats = stats
+        self.gone = gone
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        i, n, count = 0, len(buf), 0
+        while i + 2 <= n:
+            length, head = buf[i + 1] & 0x7F, 2
+            if length == 126:
+                if i + 4 > n:
+                    break
+                length, head = (buf[i + 2] << 8) | buf[i + 3], 4
+            elif length == 127:
+                if i + 10 > n:
+                    break
+                length, head = int.from_bytes(buf[i + 2:i + 10], "big"), 10
+            head += 4 if buf[i + 1] & 0x80 else 0  # the mask key
+            if i + head + length > n:
+                break
+            count += 1
+            i += head + length
+        self.stats["inputs"] += count
+        self.buf = buf[i:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.gone.done():
+            self.gone.set_result(None)
+
 
 def _serve(kind: str, pipe: Pipe, frame_size: int) -> None:
     _pin(0)
@@ -178,14 +217,24 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
         def mean_size() -> float:
             return metrics.bytes_out / max(1, metrics.frames_out)
     else:
-        from game_server.websocket import ws_binary_frame  # noqa: F401  (same import cost)
+        from game_server.websocket import ws_binary_frame
 
-        clients: list[web.WebSocketResponse] = []
+        clients: list = []  # baseline: WebSocketResponse; bare: the transports
         payload = bytes(max(1, frame_size))
+        frame = ws_binary_frame(payload)
 
         async def handler(request: web.Request) -> web.StreamResponse:
             ws = web.WebSocketResponse(compress=False)
             await ws.prepare(request)
+            if kind == "bare":  # after aiohttp's upgrade, a bare protocol on the socket
+                tr = request.transport
+                assert tr is not None
+                gone = loop.create_future()
+                tr.set_protocol(_Bare(stats, gone))
+                clients.append(tr)
+                await gone
+                clients.remove(tr)
+                return ws
             clients.append(ws)
             async for _ in ws:
                 stats["inputs"] += 1
@@ -203,11 +252,15 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
                     targets = list(clients)  # a client may leave during the awaits
                     stats["attempted"] += len(targets)
                     stats["ticks"] += 1
-                    for ws in targets:
-                        try:  # noqa: SIM105  (the plainest loop: no context manager)
-                            await ws.send_bytes(payload)
-                        except ConnectionError:
-                            pass
+                    if kind == "bare":
+                        for tr in targets:
+                            tr.write(frame)
+                    else:
+                        for ws in targets:
+                            try:  # noqa: SIM105  (the plainest loop: no context manager)
+                                await ws.send_bytes(payload)
+                            except ConnectionError:
+                                pass
                     if recording[0]:
                         ticks.append(perf() - t0)
                 stats["overruns"] = clock.overruns
@@ -842,7 +895,7 @@ def inputs_summary(runs: dict[str, list[dict]], playing: dict[str, list[dict]], 
     """Per input message, node and baseline: the median over repeats of (playing run,
     the passive run just before it)."""
     per = {k: [per_input_us(a, b) for a, b in zip(runs[k], playing[k], strict=True)]
-           for k in ("node", "baseline")}
+           for k in runs}
     node_play = playing["node"]
     return {
         "input_hz": hz,
@@ -850,6 +903,8 @@ def inputs_summary(runs: dict[str, list[dict]], playing: dict[str, list[dict]], 
         "baseline_us_per_input": statistics.median(per["baseline"]),
         "node_us_per_input_runs": per["node"],
         "baseline_us_per_input_runs": per["baseline"],
+        "bare_us_per_input": statistics.median(per["bare"]) if per.get("bare") else None,
+        "bare_us_per_input_runs": per.get("bare"),
         "node_us_per_frame_playing": statistics.median(r["cpu_us_per_frame"] for r in node_play),
         "node_cpu_share_playing": statistics.median(r["server_cpu_share"] for r in node_play),
         "node_inputs_per_s": statistics.median(r["inputs_per_s"] for r in node_play),
@@ -1018,7 +1073,7 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     for n in args.clients:
         runs: dict[str, list[dict]] = {"node": [], "baseline": []}
-        playing: dict[str, list[dict]] = {"node": [], "baseline": []}
+        playing: dict[str, list[dict]] = {"node": [], "baseline": [], "bare": []}
         for _ in range(args.repeat):
             node = run_one("node", n, args.seconds, args.warmup, 0, args.mode,
                            transport=args.transport)
@@ -1027,8 +1082,13 @@ def main(argv: list[str] | None = None) -> int:
                            round(node["mean_frame_bytes"]), args.mode)
             runs["baseline"].append(base)
             done = [node, base]
-            if args.input_hz > 0:  # the same pair again, the clients sending inputs
-                for kind, fsize in (("node", 0), ("baseline", round(node["mean_frame_bytes"]))):
+            if args.input_hz > 0:  # the floor, and every kind again with the clients playing
+                bare = run_one("bare", n, args.seconds, args.warmup,
+                               round(node["mean_frame_bytes"]), args.mode)
+                runs.setdefault("bare", []).append(bare)
+                done.append(bare)
+                for kind, fsize in (("node", 0), ("baseline", round(node["mean_frame_bytes"])),
+                                    ("bare", round(node["mean_frame_bytes"]))):
                     r = run_one(kind, n, args.seconds, args.warmup, fsize, args.mode,
                                 args.input_hz, args.transport)
                     playing[kind].append(r)
@@ -1063,7 +1123,8 @@ def main(argv: list[str] | None = None) -> int:
             i = summary["inputs"]
             print(f"N={n} playing ({args.input_hz:g} inputs/s each, {args.transport}): node "
                   f"{i['node_us_per_input']:.2f} µs/input, baseline (aiohttp read loop) "
-                  f"{i['baseline_us_per_input']:.2f} µs/input, node delivered "
+                  f"{i['baseline_us_per_input']:.2f} µs/input, floor (bare protocol) "
+                  f"{i['bare_us_per_input']:.2f} µs/input, node delivered "
                   f"{i['node_delivered_fraction']:.5f}, overruns {i['node_overruns']} "
                   f"({100 * i['node_overrun_share']:.2f}% of ticks), client process CPU "
                   f"{i['client_cpu_share_playing']:.2f} of a core", flush=True)

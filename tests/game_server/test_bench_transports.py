@@ -97,6 +97,15 @@ def test_tiny_run_delivers_every_frame(transport: str) -> None:
     assert r["client_cpu_share"] >= 0.0
 
 
+@pytest.mark.slow
+def test_the_floor_counts_every_input_and_delivers_every_frame() -> None:
+    """The bare protocol of the input mode's floor: each client frame counted once."""
+    r = bench.run_one("bare", 4, 1.0, 0.5, 40, input_hz=20)
+    assert r["delivered_fraction"] == 1.0 and r["frames_received_total"] > 0
+    # the clients' inputs of the window, each counted once by the server (+-1 slot of 4)
+    assert abs(r["inputs_received"] - r["inputs_sent_in_window"]) <= 4
+
+
 # --- the SockJS websocket's direct read (game_server/sockjs_transport.py, `_DirectQueue`),
 # which the sockjs-websocket bench measures: here because this file is the bench's.
 
