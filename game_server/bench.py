@@ -99,6 +99,25 @@ def _raise_nofile() -> None:
 
 # --- servers (one process each) -----------------------------------------------------------------
 
+def _frame_at(buf: bytes, i: int, n: int) -> tuple[int, int]:
+    """The websocket frame at `buf[i:n]`: (header bytes incl. any mask key, payload length),
+    or (0, 0) while it is incomplete."""
+    if i + 2 > n:
+        return 0, 0
+    length, head = buf[i + 1] & 0x7F, 2
+    if length == 126:
+        if i + 4 > n:
+            return 0, 0
+        length, head = (buf[i + 2] << 8) | buf[i + 3], 4
+    elif length == 127:
+        if i + 10 > n:
+            return 0, 0
+        length, head = int.from_bytes(buf[i + 2:i + 10], "big"), 10
+    if buf[i + 1] & 0x80:
+        head += 4
+    return (head, length) if i + head + length <= n else (0, 0)
+
+
 class _Bare(asyncio.Protocol):
     """The floor (kind `bare`): what one read per input and one write per frame cost on this
     loop with nothing else: the client's frames are only counted (header parsed, payload
@@ -112,18 +131,9 @@ class _Bare(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
         i, n, count = 0, len(buf), 0
-        while i + 2 <= n:
-            length, head = buf[i + 1] & 0x7F, 2
-            if length == 126:
-                if i + 4 > n:
-                    break
-                length, head = (buf[i + 2] << 8) | buf[i + 3], 4
-            elif length == 127:
-                if i + 10 > n:
-                    break
-                length, head = int.from_bytes(buf[i + 2:i + 10], "big"), 10
-            head += 4 if buf[i + 1] & 0x80 else 0  # the mask key
-            if i + head + length > n:
+        while True:
+            head, length = _frame_at(buf, i, n)
+            if not head:
                 break
             count += 1
             i += head + length
@@ -420,20 +430,9 @@ class _Client(asyncio.Protocol):
                 return
             buf = rest
         i, n, count, node = 0, len(buf), 0, self.node
-        while i + 2 <= n:
-            length = buf[i + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if i + 4 > n:
-                    break
-                length = (buf[i + 2] << 8) | buf[i + 3]
-                head = 4
-            elif length == 127:
-                if i + 10 > n:
-                    break
-                length = int.from_bytes(buf[i + 2:i + 10], "big")
-                head = 10
-            if i + head + length > n:
+        while True:
+            head, length = _frame_at(buf, i, n)
+            if not head:
                 break
             # node: count keyframes (11) and deltas (12) only; msgpack array header first
             if not node or (length > 1 and buf[i + head + 1] in (11, 12)):
@@ -463,22 +462,11 @@ class _SockJSWSClient(_Client):
                 return
             buf = rest
         i, n, count = 0, len(buf), 0
-        while i + 2 <= n:
-            length = buf[i + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if i + 4 > n:
-                    break
-                length = (buf[i + 2] << 8) | buf[i + 3]
-                head = 4
-            elif length == 127:
-                if i + 10 > n:
-                    break
-                length = int.from_bytes(buf[i + 2:i + 10], "big")
-                head = 10
-            end = i + head + length
-            if end > n:
+        while True:
+            head, length = _frame_at(buf, i, n)
+            if not head:
                 break
+            end = i + head + length
             op = buf[i] & 0x0F
             if op == 1:
                 if length and buf[i + head] == 0x61:  # "a[...]"

@@ -62,6 +62,7 @@ from .websocket import (
     OP_TEXT,
     ReasonedWebSocket,
     bound_reads,
+    post_start_with_queue,
     stop_reading,
     ws_frame,
 )
@@ -528,17 +529,9 @@ _WS_TEXT = WSMsgType.TEXT
 
 class _SockJSWebSocket(ReasonedWebSocket):
     def _post_start(self, request, protocol, writer) -> None:  # type: ignore[no-untyped-def]
-        """aiohttp's, with a `_DirectQueue` as the parser's queue (as
-        `websocket.GameWebSocket._post_start`: swapped for the synchronous call)."""
-        if not DIRECT_READ:
-            super()._post_start(request, protocol, writer)
-            return
-        stock = web_ws.WebSocketDataQueue
-        web_ws.WebSocketDataQueue = _DirectQueue  # type: ignore[misc]
-        try:
-            super()._post_start(request, protocol, writer)
-        finally:
-            web_ws.WebSocketDataQueue = stock  # type: ignore[misc]
+        """aiohttp's, with a `_DirectQueue` as the parser's queue (DIRECT_READ)."""
+        post_start_with_queue(functools.partial(super()._post_start, request, protocol, writer),
+                              _DirectQueue)
 
 
 class _WebSocket(WebSocketTransport):

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -100,6 +102,21 @@ class DirectQueue(WebSocketDataQueue):
         super().feed_data(data, size)
 
 
+def post_start_with_queue(post_start: Callable[[], None], queue: type) -> None:
+    """Run aiohttp's `WebSocketResponse._post_start` (`post_start`) with `queue` as the
+    parser's queue when DIRECT_READ: aiohttp builds the queue in that method from web_ws's
+    module name, swapped for the call (synchronous: nothing else runs meanwhile)."""
+    if not DIRECT_READ:
+        post_start()
+        return
+    stock = web_ws.WebSocketDataQueue
+    web_ws.WebSocketDataQueue = queue  # type: ignore[misc]
+    try:
+        post_start()
+    finally:
+        web_ws.WebSocketDataQueue = stock  # type: ignore[misc]
+
+
 class GameWebSocket(ReasonedWebSocket):
     """aiohttp's websocket, telling its `WebSocketConnection` when it closes.
 
@@ -120,18 +137,9 @@ class GameWebSocket(ReasonedWebSocket):
     conn: WebSocketConnection | None = None
 
     def _post_start(self, request, protocol, writer) -> None:  # type: ignore[no-untyped-def]
-        """aiohttp's, with a `DirectQueue` as the parser's queue (DIRECT_READ): aiohttp
-        builds the queue in this method from web_ws's module name, swapped for the call
-        (synchronous: nothing else runs meanwhile)."""
-        if not DIRECT_READ:
-            super()._post_start(request, protocol, writer)
-            return
-        stock = web_ws.WebSocketDataQueue
-        web_ws.WebSocketDataQueue = DirectQueue  # type: ignore[misc]
-        try:
-            super()._post_start(request, protocol, writer)
-        finally:
-            web_ws.WebSocketDataQueue = stock  # type: ignore[misc]
+        """aiohttp's, with a `DirectQueue` as the parser's queue (DIRECT_READ)."""
+        post_start_with_queue(functools.partial(super()._post_start, request, protocol, writer),
+                              DirectQueue)
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         conn = self.conn
