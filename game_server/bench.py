@@ -412,6 +412,12 @@ class _Client(asyncio.Protocol):
             tr.write(frame)
             self.sent += 1
 
+    def _read(self, data: bytes) -> bytes | None:
+        """What is left of the last read, then `data`, past the HTTP handshake (None: the
+        handshake is not complete yet)."""
+        buf = self.buf + data if self.buf else data
+        return buf if self.handshaken else self._handshake(buf)
+
     def _handshake(self, buf: bytes) -> bytes | None:
         end = buf.find(b"\r\n\r\n")
         if end < 0:
@@ -423,12 +429,9 @@ class _Client(asyncio.Protocol):
         return buf[end + 4:]
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf + data if self.buf else data
-        if not self.handshaken:
-            rest = self._handshake(buf)
-            if rest is None:
-                return
-            buf = rest
+        buf = self._read(data)
+        if buf is None:
+            return
         i, n, count, node = 0, len(buf), 0, self.node
         while True:
             head, length = _frame_at(buf, i, n)
@@ -455,12 +458,9 @@ class _SockJSWSClient(_Client):
         return _zero_masked(b'["' + base64.b64encode(payload) + b'"]', 0x1)
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf + data if self.buf else data
-        if not self.handshaken:
-            rest = self._handshake(buf)
-            if rest is None:
-                return
-            buf = rest
+        buf = self._read(data)
+        if buf is None:
+            return
         i, n, count = 0, len(buf), 0
         while True:
             head, length = _frame_at(buf, i, n)
