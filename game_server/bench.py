@@ -227,7 +227,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
         def mean_size() -> float:
             return metrics.bytes_out / max(1, metrics.frames_out)
     else:
-        from game_server.websocket import ws_binary_frame
+        from game_server.websocket import bound_reads, ws_binary_frame
 
         clients: list = []  # baseline: WebSocketResponse; bare: the transports
         payload = bytes(max(1, frame_size))
@@ -239,6 +239,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
             if kind == "bare":  # after aiohttp's upgrade, a bare protocol on the socket
                 tr = request.transport
                 assert tr is not None
+                bound_reads(tr)  # the node's read size
                 gone = loop.create_future()
                 tr.set_protocol(_Bare(stats, gone))
                 clients.append(tr)
