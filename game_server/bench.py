@@ -158,8 +158,7 @@ def _serve(kind: str, pipe: Pipe, frame_size: int) -> None:
 def server_loop() -> str:
     """The servers' event loop: BENCH_LOOP, else the node's default (NodeSettings.event_loop)."""
     from game_server.settings import NodeSettings
-    field = NodeSettings.__dataclass_fields__.get("event_loop")
-    return os.environ.get("BENCH_LOOP") or (str(field.default) if field is not None else "asyncio")
+    return os.environ.get("BENCH_LOOP") or NodeSettings.event_loop
 
 
 def input_values(mode_name: str) -> tuple[int, ...]:
@@ -198,12 +197,11 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
             admission_exempt="127.0.0.1", first_message_timeout=120,
             game_overrides=OVERRIDES,
             # the bench measures cost past any budget: no refusal by headroom (capacity.py)
-            **({"cpu_budget": 100.0} if "cpu_budget" in NodeSettings.__dataclass_fields__ else {}))
+            cpu_budget=100.0)
         app = build_app(settings)
         # ... nor by skipped ticks: the bench drives the node past them on purpose
         import game_server.capacity as capacity
-        if hasattr(capacity, "OVERRUN_MIN_PLAYERS"):
-            capacity.OVERRUN_MIN_PLAYERS = 10 ** 9
+        capacity.OVERRUN_MIN_PLAYERS = 10 ** 9
         metrics = app[METRICS_KEY]
         metrics.tick_seconds = Recording()
         node = app[NODE_KEY]
@@ -881,7 +879,7 @@ def per_input_us(passive: dict, playing: dict) -> float:
 
 
 def inputs_summary(runs: dict[str, list[dict]], playing: dict[str, list[dict]], hz: float) -> dict:
-    """Per input message, node and baseline: the median over repeats of (playing run,
+    """Per input message, node, baseline and floor: the median over repeats of (playing run,
     the passive run just before it)."""
     per = {k: [per_input_us(a, b) for a, b in zip(runs[k], playing[k], strict=True)]
            for k in runs}
@@ -892,8 +890,8 @@ def inputs_summary(runs: dict[str, list[dict]], playing: dict[str, list[dict]], 
         "baseline_us_per_input": statistics.median(per["baseline"]),
         "node_us_per_input_runs": per["node"],
         "baseline_us_per_input_runs": per["baseline"],
-        "bare_us_per_input": statistics.median(per["bare"]) if per.get("bare") else None,
-        "bare_us_per_input_runs": per.get("bare"),
+        "bare_us_per_input": statistics.median(per["bare"]),
+        "bare_us_per_input_runs": per["bare"],
         "node_us_per_frame_playing": statistics.median(r["cpu_us_per_frame"] for r in node_play),
         "node_cpu_share_playing": statistics.median(r["server_cpu_share"] for r in node_play),
         "node_inputs_per_s": statistics.median(r["inputs_per_s"] for r in node_play),
@@ -1061,24 +1059,23 @@ def main(argv: list[str] | None = None) -> int:
               "(raw websocket clients), not SockJS", flush=True)
     print(HEADER, flush=True)
     for n in args.clients:
-        runs: dict[str, list[dict]] = {"node": [], "baseline": []}
-        playing: dict[str, list[dict]] = {"node": [], "baseline": [], "bare": []}
+        kinds = ("node", "baseline", "bare") if args.input_hz > 0 else ("node", "baseline")
+        runs: dict[str, list[dict]] = {k: [] for k in kinds}
+        playing: dict[str, list[dict]] = {k: [] for k in kinds}
         for _ in range(args.repeat):
             node = run_one("node", n, args.seconds, args.warmup, 0, args.mode,
                            transport=args.transport)
             runs["node"].append(node)
-            base = run_one("baseline", n, args.seconds, args.warmup,
-                           round(node["mean_frame_bytes"]), args.mode)
-            runs["baseline"].append(base)
-            done = [node, base]
-            if args.input_hz > 0:  # the floor, and every kind again with the clients playing
-                bare = run_one("bare", n, args.seconds, args.warmup,
-                               round(node["mean_frame_bytes"]), args.mode)
-                runs.setdefault("bare", []).append(bare)
-                done.append(bare)
-                for kind, fsize in (("node", 0), ("baseline", round(node["mean_frame_bytes"])),
-                                    ("bare", round(node["mean_frame_bytes"]))):
-                    r = run_one(kind, n, args.seconds, args.warmup, fsize, args.mode,
+            fsize = {"node": 0, "baseline": round(node["mean_frame_bytes"]),
+                     "bare": round(node["mean_frame_bytes"])}
+            done = [node]
+            for kind in kinds[1:]:  # the baseline (and in input mode the floor), passive
+                r = run_one(kind, n, args.seconds, args.warmup, fsize[kind], args.mode)
+                runs[kind].append(r)
+                done.append(r)
+            if args.input_hz > 0:  # every kind again, the clients playing
+                for kind in kinds:
+                    r = run_one(kind, n, args.seconds, args.warmup, fsize[kind], args.mode,
                                 args.input_hz, args.transport)
                     playing[kind].append(r)
                     done.append(r)

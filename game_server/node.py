@@ -13,7 +13,6 @@ import logging
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from time import monotonic
 
 from engine.auth import SeatClaims, TokenError, verify_seat_token
 from engine.codec import (
@@ -173,7 +172,7 @@ class Node:
             self._sampler = loop.call_later(self.settings.capacity_interval,
                                             self._sample_capacity)
         self.metrics.connections += 1
-        st = conn.state = Client(monotonic(), self._burst, self._other_burst)
+        st = conn.state = Client(time.monotonic(), self._burst, self._other_burst)
         self.connections.add(conn)
         if self.closing:
             self.reject(conn, 4030, "Node shutting down")
@@ -227,7 +226,7 @@ class Node:
             if len(msg.values) != room.input_arity:  # not this game's input
                 self.reject(conn, 4001, "Bad message")
                 return
-            now = monotonic()  # (asyncio.get_running_loop() calls getpid() on 3.11)
+            now = time.monotonic()  # (asyncio.get_running_loop() calls getpid() on 3.11)
             # A token bucket holding up to `input_window` seconds of inputs: the rate is
             # judged over that window, so a burst of honest inputs the network held back
             # (as much as the quiet before it earned) passes; a sustained excess is 4004.
@@ -242,7 +241,7 @@ class Node:
                 self.metrics.rejected_inputs += 1
             return
         # Everything else is rare: its own bucket.
-        now = monotonic()
+        now = time.monotonic()
         tokens = min(self._other_burst, st.other_tokens + (now - st.other_stamp) * self._other_rate)
         st.other_stamp = now
         if tokens < 1.0:

@@ -500,6 +500,7 @@ class _JSONPSend(_SendGuard, _FixedStreaming, JSONPollingSend):
 #: A SockJS websocket text frame carrying one message of base64 (what every client of
 #: /play sends): JSON needs no decoding for it, the message is the text between the quotes.
 _ONE_BASE64_MESSAGE = re.compile(r'\["[A-Za-z0-9+/]*={0,2}"\]').fullmatch
+_WS_TEXT = WSMsgType.TEXT
 
 
 class _DirectQueue(web_ws.WebSocketDataQueue if DIRECT_READ else object):  # type: ignore[misc]
@@ -522,9 +523,6 @@ class _DirectQueue(web_ws.WebSocketDataQueue if DIRECT_READ else object):  # typ
                 and _ONE_BASE64_MESSAGE(data[1]) and t.direct(data[1][2:-2]):
             return
         super().feed_data(data, size)  # type: ignore[misc]
-
-
-_WS_TEXT = WSMsgType.TEXT
 
 
 class _SockJSWebSocket(ReasonedWebSocket):

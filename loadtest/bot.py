@@ -586,12 +586,7 @@ class Bot:
         if m is None or outcome is None or outcome.done():
             return  # the reader is not waiting (ending, or stalling): drop it
         now = self._rx_at = _monotonic()
-        obj = plain_delta(raw)
-        if obj is not None:  # most messages: as in _on_message
-            self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], obj[7], m, now)
-            kind: type | None = codec.Delta
-        else:
-            kind = self._on_message(raw, m, now)
+        kind = self._on_message(raw, m, now)
         if kind is None:
             outcome.set_result("end")
         elif kind is codec.Delta or kind is codec.Keyframe:

@@ -335,11 +335,10 @@ class WSClient(asyncio.Protocol):
         transport.write(frame(opcode, payload))
 
     def send_bytes(self, payload: bytes) -> None:
-        transport = self.transport
-        if self._closing or transport is None or self._lost or transport.is_closing():
-            raise ConnectionResetError("websocket closed")
+        if self._closing:
+            raise ConnectionResetError("websocket closing")
         self.bytes_out += len(payload)
-        transport.write(frame(OP_BINARY, payload))
+        self._write(OP_BINARY, payload)
 
     def send_text(self, text: str) -> None:
         if self._closing:
