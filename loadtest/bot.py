@@ -27,6 +27,7 @@ import msgpack
 
 from engine import codec
 from loadtest import brain as brains
+from loadtest.seating import LobbyError, Seating, sleep_or_stop
 from loadtest.sockjs_client import SockJSClient, SockJSError
 from loadtest.stats import Group
 from loadtest.wsclient import WebSocketError, WSClient
@@ -36,7 +37,6 @@ TRANSPORTS = ("websocket", "sockjs-websocket", "xhr-streaming", "xhr-polling")
 _SOCKJS = {"sockjs-websocket": "websocket", "xhr-streaming": "xhr_streaming", "xhr-polling": "xhr"}
 STATE_MAX_BYTES = 1 << 20  # largest node -> client message a bot decodes
 MAX_PENDING_INPUTS = 256   # unacknowledged inputs kept for the latency measure
-REQUEUE_RETRY = 1.0        # seconds between POST /api/queue attempts answered 409
 STATE_TIMEOUT = 5.0        # seconds of silence from a node that sends state 20 times a second
 WATCHDOG_SLACK = 0.5       # the read watchdog fires 0..this late (it is moved at most every 0.5 s)
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -74,15 +74,6 @@ def effective_patch_hz(config: dict) -> float:
     if not (isinstance(sim_hz, int) and isinstance(patch_hz, int) and sim_hz > 0 and patch_hz > 0):
         return float(patch_hz or 20)
     return sim_hz / max(1, round(sim_hz / patch_hz))
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep `seconds` unless `stop` is set first; True if stopped."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 def apply_in_place(entities: dict, added: dict, removed: list, updated: dict) -> None:
@@ -164,12 +155,6 @@ def _pack_input(msg: codec.Input) -> bytes:
 
 def _ignore(message: bytes | str) -> None:
     """Messages after the bot stopped reading a connection (it is being closed)."""
-
-
-class LobbyError(Exception):
-    def __init__(self, cause: str):
-        super().__init__(cause)
-        self.cause = cause
 
 
 class NodeConnection:
@@ -307,11 +292,12 @@ class Bot:
         self.transport = cfg.transports[index % len(cfg.transports)]
         self.rng = random.Random(index)
         self.state = "idle"  # idle, lobby, queued, connecting, playing, done
-        self.http: aiohttp.ClientSession | None = None
+        self.lobby = Seating(cfg.lobby_url, self.g, stop, self.rng, mode=cfg.mode,
+                             poll_interval=cfg.poll_interval, queue_timeout=cfg.queue_timeout,
+                             request_timeout=cfg.request_timeout)
         self.conn: NodeConnection | None = None
         self._reported_in = 0
         self._reported_out = 0
-        self.user_id: int | None = None
         # per-bot totals for the report
         self.total_in = 0
         self.total_out = 0
@@ -339,80 +325,15 @@ class Bot:
 
     # --- lobby ----------------------------------------------------------------------------
 
-    async def _lobby(self, method: str, path: str, payload: dict | None = None,
-                     ok: tuple[int, ...] = (200,)) -> tuple[int, dict]:
-        assert self.http is not None
-        headers = {}
-        if method != "GET":
-            cookie = self.http.cookie_jar.filter_cookies(self.cfg.lobby_url).get("csrftoken")
-            if cookie is not None:
-                headers["X-CSRFToken"] = cookie.value
-        t0 = time.monotonic()
-        try:
-            async with self.http.request(method, self.cfg.lobby_url + path, json=payload, headers=headers,
-                                         timeout=aiohttp.ClientTimeout(total=self.cfg.request_timeout)) as r:
-                status = r.status
-                try:
-                    data = await r.json(content_type=None)
-                except ValueError:
-                    data = {}
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise LobbyError(f"lobby {method} {path}: {type(exc).__name__}") from None
-        finally:
-            self.g.hist["lobby_request"].record(time.monotonic() - t0)
-            self.g.counters["lobby_requests"] += 1
-        if status not in ok:
-            raise LobbyError(f"lobby {method} {path}: HTTP {status}")
-        return status, data if isinstance(data, dict) else {}
-
-    async def sign_in(self) -> None:
-        self.state = "lobby"
-        await self._lobby("GET", "/api/csrf")
-        _, data = await self._lobby("POST", "/api/guest")
-        self.user_id = data.get("user_id")
-
     async def queue(self) -> tuple[str, str, float] | None:
         """Queue and wait until matched: (node_url, token, t_queue), or None if stopped."""
         self.state = "queued"
-        t_queue = time.monotonic()
-        payload = {"mode": self.cfg.mode} if self.cfg.mode else {}
-        while True:
-            status, data = await self._lobby("POST", "/api/queue", payload, ok=(200, 409))
-            if status == 200:
-                break
-            # 409: the lobby still counts us in the match that just ended (until the node's
-            # result arrives) or a ticket is still waiting. Retry; too long is an error.
-            self.g.counters["queue_409"] += 1
-            if time.monotonic() - t_queue > self.cfg.queue_timeout:
-                self.error(f"lobby POST /api/queue: HTTP 409 for {self.cfg.queue_timeout:g} s")
-                await self._lobby("DELETE", "/api/queue", ok=(200, 404, 409))
-                return None
-            if await sleep_or_stop(self.stop, REQUEUE_RETRY * self.rng.uniform(0.8, 1.2)):
-                return None
+        if not await self.lobby.join():
+            return None
         if self.requeue_from is not None:
             self.g.hist["requeue_wait"].record(time.monotonic() - self.requeue_from)
             self.requeue_from = None
-        t_queue = time.monotonic()
-        while not self.stop.is_set():
-            if time.monotonic() - t_queue > self.cfg.queue_timeout:
-                self.error("queue timeout")
-                await self._lobby("DELETE", "/api/queue", ok=(200, 404, 409))
-                return None
-            if await sleep_or_stop(self.stop, self.cfg.poll_interval * self.rng.uniform(0.8, 1.2)):
-                break
-            _, data = await self._lobby("GET", "/api/queue")
-            status_ = data.get("status")
-            if status_ == "matched":
-                node_url, token = data.get("node_url"), data.get("token")
-                if not isinstance(node_url, str) or not isinstance(token, str):
-                    raise LobbyError("lobby GET /api/queue: matched without node_url/token")
-                self.g.hist["queue_wait"].record(time.monotonic() - t_queue)
-                return node_url, token, t_queue
-            if status_ != "waiting":
-                self.error(f"lobby ticket {status_}")
-                return None
-        await self._lobby("DELETE", "/api/queue", ok=(200, 404, 409))
-        return None
+        return await self.lobby.wait_for_seat()
 
     # --- the node ----------------------------------------------------------------------------
 
@@ -863,16 +784,13 @@ class Bot:
     # --- the whole life --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.http = aiohttp.ClientSession(
-            cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: keep cookies of 127.0.0.1
-            # idle keep-alive connections are dropped after 1 s, before the lobby server
-            # closes them (gunicorn: 2 s), so a request never lands on a closing connection
-            connector=aiohttp.TCPConnector(limit=2, keepalive_timeout=1.0))
+        self.lobby.open()
         try:
             while not self.stop.is_set():
                 try:
-                    if self.user_id is None:
-                        await self.sign_in()
+                    if self.lobby.user_id is None:
+                        self.state = "lobby"
+                        await self.lobby.sign_in()
                     matched = await self.queue()
                     if matched is not None:
                         await self.play(*matched)
@@ -884,4 +802,4 @@ class Bot:
                 self.state = "lobby"
         finally:
             self.state = "done"
-            await self.http.close()
+            await self.lobby.close()
