@@ -63,7 +63,7 @@ class LobbyServer:
     stop_timeout = 10.0
 
     def __init__(self, *, workers: int = 3, env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, cwd: Path | None = None) -> None:
         self.sock = listen_socket(backlog=self.backlog)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -71,6 +71,7 @@ class LobbyServer:
         self.env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
                     **(env or {})}
         self.log_path = log_path
+        self.cwd = cwd or REPO  # the checkout whose lobby is served
         self.proc: subprocess.Popen | None = None
 
     def argv(self, fd: int) -> list[str]:
@@ -79,7 +80,7 @@ class LobbyServer:
     def start(self, timeout: float = 60.0):
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            self.argv(self.sock.fileno()), cwd=REPO, env=self.env, stdout=log, stderr=log,
+            self.argv(self.sock.fileno()), cwd=self.cwd, env=self.env, stdout=log, stderr=log,
             pass_fds=(self.sock.fileno(),))
         self.sock.close()  # the child holds it now
         deadline = time.monotonic() + timeout
@@ -118,8 +119,8 @@ class GunicornServer(LobbyServer):
     server = "gunicorn"
 
     def __init__(self, *, workers: int = 3, env: dict[str, str] | None = None,
-                 threads: int = 1, log_path: Path | None = None) -> None:
-        super().__init__(workers=workers, env=env, log_path=log_path)
+                 threads: int = 1, log_path: Path | None = None, cwd: Path | None = None) -> None:
+        super().__init__(workers=workers, env=env, log_path=log_path, cwd=cwd)
         self.threads = threads
 
     def argv(self, fd: int) -> list[str]:

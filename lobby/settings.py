@@ -129,7 +129,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE: write transactions are serialized up front, so the matcher pass
     # and a queue join never interleave (SQLite has no row locks). WAL lets reads go on.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections persist (DB_CONN_MAX_AGE) as on PostgreSQL: a request's threads are a
+    # fixed pool (gunicorn's, lobby.realtime.asgi's), and opening one costs more than the
+    # queries of a request (Django registers its SQL functions on each).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -184,6 +186,7 @@ REPLAY_VERIFY_TASK = env_str("REPLAY_VERIFY_TASK", "auto")  # ASGI lifespan veri
 REPLAY_VERIFY_INTERVAL = env_float("REPLAY_VERIFY_INTERVAL", 10)  # seconds between idle passes
 
 CSRF_FAILURE_VIEW = "lobby.views.csrf_failure"
+SESSION_ENGINE = "lobby.accounts.sessions"  # Django's database sessions, fewer writes at sign-in
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 # Behind HTTPS (a TLS proxy that sets X-Forwarded-Proto): cookies only over HTTPS.
@@ -272,5 +275,6 @@ REDIS_PREFIX = env_str("REDIS_PREFIX", "arena:")  # every key starts with it
 SSE_HEARTBEAT = env_float("SSE_HEARTBEAT", 15)  # seconds between keep-alive comments
 SSE_MAX_AGE = env_float("SSE_MAX_AGE", 3600)  # a stream ends after; the browser reconnects
 SSE_MAX_STREAMS = env_int("SSE_MAX_STREAMS", 10000)  # open streams per process; then 503
+ASGI_THREADS = env_int("ASGI_THREADS", 8)  # threads serving the synchronous views (lobby.realtime.asgi)
 MATCHER_TASK = env_str("MATCHER_TASK", "auto")  # ASGI lifespan matcher; auto: without REDIS_URL
 MATCHER_IN_REQUESTS = env_bool("MATCHER_IN_REQUESTS", True)  # passes in GET /api/queue, /queue/

@@ -94,14 +94,15 @@ def join_queue(user, mode: Any) -> Ticket:
     rating = (Rating.objects.filter(user=user, game=info.game)
               .values_list("rating", flat=True).first())
     with transaction.atomic():
-        # Row lock on the profile: one queue operation per player at a time (PostgreSQL).
-        Profile.objects.select_for_update().filter(user=user).values_list("pk").first()
+        # Row lock on the profile: one queue operation per player at a time (PostgreSQL;
+        # SQLite's BEGIN IMMEDIATE already serializes every write transaction).
+        if connection.features.has_select_for_update:
+            Profile.objects.select_for_update().filter(user=user).values_list("pk").first()
         try:
-            with transaction.atomic():
-                ticket = Ticket.objects.create(user=user, mode=info.name,
-                                               rating=settings.RATING_START if rating is None
-                                               else rating)
-        except IntegrityError:  # one_waiting_ticket_per_user
+            ticket = Ticket.objects.create(user=user, mode=info.name,
+                                           rating=settings.RATING_START if rating is None
+                                           else rating)
+        except IntegrityError:  # one_waiting_ticket_per_user; leaving rolls back
             raise QueueError(409, "already queued", "already_queued") from None
         # The seat check comes after the insert: a pass matching this player's previous
         # ticket holds that row, so the insert waits for the pass's commit and this read

@@ -7,16 +7,30 @@ step of the request (a sync middleware, the session load) creates a one-thread e
 that lives until the response ends. For a stream that lasts minutes that is an idle
 thread per browser, exactly what an event loop is for avoiding; so `STREAM_PATHS` are
 handled without that context (their synchronous steps then share asgiref's single
-thread, briefly, at connect) and every other request as Django does.
+thread, briefly, at connect).
+
+Every other request goes to a synchronous view, and Django's ASGI path costs it a thread
+hop per synchronous middleware boundary and per signal (`request_started`, the response's
+close), in a one-thread executor created for the request. `SyncRequests` serves them as
+WSGI does instead: the middleware chain loaded in synchronous mode and the whole request
+(signals, middleware, view, close) in one call on a pool of `ASGI_THREADS` threads, each
+with its own database connection.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers import base
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import HttpResponseBase
+from django.urls import set_script_prefix
 
 log = logging.getLogger("lobby.realtime")
 
@@ -32,15 +46,57 @@ def matcher_wanted() -> bool:
     return value in ("1", "true", "yes", "on")
 
 
+class SyncRequests(ASGIHandler):
+    """Django's ASGI handler for requests to synchronous views: one pooled thread per
+    request (module docstring). What it gives up against Django's: cancelling a view when
+    the client disconnects (WSGI has no such thing either)."""
+
+    def __init__(self, threads: int):
+        base.BaseHandler.__init__(self)
+        self.load_middleware(is_async=False)
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="lobby-request")
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        response = await sync_to_async(self.respond, thread_sensitive=False,
+                                       executor=self.executor)(scope, body_file)
+        try:
+            await self.send_response(response, send)
+        finally:
+            if response.streaming:  # closed once its body is sent (static files)
+                await sync_to_async(response.close, thread_sensitive=False,
+                                    executor=self.executor)()
+            body_file.close()
+
+    def respond(self, scope: dict, body_file: Any) -> HttpResponseBase:
+        """In a pool thread: the request as `WSGIHandler.__call__` serves it."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            response = self.get_response(request)
+        response._handler_class = self.__class__
+        if not response.streaming:
+            response.content  # noqa: B018 - rendered here, not on the event loop
+            response.close()  # request_finished: the database connection's age is checked
+        return response
+
+
 class LobbyApplication:
     def __init__(self, django: ASGIHandler):
         self.django = django
+        self.requests = SyncRequests(settings.ASGI_THREADS)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
         elif scope["type"] == "http" and scope.get("path") in STREAM_PATHS:
             await self.django.handle(scope, receive, send)
+        elif scope["type"] == "http":
+            await self.requests(scope, receive, send)
         else:
             await self.django(scope, receive, send)
 

@@ -33,8 +33,8 @@ class UvicornServer(LobbyServer):
     stop_timeout = 15.0
 
     def __init__(self, *, workers: int = 1, env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
-        super().__init__(workers=workers, env=env, log_path=log_path)
+                 log_path: Path | None = None, cwd: Path | None = None) -> None:
+        super().__init__(workers=workers, env=env, log_path=log_path, cwd=cwd)
 
     def argv(self, fd: int) -> list[str]:
         return uvicorn_argv(["--fd", str(fd)], self.workers)

@@ -21,14 +21,19 @@ from django.db import IntegrityError, transaction
 class PassGate(ABC):
     def __init__(self, interval: float):
         self.interval = interval
+        self.seen = 0.0  # the latest last_run this process read or wrote (it only grows)
 
     @abstractmethod
     def last_run(self) -> float:
         """Unix time of the last recorded pass (0.0 if none)."""
 
     def due(self, now: float) -> bool:
-        """The cheap check before trying: is the last pass older than the interval?"""
-        return not 0 <= now - self.last_run() < self.interval
+        """The cheap check before trying: is the last pass older than the interval? No
+        read while the last pass this process knows of is that recent."""
+        if 0 <= now - self.seen < self.interval:
+            return False
+        self.seen = max(self.seen, self.last_run())
+        return not 0 <= now - self.seen < self.interval
 
     @abstractmethod
     def hold(self, now: float, *, force: bool = False) -> Iterator[bool]:
@@ -70,6 +75,7 @@ class DbPassGate(PassGate):
             yield True
             state.last_run = now
             state.save(update_fields=["last_run"])
+        self.seen = max(self.seen, now)
 
 
 # Delete the lock only if it is still ours (it may have expired and been taken since).
@@ -113,5 +119,6 @@ class RedisPassGate(PassGate):
             with transaction.atomic():
                 yield True
             self.r.set(self.last_key, repr(now), ex=86400)
+            self.seen = max(self.seen, now)
         finally:
             self._release(keys=[self.lock_key], args=[token])
