@@ -28,6 +28,7 @@ import msgpack
 from engine import codec
 from loadtest import brain as brains
 from loadtest.seating import LobbyError, Seating, sleep_or_stop
+from loadtest.shared import MISSING, SharedRoom, SharedRooms, apply_copy, outcome_for
 from loadtest.sockjs_client import SockJSClient, SockJSError
 from loadtest.stats import Group
 from loadtest.wsclient import WebSocketError, WSClient
@@ -76,35 +77,6 @@ def effective_patch_hz(config: dict) -> float:
     return sim_hz / max(1, round(sim_hz / patch_hz))
 
 
-def apply_in_place(entities: dict, added: dict, removed: list, updated: dict) -> None:
-    """`codec.apply_delta` on the bot's own state, without copying it every patch: an
-    updated entity becomes a list changed in place (the bot only reads fields). Same rules
-    and errors as `codec.apply_delta` (and an `updated` entry that is not a list of
-    index/value pairs is refused); on an error the state is partly applied, and the bot
-    waits for a keyframe (tests/loadtest/test_units.py compares both)."""
-    for eid in removed:
-        entities.pop(eid, None)
-    entities.update(added)
-    get = entities.get
-    for eid, changes in updated.items():
-        fields = get(eid)
-        if type(fields) is not list:
-            if fields is None:
-                raise codec.DecodeError(4001, "Delta does not apply")
-            fields = entities[eid] = list(fields)
-        if type(changes) is not list:
-            raise codec.DecodeError(4001, "Delta does not apply")
-        size = len(fields)
-        pairs = iter(changes)
-        try:
-            for index in pairs:
-                if type(index) is not int or not 0 < index < size:
-                    raise codec.DecodeError(4001, "Delta does not apply")
-                fields[index] = next(pairs)
-        except StopIteration:
-            raise codec.DecodeError(4001, "Delta does not apply") from None
-
-
 _first = operator.itemgetter(0)
 
 
@@ -118,8 +90,8 @@ def plain_delta(raw: bytes | str) -> list | None:
     for tick and base, int ids, added entities as non-empty arrays, events as non-empty
     arrays with an int code, lists and maps where the protocol has them), else None:
     `codec.decode_any` then checks it
-    field by field. What this leaves to others: `apply_in_place` checks every updated
-    index, and the field values are the game's (its brain reads them). A bot decodes 20
+    field by field. What this leaves to others: `loadtest.shared.apply_copy` checks every
+    updated index, and the field values are the game's (its brain reads them). A bot decodes 20
     deltas a second; the full check costs three times msgpack's own decoding."""
     if type(raw) is not bytes or len(raw) > STATE_MAX_BYTES:
         return None
@@ -273,14 +245,18 @@ class _Match:
     error_code: int | None = None  # from an `error` message: the close code to come
     moved: tuple[str, str] | None = None  # `moved` (node_url, resume_token): 4031 follows
     move_from: float | None = None  # last state frame before the move (the gap's start)
+    share: SharedRoom | None = None  # this room's last delta, shared by this process's bots
 
 
 class Bot:
     """One simulated player. `run()` loops queue -> play until `stop` is set."""
 
     def __init__(self, index: int, cfg: BotConfig, http_node: aiohttp.ClientSession,
-                 groups: dict[str, Group], stop: asyncio.Event, *, slow: bool = False):
+                 groups: dict[str, Group], stop: asyncio.Event, *, slow: bool = False,
+                 shared: SharedRooms | None = None):
         self.index = index
+        # the worker's rooms (loadtest.shared); None: this bot decodes every delta itself
+        self.shared = shared
         self.cfg = cfg
         self.http_node = http_node
         self.stop = stop
@@ -289,6 +265,7 @@ class Bot:
         self.groups = groups
         self.g: Group = groups[self.group_name]  # the worker keeps its groups (take() empties them)
         self._frames_unflushed = 0  # state frames not yet in g.counters["frames"] (once a second)
+        self._shared_unflushed = 0  # deltas taken from the room's shared outcome, likewise
         self.transport = cfg.transports[index % len(cfg.transports)]
         self.rng = random.Random(index)
         self.state = "idle"  # idle, lobby, queued, connecting, playing, done
@@ -343,6 +320,9 @@ class Bot:
         if self._frames_unflushed:
             self.g.counters["frames"] += self._frames_unflushed
             self._frames_unflushed = 0
+        if self._shared_unflushed:
+            self.g.counters["deltas_shared"] += self._shared_unflushed
+            self._shared_unflushed = 0
         if self.conn is None:
             return
         bin_, bout = self.conn.bytes_in, self.conn.bytes_out
@@ -399,8 +379,14 @@ class Bot:
             self._abandon_pending()
             self.flush_bytes()
             self._account_frames(m)
+            self._leave_share(m)
             self.conn = None
             self.match = None
+
+    def _leave_share(self, m: _Match) -> None:
+        if m.share is not None and self.shared is not None:
+            self.shared.leave(m.share)
+        m.share = None
 
     def _account_frames(self, m: _Match) -> None:
         if not m.frames:
@@ -562,9 +548,17 @@ class Bot:
         g = self.g
         if now is None:
             now = time.monotonic()
+        share = m.share
+        if share is not None:
+            kept = share.outcomes.get(raw)
+            if kept is not None:  # a delta another bot of the room decoded (the same bytes)
+                obj = kept[0]
+                self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], obj[7], m, now, kept, raw, obj)
+                return codec.Delta
         obj = plain_delta(raw)
         if obj is not None:  # most messages: a delta (tick, base, clock, added, removed, updated, events)
-            self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], obj[7], m, now)
+            self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], obj[7], m, now, None,
+                           raw if share is not None else None, obj)
             return codec.Delta
         try:
             msg = codec.decode_any(raw, STATE_MAX_BYTES)
@@ -579,6 +573,9 @@ class Bot:
                 self._on_state(False, msg.tick, msg.base, msg.added, msg.removed, msg.updated, msg.events, m, now)
         elif kind is codec.Welcome:
             m.player_id = msg.player_id
+            self._leave_share(m)  # a resume on another node is another room there
+            if self.shared is not None:
+                m.share = self.shared.join((self.conn.node_url if self.conn else "", msg.match_id))
             m.ack_at = brains.ack_indices(msg.config)
             m.brain, own = brains.make_brain(msg.config, msg.player_id, self.rng.getrandbits(32))
             g.counters["brain_game" if own else "brain_generic"] += 1
@@ -604,8 +601,14 @@ class Bot:
         return kind
 
     def _on_state(self, keyframe: bool, tick: int, base: int, entities: dict, removed, updated: dict,
-                  events, m: _Match, now: float) -> None:
-        """A keyframe (`entities`: the whole state) or a delta (`entities`: the added ones)."""
+                  events, m: _Match, now: float, kept: list | None = None,
+                  raw: bytes | None = None, obj: list | None = None) -> None:
+        """A keyframe (`entities`: the whole state) or a delta (`entities`: the added ones).
+
+        `kept`: the outcomes the room kept for this very payload (`SharedRoom.outcomes`),
+        one of which this bot takes if it was computed from its own state; else it
+        applies the delta itself. `raw` and `obj`: a delta this bot decoded itself, whose
+        outcome it publishes in its room's `m.share` (loadtest.shared)."""
         g = self.g
         if self.state != "playing":
             self.state = "playing"
@@ -632,12 +635,22 @@ class Bot:
             m.entities = entities
             m.state_tick = tick
         elif base == m.state_tick:
-            try:
-                apply_in_place(m.entities, entities, removed, updated)
-            except codec.DecodeError:
+            old = m.entities
+            new = outcome_for(kept, old) if kept is not None else MISSING
+            if new is not MISSING:  # what apply_copy(old, ...) gives: the same delta, the same state
+                self._shared_unflushed += 1
+            else:
+                try:
+                    new = apply_copy(old, entities, removed, updated)
+                except codec.DecodeError:
+                    new = None
+                if raw is not None:
+                    m.share.publish(raw, obj, old, new)
+            if new is None:
                 self.error("delta does not apply")
                 m.state_tick = -1
                 return
+            m.entities = new
             m.state_tick = tick
         else:
             g.counters["delta_base_mismatch"] += 1  # wait for the keyframe the node sends

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from loadtest.bot import Bot, BotConfig
+from loadtest.shared import SharedRooms
 
 try:
     import uvloop
@@ -130,6 +131,7 @@ class Worker:
         self.deadline = start + plan.ramp + plan.duration
         self.groups = {"normal": Group(), "slow": Group()}
         self.bots: list[Bot] = []
+        self.shared = SharedRooms()  # each room's last delta, decoded and applied once here
 
     def _snapshot(self, final: bool = False) -> dict:
         for bot in self.bots:
@@ -176,7 +178,7 @@ class Worker:
                 if stop.is_set():
                     return
                 bot = Bot(index, plan.bot, http_node, self.groups, stop,
-                          slow=is_slow(index, plan.slow_fraction))
+                          slow=is_slow(index, plan.slow_fraction), shared=self.shared)
                 self.bots.append(bot)
                 tasks.append(asyncio.create_task(bot.run()))
 
