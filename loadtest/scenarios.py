@@ -10,9 +10,14 @@ fresh lobby and game node that this command starts and stops itself.
     python -m loadtest.scenarios rolling-deploy   # 2 nodes restarted in turn under load
                                                   # (PostgreSQL + Redis: loadtest/rolling_deploy.py)
 
-The stack: `manage.py migrate` on a temporary SQLite file, the lobby (gunicorn
-`lobby.wsgi`, or `manage.py runserver` with `--lobby-server runserver`) and one node
-(`python -m game_server`) on free loopback ports, with fresh secrets. Logs and the
+The stack: `manage.py migrate` on a temporary SQLite file, the lobby and one node
+(`python -m game_server`) on free loopback ports, with fresh secrets. The lobby runs as
+deployed (`--lobby-server uvicorn`, the default: `lobby.asgi` in one process, its
+background matcher, the event stream), and the bots wait for their seat on the stream as
+the browser does; `--lobby-server gunicorn` (`lobby.wsgi`, `--lobby-workers` x 4 threads,
+matcher passes in GET /api/queue) or `runserver` (`manage.py runserver`) have no stream,
+and the bots poll GET /api/queue every `--poll-interval` there (`--lobby-wait poll` makes
+them poll on uvicorn too). Logs and the
 database stay in a temporary directory (printed; `--keep` keeps it). Then
 `python -m loadtest` runs against it with the scenario's flags and targets, and writes
 `reports/<name>.json` (+ .png, .html). Extra flags after `--` go to `python -m loadtest`
@@ -43,6 +48,7 @@ from engine import auth
 from engine.registry import registry
 from loadtest import cli
 from loadtest.procs import free_port, listen_socket, start_node, wait_http
+from loadtest.seating import WAITS
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_ID = "node-1"
@@ -126,14 +132,17 @@ class Stack:
     node: subprocess.Popen
 
 
+LOBBY_SERVERS = ("uvicorn", "gunicorn", "runserver")
+
+
 @contextlib.contextmanager
-def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: str = "gunicorn",
+def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: str = "uvicorn",
           lobby_workers: int = 2, keep: bool = False) -> Iterator[Stack]:
     """Start a lobby and a node (and stop them, whatever happens)."""
     workdir = Path(tempfile.mkdtemp(prefix="loadtest-"))
-    # gunicorn gets a socket bound here (no port race: loadtest.procs); the node retries
-    # another port if its own was taken, and is ready when /health names NODE_ID
-    lobby_sock = listen_socket() if lobby_server == "gunicorn" else None
+    # gunicorn and uvicorn get a socket bound here (no port race: loadtest.procs); the node
+    # retries another port if its own was taken, and is ready when /health names NODE_ID
+    lobby_sock = listen_socket() if lobby_server in ("gunicorn", "uvicorn") else None
     lobby_port = lobby_sock.getsockname()[1] if lobby_sock else free_port()
     lobby_url = f"http://127.0.0.1:{lobby_port}"
     node_secret = secrets.token_hex(16)
@@ -155,6 +164,11 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
         lobby_cmd = [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-b", f"fd://{lobby_sock.fileno()}",
                      "-w", str(lobby_workers), "--threads", "4", "--keep-alive", "5", "--timeout", "120",
                      "--backlog", "2048", "--log-level", "warning"]
+    elif lobby_server == "uvicorn":  # as run.py runs it (lobby.realtime.server.uvicorn_argv)
+        lobby_cmd = [sys.executable, "-m", "uvicorn", "lobby.asgi:application",
+                     "--fd", str(lobby_sock.fileno()), "--lifespan", "on", "--no-access-log",
+                     "--timeout-graceful-shutdown", "3", "--backlog", "2048",
+                     "--log-level", "warning"]
     else:
         lobby_cmd = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{lobby_port}"]
 
@@ -231,8 +245,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="the mode the bots queue for, any registered one (default: the registry's "
                         "first; churn: the shortest of its game)")
     p.add_argument("--report", type=Path, default=None, help="default reports/<name>[-small].json")
-    p.add_argument("--lobby-server", choices=("gunicorn", "runserver"), default="gunicorn")
+    p.add_argument("--lobby-server", choices=LOBBY_SERVERS, default="uvicorn",
+                   help="uvicorn: as deployed, one ASGI process with the background matcher and "
+                        "the event stream; gunicorn: WSGI, --lobby-workers x 4 threads, matcher "
+                        "passes in GET /api/queue; runserver: Django's (default uvicorn)")
     p.add_argument("--lobby-workers", type=int, default=2, help="gunicorn worker processes")
+    p.add_argument("--lobby-wait", choices=WAITS, default="auto",
+                   help="how the bots wait for their seat: auto (the event stream where the lobby "
+                        "has one, else GET /api/queue polls), events, poll (default auto)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, DB)")
     p.add_argument("--lobby-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra lobby environment (e.g. DATABASE_URL=postgres://...), repeatable")
@@ -250,9 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     node_env = {**sc.node_env, **_pairs(p, args.node_env)}
     print(f"scenario {args.name}{' (small)' if args.small else ''}, mode {mode} "
           f"(game {modes[mode][0].name}): {sc.summary}", file=sys.stderr)
+    os.environ["LOADTEST_LOBBY_WAIT"] = args.lobby_wait  # loadtest.seating, in every bot process
     with stack(lobby_env, node_env, lobby_server=args.lobby_server, lobby_workers=args.lobby_workers,
                keep=args.keep) as st:
-        print(f"lobby {st.lobby_url} (pid {st.lobby.pid}), node {st.node_url} (pid {st.node.pid}), "
+        print(f"lobby {st.lobby_url} ({args.lobby_server}, pid {st.lobby.pid}), node {st.node_url} (pid {st.node.pid}), "
               f"logs in {st.workdir}", file=sys.stderr)
         return cli.main(loadtest_argv(args.name, args.small, st, report, extra, mode))
 

@@ -1,24 +1,25 @@
 """The lobby's ASGI application: Django's, plus the lifespan (the background matcher,
-the bus's connections) and the event stream served outside Django's per-request thread
+the bus's connections), with its HTTP requests served outside Django's per-request thread
 context.
 
 Django runs each request inside an asgiref `ThreadSensitiveContext`: the first synchronous
 step of the request (a sync middleware, the session load) creates a one-thread executor
-that lives until the response ends. For a stream that lasts minutes that is an idle
-thread per browser, exactly what an event loop is for avoiding; so `STREAM_PATHS` are
-handled without that context (their synchronous steps then share asgiref's single
-thread, briefly, at connect).
+that lives until the response ends. For an event stream that lasts minutes that is an
+idle thread per browser, exactly what an event loop is for avoiding. And every view here is
+synchronous, for which Django's ASGI path costs a thread hop per synchronous middleware
+boundary and per signal (`request_started`, the response's close).
 
-Every other request goes to a synchronous view, and Django's ASGI path costs it a thread
-hop per synchronous middleware boundary and per signal (`request_started`, the response's
-close), in a one-thread executor created for the request. `SyncRequests` serves them as
-WSGI does instead: the middleware chain loaded in synchronous mode and the whole request
-(signals, middleware, view, close) in one call on a pool of `ASGI_THREADS` threads, each
-with its own database connection.
+So `SyncRequests` serves every HTTP request as WSGI does: the middleware chain loaded in
+synchronous mode and the whole request (signals, middleware, view, close) in one call on
+a pool of `ASGI_THREADS` threads, each with its own database connection. A streaming
+response (the event stream's async generator, a static file) is then sent from the event
+loop, and cancelled when the client disconnects.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,8 +35,6 @@ from django.urls import set_script_prefix
 
 log = logging.getLogger("lobby.realtime")
 
-STREAM_PATHS = frozenset({"/api/events"})
-
 
 def matcher_wanted() -> bool:
     """MATCHER_TASK: "1" on, "0" off, "auto" on unless REDIS_URL (scale mode, where
@@ -47,9 +46,9 @@ def matcher_wanted() -> bool:
 
 
 class SyncRequests(ASGIHandler):
-    """Django's ASGI handler for requests to synchronous views: one pooled thread per
-    request (module docstring). What it gives up against Django's: cancelling a view when
-    the client disconnects (WSGI has no such thing either)."""
+    """Django's ASGI handler for synchronous views: one pooled thread per request (module
+    docstring). What it gives up against Django's: cancelling a view (not a streaming
+    response) when the client disconnects, which WSGI has no such thing as either."""
 
     def __init__(self, threads: int):
         base.BaseHandler.__init__(self)
@@ -64,12 +63,29 @@ class SyncRequests(ASGIHandler):
         response = await sync_to_async(self.respond, thread_sensitive=False,
                                        executor=self.executor)(scope, body_file)
         try:
-            await self.send_response(response, send)
+            if response.streaming:  # until its end or the client's disconnect
+                await self.send_streaming(response, receive, send)
+            else:
+                await self.send_response(response, send)
         finally:
-            if response.streaming:  # closed once its body is sent (static files)
+            if response.streaming:  # closed once its body is sent
                 await sync_to_async(response.close, thread_sensitive=False,
                                     executor=self.executor)()
             body_file.close()
+
+    async def send_streaming(self, response: HttpResponseBase, receive: Any, send: Any) -> None:
+        sender = asyncio.ensure_future(self.send_response(response, send))
+        listener = asyncio.ensure_future(receive())  # the next message: http.disconnect
+        try:
+            await asyncio.wait((sender, listener), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (listener, sender):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        if sender.done() and not sender.cancelled():
+            sender.result()
 
     def respond(self, scope: dict, body_file: Any) -> HttpResponseBase:
         """In a pool thread: the request as `WSGIHandler.__call__` serves it."""
@@ -93,8 +109,6 @@ class LobbyApplication:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
-        elif scope["type"] == "http" and scope.get("path") in STREAM_PATHS:
-            await self.django.handle(scope, receive, send)
         elif scope["type"] == "http":
             await self.requests(scope, receive, send)
         else:

@@ -24,7 +24,7 @@ from .events import Notifier
 
 log = logging.getLogger("lobby.realtime")
 
-MIN_GAP = 0.05     # seconds between two passes (a burst of joins is one pass)
+MIN_GAP = 0.2      # seconds between two passes (a burst of joins is one pass)
 WINDOW_TICK = 1.0  # seconds between passes while tickets wait
 IDLE_TICK = 5.0    # seconds between passes with nobody waiting
 

@@ -1,10 +1,11 @@
 """`GET /api/events`: the signed-in browser's event stream (Server-Sent Events).
 
-An async view: the response is a StreamingHttpResponse over an async generator, so an idle
-stream is a coroutine waiting on its bus subscription, not a thread (`lobby.asgi` also
-serves this path outside Django's per-request thread context, so not even an idle executor
-thread stays behind) and not a database connection (each read runs in a pooled thread
-that closes its connection).
+The view is synchronous (the session and user are read in the request's pool thread, as
+for every other request: `lobby.realtime.asgi.SyncRequests`) and answers a
+StreamingHttpResponse over an async generator, which the ASGI server then drives on the
+event loop: an idle stream is a coroutine waiting on its bus subscription, not a thread
+and not a database connection (each read runs in a pooled thread that closes its
+connection).
 
 On connect the stream sends `state` (what `GET /api/queue` answers, with a fresh seat
 token when matched) and, with `?live=1`, `live`; then the events of the player's channel
@@ -77,12 +78,13 @@ def frame(event: str, data: dict, event_id: str) -> bytes:
             f"{json.dumps(data, separators=(',', ':'))}\n\n").encode()
 
 
-async def events(request: HttpRequest) -> HttpResponse:
+def events(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return error(405, "method not allowed; use GET")
     if not isinstance(request, ASGIRequest):  # WSGI would buffer the endless body in a thread
         return error(501, "event streams need the ASGI server (uvicorn); poll GET /api/queue")
-    user = await request.auser()
+    user = request.user
+    user.is_authenticated  # noqa: B018 - loaded here, in the request's thread
     live = request.GET.get("live") == "1"
     if not user.is_authenticated and not live:
         return error(401, "not signed in")
