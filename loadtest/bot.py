@@ -120,9 +120,16 @@ _packer = msgpack.Packer()
 _monotonic = time.monotonic
 
 
-def _pack_input(msg: codec.Input) -> bytes:
-    """`codec.encode(msg)` of an input (the same bytes), without its type dispatch."""
-    return _packer.pack([3, msg.seq, *msg.values])
+def _pack_input(seq: int, values: tuple) -> bytes:
+    """`codec.encode(codec.Input(seq, values))` (the same bytes), without the message
+    object or the codec's type dispatch."""
+    return _packer.pack([3, seq, *values])
+
+
+def _watch_due(t: float) -> float:
+    """The next multiple of WATCHDOG_SLACK after loop time `t`: every bot's read watchdog
+    of a worker fires at the same instants (one wake-up of the loop, not one per bot)."""
+    return (math.floor(t / WATCHDOG_SLACK) + 1) * WATCHDOG_SLACK
 
 
 def _ignore(message: bytes | str) -> None:
@@ -266,6 +273,8 @@ class Bot:
         self.g: Group = groups[self.group_name]  # the worker keeps its groups (take() empties them)
         self._frames_unflushed = 0  # state frames not yet in g.counters["frames"] (once a second)
         self._shared_unflushed = 0  # deltas taken from the room's shared outcome, likewise
+        self._sent_unflushed = 0      # inputs written at once (raw websocket), likewise
+        self._awaiting_unflushed = 0  # inputs that joined `pending`, likewise
         self.transport = cfg.transports[index % len(cfg.transports)]
         self.rng = random.Random(index)
         self.state = "idle"  # idle, lobby, queued, connecting, playing, done
@@ -314,15 +323,27 @@ class Bot:
 
     # --- the node ----------------------------------------------------------------------------
 
-    def flush_bytes(self) -> None:
-        """Move the live connection's byte counts and the frames counted since the last
-        flush into the group (once a second)."""
+    def flush_counts(self) -> None:
+        """Move what the bot counts in plain attributes (frames, inputs, shared deltas:
+        cheaper than a Counter per message) into the group."""
+        counters = self.g.counters
         if self._frames_unflushed:
-            self.g.counters["frames"] += self._frames_unflushed
+            counters["frames"] += self._frames_unflushed
             self._frames_unflushed = 0
         if self._shared_unflushed:
-            self.g.counters["deltas_shared"] += self._shared_unflushed
+            counters["deltas_shared"] += self._shared_unflushed
             self._shared_unflushed = 0
+        if self._sent_unflushed:
+            counters["inputs_sent"] += self._sent_unflushed
+            self._sent_unflushed = 0
+        if self._awaiting_unflushed:
+            counters["inputs_awaiting_ack"] += self._awaiting_unflushed
+            self._awaiting_unflushed = 0
+
+    def flush_bytes(self) -> None:
+        """Move the live connection's byte counts and `flush_counts` into the group (once a
+        second, and at a match's end)."""
+        self.flush_counts()
         if self.conn is None:
             return
         bin_, bout = self.conn.bytes_in, self.conn.bytes_out
@@ -422,7 +443,8 @@ class Bot:
         only waits for the outcome: closed, ended by a message, silent too long, or a slow
         bot's stall.
 
-        The watchdog is one timer per connection that fires every `WATCHDOG_SLACK` s and
+        The watchdog is one timer per connection that fires every `WATCHDOG_SLACK` s (on
+        the same instants for every bot of the worker: `_watch_due`) and
         compares the time of the last message with the timeout in force (`connect_timeout`
         until the first state, then `STATE_TIMEOUT`, `match_end_grace` once the match is
         over or left), so the bot gives up after `timeout` to `timeout + WATCHDOG_SLACK` s
@@ -439,7 +461,7 @@ class Bot:
                     self._record_close(conn, m)
                     return
                 outcome = self._reading = loop.create_future()
-                self._watchdog = loop.call_later(WATCHDOG_SLACK, self._watch)
+                self._watchdog = loop.call_at(_watch_due(loop.time()), self._watch)
                 ws.listen(self._on_ws_message, self._on_ws_done)
                 reason = await outcome
                 self._watchdog.cancel()
@@ -485,7 +507,7 @@ class Bot:
         if now - since >= timeout:
             outcome.set_result("timeout")
         else:
-            self._watchdog = loop.call_later(WATCHDOG_SLACK, self._watch)
+            self._watchdog = loop.call_at(_watch_due(loop.time()), self._watch)
 
     def _on_ws_message(self, raw: bytes | str) -> None:
         m = self.match
@@ -636,7 +658,12 @@ class Bot:
             m.state_tick = tick
         elif base == m.state_tick:
             old = m.entities
-            new = outcome_for(kept, old) if kept is not None else MISSING
+            if kept is None:
+                new = MISSING
+            elif kept[1] is old:  # the usual case: the state the first bot applied it to
+                new = kept[2]
+            else:
+                new = outcome_for(kept, old)
             if new is not MISSING:  # what apply_copy(old, ...) gives: the same delta, the same state
                 self._shared_unflushed += 1
             else:
@@ -719,10 +746,10 @@ class Bot:
         ws = conn.ws
         if ws is not None and now < m.leave_at and now < self.next_ping:  # most slots: one input
             try:
-                ws.send_bytes(_pack_input(self._next_input(m, now)))
+                ws.send_bytes(self._next_input(m, now))
             except (ConnectionError, OSError):
                 return None  # the connection went away: the reader records why
-            self.g.counters["inputs_sent"] += 1
+            self._sent_unflushed += 1
             return None
         out = self._slot(m, now)
         if ws is None:
@@ -744,7 +771,7 @@ class Bot:
             self._abandon_pending()
             self.requeue_from = time.monotonic()
             return [(codec.encode(codec.Leave()), "leaves")]
-        out: list[tuple[bytes, str | None]] = [(_pack_input(self._next_input(m, now)), "inputs_sent")]
+        out: list[tuple[bytes, str | None]] = [(self._next_input(m, now), "inputs_sent")]
         if now >= self.next_ping:
             self.next_ping = now + self.cfg.ping_interval
             out.append((codec.encode(codec.Ping(int(now * 1000) % (1 << 32))), None))
@@ -771,22 +798,23 @@ class Bot:
             pass
         await conn.close()
 
-    def _next_input(self, m: _Match, now: float) -> codec.Input:
-        """The brain's values for this slot; the input joins `pending` (waits for its ack)
-        while the player is in the state and the brain is active."""
+    def _next_input(self, m: _Match, now: float) -> bytes:
+        """This slot's input, encoded: the brain's values; the input joins `pending` (waits
+        for its ack) while the player is in the state and the brain is active."""
         brain = m.brain
-        values = brain.think(m.last_tick, m.entities) if brain is not None else ()
-        self.seq += 1
+        entities = m.entities
+        values = brain.think(m.last_tick, entities) if brain is not None else ()
+        seq = self.seq = self.seq + 1
         pending = self.pending
-        if m.player_id in m.entities and getattr(brain, "active", True):
-            pending.append((self.seq, now))
-            self.g.counters["inputs_awaiting_ack"] += 1
+        if m.player_id in entities and getattr(brain, "active", True):
+            pending.append((seq, now))
+            self._awaiting_unflushed += 1
             if len(pending) > MAX_PENDING_INPUTS:
                 pending.popleft()
                 self.g.counters["inputs_never_acked"] += 1
         elif pending:
             self._abandon_pending()  # the game ignores this player's inputs: no ack to wait for
-        return codec.Input(self.seq, values)
+        return _pack_input(seq, values)
 
     def _abandon_pending(self) -> None:
         """Stop waiting for the acks of the inputs in flight (match over, left, stalled,

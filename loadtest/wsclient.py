@@ -54,6 +54,7 @@ def mask(key: bytes, payload: bytes) -> bytes:
 _SMALL = 126
 _REPEAT = [sum(1 << (32 * w) for w in range((n + 3) >> 2)) for n in range(_SMALL)]  # key -> key key key...
 _LOW = [(1 << (8 * n)) - 1 for n in range(_SMALL)]
+_SMALL_HEADS = [bytes((0x80 | OP_BINARY, 0x80 | n)) for n in range(_SMALL)]  # fin, binary, masked, n
 
 
 def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
@@ -335,10 +336,20 @@ class WSClient(asyncio.Protocol):
         transport.write(frame(opcode, payload))
 
     def send_bytes(self, payload: bytes) -> None:
+        """One binary frame, written at once. A small one (an input: 20 a second per bot)
+        is masked and written here, the same bytes as `frame` makes, without its calls."""
+        n = len(payload)
+        transport = self.transport
         if self._closing:
             raise ConnectionResetError("websocket closing")
-        self.bytes_out += len(payload)
-        self._write(OP_BINARY, payload)
+        if n >= _SMALL or transport is None or self._lost or transport.is_closing():
+            self.bytes_out += n
+            self._write(OP_BINARY, payload)
+            return
+        self.bytes_out += n
+        key = _getrandbits(32)
+        transport.write(_SMALL_HEADS[n] + key.to_bytes(4, "little")
+                        + ((_from_bytes(payload, "little") ^ key * _REPEAT[n]) & _LOW[n]).to_bytes(n, "little"))
 
     def send_text(self, text: str) -> None:
         if self._closing:

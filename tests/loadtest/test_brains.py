@@ -164,6 +164,7 @@ def _bot_in_match(ack_follows: bool, inputs: int = 60) -> Group:
         bot._on_events([[codec.EV_MATCH_END, "time", []]], m)
 
     asyncio.run(run())
+    bot.flush_counts()  # as the worker does once a second
     assert len(bot.conn.sent) >= inputs
     first = codec.decode(bot.conn.sent[0])
     assert type(first) is codec.Input and len(first.values) == len(gdef.inputs)

@@ -198,4 +198,4 @@ def test_the_bots_input_bytes_are_the_codecs():
     from loadtest.bot import _pack_input
 
     for msg in (codec.Input(1, ()), codec.Input(70_000, (-100, 100, 3142, 1)), codec.Input((1 << 32) - 1, (0,))):
-        assert _pack_input(msg) == codec.encode(msg)
+        assert _pack_input(msg.seq, msg.values) == codec.encode(msg)

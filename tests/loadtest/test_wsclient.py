@@ -226,6 +226,22 @@ def test_a_frame_unmasks_to_its_payload(n):
     assert mask(f[head:head + 4], f[head + 4:]) == payload
 
 
+@pytest.mark.parametrize("n", [0, 1, 4, 5, 125, 126, 300])
+def test_send_bytes_writes_one_masked_binary_frame_as_frame_does(n):
+    client = WSClient()
+    client.transport = _Transport()
+    payload = os.urandom(n)
+    client.send_bytes(payload)
+    (f,) = client.transport.written
+    ref = frame(OP_BINARY, payload)
+    head = 2 if n < 126 else 4
+    assert f[:head] == ref[:head] and len(f) == len(ref)
+    assert mask(f[head:head + 4], f[head + 4:]) == payload and client.bytes_out == n
+    client.transport.closed = True
+    with pytest.raises(ConnectionResetError):
+        client.send_bytes(payload)
+
+
 class _Transport:
     def __init__(self):
         self.written: list[bytes] = []
