@@ -73,6 +73,7 @@ __all__ = ["SockJSConnection", "SockJSManager", "add_sockjs_routes", "sockjs_tex
 
 SOCKJS_TEXT = "sockjs-text"  # Frame.rendered key: base64 msgpack (one SockJS message)
 SOCKJS_WS = "sockjs-ws"  # Frame.rendered key: websocket text frame carrying `a["<base64>"]`
+SOCKJS_CHUNK = "sockjs-chunk"  # Frame.rendered key: (HTTP chunk carrying `a["<base64>"]\n`, its body size)
 DEFAULT_SOCKJS_URL = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js"
 ONE_YEAR = 365 * 24 * 3600
 #: Transports whose responses carry CORS headers and that answer OPTIONS preflights
@@ -113,6 +114,11 @@ def sockjs_text(frame: Frame) -> str:
 def _render_ws(payload: bytes) -> bytes:
     # Base64 needs no JSON escaping, so this quoting is exact.
     return ws_frame(OP_TEXT, b'a["' + to_text(payload).encode() + b'"]')
+
+
+def _render_chunk(payload: bytes) -> tuple[bytes, int]:
+    body = b'a["' + to_text(payload).encode() + b'"]\n'
+    return b"%x\r\n" % len(body) + body + b"\r\n", len(body)
 
 
 def sockjs_ws_frame(frame: Frame) -> bytes:
@@ -157,6 +163,11 @@ class SockJSConnection(Connection):
                 return False
             tr.write(data)
             return True
+        stream = session.stream
+        if stream is not None and not session._queue and session.state is _OPEN:
+            sent = stream.write_direct(frame, self._max)
+            if sent is not None:
+                return sent
         return session.send(sockjs_text(frame))
 
     def send_text(self, text: str) -> bool:
@@ -165,10 +176,13 @@ class SockJSConnection(Connection):
         return self.session.send(text)
 
     def backlog(self) -> int:
-        queued = self.session.backlog()
+        session = self.session
+        queued = session.backlog()
         tr = self._tr
         if tr is not None and not tr.is_closing():
             queued += tr.get_write_buffer_size() // self._last_len
+        elif session.stream is not None:
+            queued += session.stream.backlog()
         return queued
 
     @property
@@ -192,6 +206,7 @@ class SockJSConnection(Connection):
 class _Session(Session):
     conn: SockJSConnection | None = None
     remote: str | None = None  # the creating request's address, while counted by Admission
+    stream: _XHRStreaming | None = None  # the xhr-streaming request holding the session
 
     def __init__(self, session_id: str, *, max_send_queue: int, **kwargs: Any):
         super().__init__(session_id, **kwargs)
@@ -383,7 +398,50 @@ class _XHR(_FixedStreaming, XHRTransport):
 
 
 class _XHRStreaming(_FixedStreaming, XHRStreamingTransport):
-    pass
+    """While this request holds its session, a frame sent when nothing is queued is
+    written to the socket as one pre-rendered HTTP chunk (`write_direct`), shared by every
+    xhr-streaming player of the room, instead of going through the session's queue, a task
+    wake-up and aiohttp's `write` per frame (the per-frame cost of the package's loop).
+    Its bytes count towards the response's `maxsize` as the loop's do; the frame that
+    would pass it takes the queue, and the loop sends it and ends the response."""
+
+    session: _Session
+    last_len = 64  # bytes of the last chunk written directly
+
+    async def handle_session(self) -> None:
+        session, response = self.session, self.response
+        direct = (session.stream is None and response is not None and not response.compression
+                  and response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked")
+        if direct:
+            session.stream = self
+        try:
+            await super().handle_session()
+        finally:
+            if session.stream is self:
+                session.stream = None
+
+    def write_direct(self, frame: Frame, max_frames: int) -> bool | None:
+        """Write `frame` now: True, False (the client's backlog is at `max_frames` frames
+        of this size: a slow client), or None when it must take the queue (this request
+        does not hold the session, its socket is closing, or `maxsize` is reached)."""
+        tr = self.request.transport
+        if self.session.request is not self.request or tr is None or tr.is_closing():
+            return None
+        data, size = frame.rendered(SOCKJS_CHUNK, _render_chunk)
+        if self.size + size > self.maxsize:
+            return None
+        n = self.last_len = len(data)
+        # The limit is in frames: the bytes still buffered, counted in frames of this size.
+        if tr.get_write_buffer_size() >= max_frames * n:
+            return False
+        tr.write(data)
+        self.size += size
+        return True
+
+    def backlog(self) -> int:
+        """Frames still in this response's socket buffer, in frames of the last size."""
+        tr = self.request.transport
+        return 0 if tr is None or tr.is_closing() else tr.get_write_buffer_size() // self.last_len
 
 
 class _Eventsource(_FixedStreaming, EventsourceTransport):

@@ -102,8 +102,10 @@ def test_the_floor_counts_every_input_and_delivers_every_frame() -> None:
     """The bare protocol of the input mode's floor: each client frame counted once."""
     r = bench.run_one("bare", 4, 1.0, 0.5, 40, input_hz=20)
     assert r["delivered_fraction"] == 1.0 and r["frames_received_total"] > 0
-    # the clients' inputs of the window, each counted once by the server (+-1 slot of 4)
-    assert abs(r["inputs_received"] - r["inputs_sent_in_window"]) <= 4
+    # the clients' inputs of the window, each counted once by the server: the two
+    # processes' windows are not aligned (by a few slots on a loaded machine), a frame
+    # counted twice or never would show as 2x or 0x
+    assert 0.75 <= r["inputs_received"] / r["inputs_sent_in_window"] <= 1.25
 
 
 # --- the SockJS websocket's direct read (game_server/sockjs_transport.py, `_DirectQueue`),

@@ -409,3 +409,77 @@ async def test_websocket_order_kept_between_queue_and_direct_writes(client, reco
         got += data
     assert got == ["queued"] + [b64(codec.Ping(i)) for i in range(4)]
     await ws.close()
+
+
+# ---------------------------------------------------------------- xhr-streaming direct writes
+
+
+async def stream_lines(r: aiohttp.ClientResponse, n: int) -> list[str]:
+    """The next `n` SockJS frames (one per line) of a streaming response."""
+    lines = []
+    async with asyncio.timeout(T):
+        while len(lines) < n:
+            line = await r.content.readline()
+            assert line, f"the response ended after {lines}"
+            lines.append(line.decode().rstrip("\n"))
+    return lines
+
+
+async def test_xhr_streaming_order_kept_across_direct_writes_and_responses(aiohttp_client, recorder):
+    limit = 1024  # the response's bytes of SockJS frames (the prelude not counted)
+    client = await aiohttp_client(make_app(recorder, response_limit=limit, max_send_queue=64))
+    path = url()
+    async with asyncio.timeout(T):
+        r = await client.post(path + "/xhr_streaming")
+    assert await stream_lines(r, 2) == ["h" * 2048, "o"]
+    conn = await recorder.conn()
+    assert conn.send_text("queued")  # waits in the session queue for the streaming loop
+    frames = [Frame(codec.encode(codec.Ping(i))) for i in range(300)]
+    assert conn.send(frames[0])  # the queue is not empty: queued behind it
+    first = await stream_lines(r, 1)
+    assert first == ['a["queued","' + b64(codec.Ping(0)) + '"]']
+    await poll_until(lambda: not conn.session._queue)
+    size = len("o\n") + len(first[0]) + 1
+    got: list[str] = []
+    sent = 1
+    while size <= limit:  # the package's rule: the frame that passes the limit ends it
+        assert conn.send(frames[sent])  # written at once while this request holds the session
+        sent += 1
+        got += await stream_lines(r, 1)
+        size += len(got[-1]) + 1
+    async with asyncio.timeout(T):
+        assert await r.content.readline() == b""  # the response ended there
+    assert "sockjs-chunk" in frames[1]._rendered  # written directly, as a pre-rendered chunk
+    await poll_until(lambda: conn.session.stream is None)  # the request let the session go
+    # Between two requests the frames wait in the session; the next request gets them first.
+    assert conn.send(frames[sent]) and conn.send(frames[sent + 1])
+    async with asyncio.timeout(T):
+        r2 = await client.post(path + "/xhr_streaming")
+    assert await stream_lines(r2, 2) == ["h" * 2048, "a" + json.dumps(
+        [b64(codec.Ping(sent)), b64(codec.Ping(sent + 1))], separators=(",", ":"))]
+    await poll_until(lambda: not conn.session._queue)
+    assert conn.send(frames[sent + 2])
+    got += await stream_lines(r2, 1)
+    singles = [json.loads(line[1:]) for line in got]
+    assert [m for m in singles if len(m) != 1] == []
+    assert [m[0] for m in singles] == ([b64(codec.Ping(i)) for i in range(1, sent)]
+                                       + [b64(codec.Ping(sent + 2))])
+    r2.close()
+
+
+async def test_stalled_xhr_streaming_client_is_bounded(client, recorder):
+    async with asyncio.timeout(T):
+        r = await client.post(url() + "/xhr_streaming")
+    assert await stream_lines(r, 2) == ["h" * 2048, "o"]
+    conn = await recorder.conn()
+    frame = Frame(b"\xc4" + bytes(32 * 1024))
+    accepted = 0
+    for _ in range(5000):
+        if not conn.send(frame):
+            break
+        accepted += 1
+        await asyncio.sleep(0)
+    else:
+        pytest.fail("send never refused")
+    assert accepted > 4 and conn.backlog() >= 4
+    r.close()
