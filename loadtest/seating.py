@@ -22,7 +22,9 @@ import aiohttp
 
 from loadtest.stats import Group
 
-REQUEUE_RETRY = 1.0        # seconds between POST /api/queue attempts answered 409
+REQUEUE_RETRY = 1.0        # seconds before the first retry of a POST /api/queue answered 409,
+REQUEUE_MAX = 8.0          # doubling up to this (a seat the node refused stays counted until
+                           # the node's result: each retry meanwhile is a lobby request)
 WAITS = ("auto", "events", "poll")
 STREAM_ERRORS = 3          # stream failures (each reconnected) before polling, as the browser
 STREAM_RETRY = 2.0         # seconds before reconnecting a stream (the lobby's `retry:`)
@@ -115,6 +117,7 @@ class Seating:
         """POST /api/queue until it takes the ticket; False if stopped or given up."""
         t_start = time.monotonic()
         payload = {"mode": self.mode} if self.mode else {}
+        delay = REQUEUE_RETRY
         while True:
             status, _ = await self.request("POST", "/api/queue", payload, ok=(200, 409))
             if status == 200:
@@ -126,8 +129,9 @@ class Seating:
                 self.error(f"lobby POST /api/queue: HTTP 409 for {self.queue_timeout:g} s")
                 await self.cancel()
                 return False
-            if await sleep_or_stop(self.stop, REQUEUE_RETRY * self.rng.uniform(0.8, 1.2)):
+            if await sleep_or_stop(self.stop, delay * self.rng.uniform(0.8, 1.2)):
                 return False
+            delay = min(delay * 2, REQUEUE_MAX)
 
     async def wait_for_seat(self) -> tuple[str, str, float] | None:
         """After `join`: (node_url, token, t_queue) once matched, or None if stopped."""
