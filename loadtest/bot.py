@@ -275,6 +275,8 @@ class Bot:
         self._shared_unflushed = 0  # deltas taken from the room's shared outcome, likewise
         self._sent_unflushed = 0      # inputs written at once (raw websocket), likewise
         self._awaiting_unflushed = 0  # inputs that joined `pending`, likewise
+        self._intervals: list[float] = []  # state intervals for hist["state_interval"], likewise
+        self._acks: list[float] = []       # input -> ack times for hist["input_ack"], likewise
         self.transport = cfg.transports[index % len(cfg.transports)]
         self.rng = random.Random(index)
         self.state = "idle"  # idle, lobby, queued, connecting, playing, done
@@ -324,9 +326,16 @@ class Bot:
     # --- the node ----------------------------------------------------------------------------
 
     def flush_counts(self) -> None:
-        """Move what the bot counts in plain attributes (frames, inputs, shared deltas:
-        cheaper than a Counter per message) into the group."""
+        """Move what the bot counts in plain attributes (frames, inputs, shared deltas,
+        state intervals and ack times: cheaper than a Counter or histogram update per
+        message) into the group."""
         counters = self.g.counters
+        if self._intervals:
+            self.g.hist["state_interval"].record_many(self._intervals)
+            self._intervals = []
+        if self._acks:
+            self.g.hist["input_ack"].record_many(self._acks)
+            self._acks = []
         if self._frames_unflushed:
             counters["frames"] += self._frames_unflushed
             self._frames_unflushed = 0
@@ -644,7 +653,7 @@ class Bot:
             if self.cfg.leave_after > 0:
                 m.leave_at = now + self.cfg.leave_after * self.rng.uniform(0.5, 1.5)
         else:
-            g.hist["state_interval"].record(now - m.last_frame)
+            self._intervals.append(now - m.last_frame)
             gap = tick - m.last_tick
             if gap > m.patch_every:
                 g.counters["tick_gaps"] += gap // m.patch_every - 1
@@ -688,9 +697,9 @@ class Bot:
             index = m.ack_at.get(me[0]) if me is not None else None
             ack = me[index] if index is not None and index < len(me) else None
             if type(ack) is int:  # an entity that does not follow its schema acks nothing
-                hist = g.hist["input_ack"]
+                acks = self._acks
                 while pending and pending[0][0] <= ack:
-                    hist.record(now - pending.popleft()[1])
+                    acks.append(now - pending.popleft()[1])
         if events:
             self._on_events(events, m)
 

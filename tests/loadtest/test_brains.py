@@ -219,6 +219,7 @@ def test_an_own_entity_that_breaks_its_schema_acks_nothing_and_breaks_nothing():
             await bot.tick(time.monotonic())
 
     asyncio.run(run())
+    bot.flush_counts()
     g = groups["normal"]
     assert g.counters["brain_generic"] == 1 and not g.errors
     assert g.hist["input_ack"].count == 3  # only the last, well-formed state acked (seq 1..3)

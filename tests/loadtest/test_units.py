@@ -29,6 +29,19 @@ def test_histogram_percentiles_match_sorted_samples_within_a_bucket():
     assert h.summary()["count"] == len(samples)
 
 
+def test_record_many_is_record_of_each():
+    rng = random.Random(3)
+    samples = [rng.lognormvariate(-3, 1.5) for _ in range(5_000)] + [0.0, 1e-7, 1e-6]
+    one, many = Histogram(), Histogram()
+    for s in samples:
+        one.record(s)
+    many.record_many(samples[:100])
+    many.record_many([])
+    many.record_many(samples[100:])
+    assert many.buckets == one.buckets and (many.count, many.max) == (one.count, one.max)
+    assert math.isclose(many.total, one.total, rel_tol=1e-12)
+
+
 def test_histograms_merge_and_cross_processes():
     a, b, both = Histogram(), Histogram(), Histogram()
     for i in range(1, 1000):
