@@ -481,6 +481,13 @@ def refusal(status: int, text: str) -> web.Response:
     return response
 
 
+def _jsessionid(request: web.Request) -> tuple:
+    """The package's JSESSIONID header, built only when the endpoint sets the cookie
+    (`cookie_needed`): `_on_response_prepare` would remove it again otherwise."""
+    flags = request.get(_SOCKJS_REQUEST)
+    return session_cookie(request) if flags is not None and flags[1] else ()
+
+
 class _SendGuard:
     """`xhr_send` / `jsonp_send` checked before the body is read: a session that is
     unknown, closed or lost gets 404, a body above `max_body` bytes 413 (neither is read;
@@ -524,7 +531,7 @@ class _XHRSend(_SendGuard, XHRSendTransport):
             raise web.HTTPInternalServerError(text="Broken JSON encoding.") from None
         await self.manager.remote_messages(self.session, messages)
         headers = [(hdrs.CONTENT_TYPE, "text/plain; charset=UTF-8"),
-                   (hdrs.CACHE_CONTROL, CACHE_CONTROL), *session_cookie(request)]
+                   (hdrs.CACHE_CONTROL, CACHE_CONTROL), *_jsessionid(request)]
         return web.Response(status=204, headers=MultiDict(headers))
 
 
@@ -551,7 +558,7 @@ class _JSONPSend(_SendGuard, _FixedStreaming, JSONPollingSend):
             raise web.HTTPInternalServerError(text="Broken JSON encoding.") from None
         await self.manager.remote_messages(self.session, messages)
         headers = [(hdrs.CONTENT_TYPE, "text/plain;charset=UTF-8"),
-                   (hdrs.CACHE_CONTROL, CACHE_CONTROL), *session_cookie(request)]
+                   (hdrs.CACHE_CONTROL, CACHE_CONTROL), *_jsessionid(request)]
         return web.Response(body=b"ok", headers=MultiDict(headers))
 
 

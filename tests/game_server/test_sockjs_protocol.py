@@ -469,6 +469,9 @@ async def test_cookie_needed(client):
                     {"Content-Type": "application/x-www-form-urlencoded"}))[2]
     verify_cookie(h)
     jar.clear()
+    h = (await post(client, url + "/xhr_send", '["x"]'))[2]
+    verify_cookie(h)
+    jar.clear()
     async with asyncio.timeout(T):
         r = await client.options(sid("/cookie_needed_echo") + "/xhr")
     verify_cookie(r.headers)
