@@ -11,9 +11,10 @@ boundary and per signal (`request_started`, the response's close).
 
 So `SyncRequests` serves every HTTP request as WSGI does: the middleware chain loaded in
 synchronous mode and the whole request (signals, middleware, view, close) in one call on
-a pool of `ASGI_THREADS` threads, each with its own database connection. A streaming
-response (the event stream's async generator, a static file) is then sent from the event
-loop, and cancelled when the client disconnects.
+a pool of `ASGI_THREADS` threads (`request_threads()`), each with its own persistent
+database connection. A streaming response (the event stream's async generator, a static
+file) is then sent from the event loop, and cancelled when the client disconnects; the
+event stream's own reads run on the same pool (`lobby.realtime.stream.pooled`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +36,23 @@ from django.http import HttpResponseBase
 from django.urls import set_script_prefix
 
 log = logging.getLogger("lobby.realtime")
+
+_threads: ThreadPoolExecutor | None = None
+_threads_lock = threading.Lock()
+
+
+def request_threads() -> ThreadPoolExecutor:
+    """This process's pool of `ASGI_THREADS` threads for synchronous Django work (views,
+    the event stream's reads): a fixed set of threads, so a fixed set of persistent
+    database connections, whose age and health are checked around each use as
+    `request_started` and `request_finished` do."""
+    global _threads
+    if _threads is None:
+        with _threads_lock:
+            if _threads is None:
+                _threads = ThreadPoolExecutor(settings.ASGI_THREADS,
+                                              thread_name_prefix="lobby-request")
+    return _threads
 
 
 def matcher_wanted() -> bool:
@@ -50,10 +69,10 @@ class SyncRequests(ASGIHandler):
     docstring). What it gives up against Django's: cancelling a view (not a streaming
     response) when the client disconnects, which WSGI has no such thing as either."""
 
-    def __init__(self, threads: int):
+    def __init__(self) -> None:
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="lobby-request")
+        self.executor = request_threads()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         try:
@@ -104,7 +123,7 @@ class SyncRequests(ASGIHandler):
 class LobbyApplication:
     def __init__(self, django: ASGIHandler):
         self.django = django
-        self.requests = SyncRequests(settings.ASGI_THREADS)
+        self.requests = SyncRequests()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -4,8 +4,8 @@ The view is synchronous (the session and user are read in the request's pool thr
 for every other request: `lobby.realtime.asgi.SyncRequests`) and answers a
 StreamingHttpResponse over an async generator, which the ASGI server then drives on the
 event loop: an idle stream is a coroutine waiting on its bus subscription, not a thread
-and not a database connection (each read runs in a pooled thread that closes its
-connection).
+and not a database connection (each read runs on the request threads, whose connections
+persist: `lobby.realtime.asgi.request_threads`).
 
 On connect the stream sends `state` (what `GET /api/queue` answers, with a fresh seat
 token when matched) and, with `?live=1`, `live`; then the events of the player's channel
@@ -24,7 +24,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from engine.auth import issue_seat_token
@@ -32,6 +32,7 @@ from lobby.api import error
 from lobby.matchmaking.services import queue_state
 from lobby.shared.bus import bus
 
+from .asgi import request_threads
 from .events import LIVE, live_state, user_channel
 
 STREAMS = {"open": 0, "opened": 0, "refused": 0}  # this process's counts
@@ -40,16 +41,19 @@ SEPARATOR = "~"  # between the per-channel ids of one event id
 
 
 def pooled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` in a pooled thread that closes its database connection afterwards."""
+    """`fn` on a request thread (`request_threads`), with that thread's persistent database
+    connection checked before and after as a request's is (closed when broken or older
+    than CONN_MAX_AGE). Opening a connection per read cost more than the read itself
+    (SQLite: the schema parsed again, no statement cache)."""
 
     def run(*args: Any) -> Any:
         close_old_connections()
         try:
             return fn(*args)
         finally:
-            connection.close()
+            close_old_connections()
 
-    return sync_to_async(run, thread_sensitive=False)
+    return sync_to_async(run, thread_sensitive=False, executor=request_threads())
 
 
 def encode_id(cursors: dict[str, str], channels: list[str]) -> str:
