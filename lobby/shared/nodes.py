@@ -128,6 +128,10 @@ def upsert_row(info: NodeInfo) -> None:
         Node.objects.filter(node_id=info.node_id).update(**fields)
 
 
+_NODE_COLUMNS = ("node_id", "url", "capacity", "max_rooms", "rooms", "players", "draining",
+                 "last_seen", "pending", "pending_rooms", "modes", "live")
+
+
 class DbNodeRegistry(NodeRegistry):
     """The `Node` rows are the registry; `reserve` locks the rows it reads."""
 
@@ -137,7 +141,7 @@ class DbNodeRegistry(NodeRegistry):
     def _live_rows(self, now: float):
         from lobby.matchmaking.models import Node
 
-        return Node.objects.filter(alive=True, last_seen__gte=_dt(now - self.timeout)).order_by("id")
+        return Node.objects.filter(alive=True, last_seen__gte=_dt(now - self.timeout))
 
     @staticmethod
     def _info(n) -> NodeInfo:
@@ -146,7 +150,23 @@ class DbNodeRegistry(NodeRegistry):
                         tuple(n.modes or ()), tuple(n.live or ()))
 
     def alive(self, now: float) -> list[NodeInfo]:
-        return [self._info(n) for n in self._live_rows(now)]
+        # columns, not model instances; in id order (sorted here: cheaper than ORDER BY's
+        # compilation for a handful of rows)
+        rows = sorted(self._live_rows(now).values_list("id", *_NODE_COLUMNS))
+        return [NodeInfo(node_id, url, capacity, max_rooms, rooms, players, draining,
+                         last_seen.timestamp(), pending, pending_rooms, tuple(modes or ()),
+                         tuple(live or ()))
+                for _, node_id, url, capacity, max_rooms, rooms, players, draining, last_seen,
+                pending, pending_rooms, modes, live in rows]
+
+    def mode_state(self, mode: str, now: float) -> ModeState:
+        # what the check reads, without the rooms listed for Live now (`live`)
+        return mode_state([NodeInfo(node_id, "", capacity, max_rooms, rooms, players, draining,
+                                    0.0, pending, pending_rooms, tuple(modes or ()))
+                           for node_id, capacity, max_rooms, rooms, players, draining, pending,
+                           pending_rooms, modes in self._live_rows(now).values_list(
+                               "node_id", "capacity", "max_rooms", "rooms", "players",
+                               "draining", "pending", "pending_rooms", "modes")], mode)
 
     def reserve(self, groups: list[int], now: float,
                 modes: list[str] | None = None) -> list[str | None]:
@@ -155,8 +175,8 @@ class DbNodeRegistry(NodeRegistry):
         with transaction.atomic():
             # Locked before reading the counts (PostgreSQL; SQLite serializes writers), so a
             # concurrent reserve or heartbeat waits for this one's pending counts.
-            nodes = [self._info(n) for n in
-                     self._live_rows(now).filter(draining=False).select_for_update()]
+            nodes = [self._info(n) for n in self._live_rows(now).filter(draining=False)
+                     .order_by("id").select_for_update()]
             chosen: list[str | None] = []
             for i, seats in enumerate(groups):
                 node = pick(nodes, seats, modes[i] if modes else None)
