@@ -307,11 +307,9 @@ async def test_send_queue_is_bounded(client, recorder):
     assert conn.send(frames[5])
 
 
-async def test_stalled_websocket_client_is_bounded(client, recorder):
-    # A client that stops reading: the direct writes fill the socket, then aiohttp's
-    # buffer; `send` refuses once max_send_queue (4) frames are buffered.
-    ws = await ws_open(client, url() + "/websocket")
-    conn = await recorder.conn()
+async def assert_bounded(conn: SockJSConnection) -> None:
+    """32 KiB frames to a client that does not read: `send` refuses once max_send_queue
+    (4) frames are buffered."""
     frame = Frame(b"\xc4" + bytes(32 * 1024))
     accepted = 0
     for _ in range(5000):
@@ -322,6 +320,14 @@ async def test_stalled_websocket_client_is_bounded(client, recorder):
     else:
         pytest.fail("send never refused")
     assert accepted > 4 and conn.backlog() >= 4
+
+
+async def test_stalled_websocket_client_is_bounded(client, recorder):
+    # A client that stops reading: the direct writes fill the socket, then aiohttp's
+    # buffer; `send` refuses once max_send_queue (4) frames are buffered.
+    ws = await ws_open(client, url() + "/websocket")
+    conn = await recorder.conn()
+    await assert_bounded(conn)
     await ws.close()
 
 
@@ -472,14 +478,5 @@ async def test_stalled_xhr_streaming_client_is_bounded(client, recorder):
         r = await client.post(url() + "/xhr_streaming")
     assert await stream_lines(r, 2) == ["h" * 2048, "o"]
     conn = await recorder.conn()
-    frame = Frame(b"\xc4" + bytes(32 * 1024))
-    accepted = 0
-    for _ in range(5000):
-        if not conn.send(frame):
-            break
-        accepted += 1
-        await asyncio.sleep(0)
-    else:
-        pytest.fail("send never refused")
-    assert accepted > 4 and conn.backlog() >= 4
+    await assert_bounded(conn)
     r.close()
