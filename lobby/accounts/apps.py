@@ -9,7 +9,9 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
-        from . import ratelimit, signals  # noqa: F401  (connect their signal receivers)
+        from . import ratelimit, signals  # (their signal receivers)
+
+        signals.connect()
 
         # /admin/login/ under the login limits of ratelimit.py, like /accounts/login/
         admin.site.login = ratelimit.rate_limited_login(admin.site.login)

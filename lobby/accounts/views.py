@@ -26,12 +26,17 @@ from .middleware import GUEST_SEEN
 User = get_user_model()
 
 
-def create_guest() -> User:
-    """A new guest: random name, no usable password (it can be claimed later)."""
+def create_guest(*, signing_in: bool = False) -> User:
+    """A new guest: random name, no usable password (it can be claimed later). With
+    `signing_in` (the caller signs it in next), its `last_login` is written by the INSERT,
+    not by an UPDATE at sign-in (signals.update_last_login)."""
     for _ in range(5):
         user = User(username=f"guest-{secrets.token_hex(4)}")
         user.set_unusable_password()
         user._arena_guest = True  # read by signals.create_profile
+        if signing_in:
+            user.last_login = user.date_joined
+            user._arena_last_login_saved = True  # read by signals.update_last_login
         try:
             with transaction.atomic():
                 user.save()
@@ -48,7 +53,7 @@ def sign_in_guest(request: HttpRequest) -> User:
     if request.user.is_authenticated:
         return request.user
     ratelimit.count_new_guest(request)
-    user = create_guest()
+    user = create_guest(signing_in=True)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     guest_session(request)
     return user

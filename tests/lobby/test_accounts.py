@@ -61,6 +61,20 @@ def test_guest_api_signs_in_a_new_guest(make_api):
     assert not User.objects.get(pk=ga["user_id"]).has_usable_password()
 
 
+def test_sign_in_records_last_login(make_api, client, db):
+    """A new guest's last_login is its sign-in (written by its INSERT); a later login of an
+    account moves it."""
+    guest = User.objects.get(pk=make_api().guest()["user_id"])
+    assert guest.last_login is not None and guest.last_login == guest.date_joined
+    signup(client, "dora")
+    first = User.objects.get(username="dora").last_login
+    assert first is not None
+    client.post("/accounts/logout/")
+    assert client.post("/accounts/login/", {"username": "dora", "password": PASSWORD}
+                       ).status_code == 302
+    assert User.objects.get(username="dora").last_login > first
+
+
 def test_play_as_guest_button_signs_in_and_queues(client, node):
     home = client.get("/")
     assert b"PLAY AS GUEST" in home.content
