@@ -23,7 +23,7 @@ from lobby import shared
 from lobby.matchmaking.models import Match, MatchPlayer, Ticket
 from lobby.matchmaking.services import WAIT_MESSAGES, to_dt
 from lobby.shared.bus import bus
-from lobby.shared.nodes import OK
+from lobby.shared.nodes import OK, NodeInfo, mode_state
 
 log = logging.getLogger("lobby.realtime")
 
@@ -44,11 +44,12 @@ def publish(channel: str, data: dict[str, Any]) -> str | None:
         return None
 
 
-def node_rooms(now: float) -> dict[str, dict[str, Any]]:
+def node_rooms(now: float, nodes: list[NodeInfo] | None = None) -> dict[str, dict[str, Any]]:
     """Match id -> `{"top", "ends"}` from the live nodes' last heartbeats (`matches`):
-    the leading players `[[name, score], ...]` and the Unix time the match runs out."""
+    the leading players `[[name, score], ...]` and the Unix time the match runs out.
+    `nodes`: the live nodes, when the caller has just read them."""
     rooms: dict[str, dict[str, Any]] = {}
-    for node in shared.state().nodes.alive(now):
+    for node in shared.state().nodes.alive(now) if nodes is None else nodes:
         for room in node.live:
             rooms[room["match_id"]] = {"top": room["top"],
                                        "ends": round(node.last_seen + room["left"], 1)}
@@ -61,23 +62,26 @@ def live_signature(live: tuple[dict, ...] | list[dict]) -> tuple:
     return tuple((r["match_id"], tuple(map(tuple, r["top"]))) for r in live)
 
 
-def live_counts() -> dict[str, int]:
+def live_counts(waiting: int | None = None) -> dict[str, int]:
     """Matches in progress, players seated in them, tickets waiting (the home page's
-    figures; the `live` event carries the same)."""
+    figures; the `live` event carries the same). `waiting`: when the caller has just
+    counted them."""
     totals = Match.objects.filter(status=Match.ACTIVE, node__isnull=False).aggregate(
         n=Count("match_id"))
     return {"in_progress": totals["n"],
             "players": MatchPlayer.objects.filter(active=True).count(),
-            "waiting": Ticket.objects.filter(status=Ticket.WAITING).count()}
+            "waiting": Ticket.objects.filter(status=Ticket.WAITING).count()
+            if waiting is None else waiting}
 
 
-def live_state(now: float | None = None) -> dict[str, Any]:
+def live_state(now: float | None = None, *, nodes: list[NodeInfo] | None = None,
+               waiting: int | None = None) -> dict[str, Any]:
     """The `live` event: matches in progress (the most recent LIVE_MAX, with their
     players and, from their node's heartbeat, `top` scores, `ends` (Unix time) and `left`
     (seconds; both null before the node reported the room)), players seated, tickets
     waiting."""
     now = now or time.time()
-    rooms = node_rooms(now)
+    rooms = node_rooms(now, nodes)
     matches = list(Match.objects.filter(status=Match.ACTIVE, node__isnull=False)
                    .order_by("-created_at").values("match_id", "game", "mode", "seats", "bots",
                                                    "created_at", "node__node_id")[:LIVE_MAX])
@@ -93,7 +97,7 @@ def live_state(now: float | None = None) -> dict[str, Any]:
          "top": rooms.get(m["match_id"], {}).get("top", []),
          "ends": rooms.get(m["match_id"], {}).get("ends"),
          "left": max(0, round(rooms[m["match_id"]]["ends"] - now))
-         if m["match_id"] in rooms else None} for m in matches], **live_counts()}
+         if m["match_id"] in rooms else None} for m in matches], **live_counts(waiting)}
 
 
 def publish_live() -> None:
@@ -119,7 +123,11 @@ class Notifier:
     """After each matcher pass of this process: `matched` to the players of the matches it
     formed, `queue` to each waiting player whose position or capacity problem changed, and
     `live` when matches started or were aborted or the number of tickets waiting changed
-    (the home page's players online). Returns when the next pass is due."""
+    (the home page's players online). Returns when the next pass is due.
+
+    One read each of the waiting tickets and of the live nodes serves all three: the
+    tickets are the queue's positions and the `live` count, the nodes the queue's mode
+    checks and `live`'s rooms."""
 
     def __init__(self) -> None:
         self.positions: dict[int, tuple] = {}  # user id -> (mode, position, code) published
@@ -139,19 +147,19 @@ class Notifier:
                     "node_id": row["match__node__node_id"], "node_url": row["match__node__url"],
                     "game": row["match__game"], "mode": row["match__mode"],
                     "seats": row["match__seats"], "bots": row["match__bots"]})
-        waiting = Ticket.objects.filter(status=Ticket.WAITING).count()
-        if (figures and (figures.get("matches") or figures.get("matches_aborted"))
-                or waiting != self.waiting):
-            self.waiting = waiting
-            publish_live()
-        return self.publish_queue(now)
-
-    def publish_queue(self, now: float) -> float | None:
-        """`queue` events; seconds until a waiting ticket reaches MATCH_MAX_WAIT (the next
-        pass that surely forms a match), None when nobody waits."""
         rows = list(Ticket.objects.filter(status=Ticket.WAITING).order_by("created_at", "id")
                     .values_list("user_id", "mode", "created_at"))
-        registry = shared.state().nodes
+        nodes = shared.state().nodes.alive(time.time())
+        if (figures and (figures.get("matches") or figures.get("matches_aborted"))
+                or len(rows) != self.waiting):
+            self.waiting = len(rows)
+            publish(LIVE, live_state(nodes=nodes, waiting=len(rows)))
+        return self.publish_queue(now, rows, nodes)
+
+    def publish_queue(self, now: float, rows: list[tuple], nodes: list[NodeInfo]) -> float | None:
+        """`queue` events to the waiting tickets' players (`rows`: user id, mode, created
+        at, in queue order; `nodes`: the live ones); seconds until a waiting ticket reaches
+        MATCH_MAX_WAIT (the next pass that surely forms a match), None when nobody waits."""
         codes: dict[str, str] = {}
         place: dict[str, int] = {}
         seen: set[int] = set()
@@ -159,7 +167,7 @@ class Notifier:
         for user_id, mode, created in rows:
             seen.add(user_id)
             if mode not in codes:
-                codes[mode] = registry.mode_state(mode, now)
+                codes[mode] = mode_state(nodes, mode)
             place[mode] = place.get(mode, 0) + 1
             waited = now - created.timestamp()
             left = max(0.0, settings.MATCH_MAX_WAIT - waited)
