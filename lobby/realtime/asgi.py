@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
@@ -55,6 +57,15 @@ def request_threads() -> ThreadPoolExecutor:
     return _threads
 
 
+async def in_request_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` on `request_threads()`, in a copy of the caller's context variables
+    (what `fn` sets there stays in the copy). A plain `run_in_executor`: asgiref's
+    `sync_to_async` adds, per call, a wrapper object, its thread-sensitivity bookkeeping
+    and the restoring of the context into the caller's, which nothing here needs."""
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(request_threads(), call)
+
+
 def matcher_wanted() -> bool:
     """MATCHER_TASK: "1" on, "0" off, "auto" on unless REDIS_URL (scale mode, where
     `manage.py run_matcher` runs the passes)."""
@@ -72,15 +83,13 @@ class SyncRequests(ASGIHandler):
     def __init__(self) -> None:
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        self.executor = request_threads()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
-        response = await sync_to_async(self.respond, thread_sensitive=False,
-                                       executor=self.executor)(scope, body_file)
+        response = await in_request_thread(self.respond, scope, body_file)
         try:
             if response.streaming:  # until its end or the client's disconnect
                 await self.send_streaming(response, receive, send)
@@ -88,8 +97,7 @@ class SyncRequests(ASGIHandler):
                 await self.send_response(response, send)
         finally:
             if response.streaming:  # closed once its body is sent
-                await sync_to_async(response.close, thread_sensitive=False,
-                                    executor=self.executor)()
+                await in_request_thread(response.close)
             body_file.close()
 
     async def send_streaming(self, response: HttpResponseBase, receive: Any, send: Any) -> None:

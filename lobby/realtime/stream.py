@@ -21,7 +21,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
@@ -32,7 +31,7 @@ from lobby.api import error
 from lobby.matchmaking.services import queue_state
 from lobby.shared.bus import bus
 
-from .asgi import request_threads
+from .asgi import in_request_thread
 from .events import LIVE, live_state, user_channel
 
 STREAMS = {"open": 0, "opened": 0, "refused": 0}  # this process's counts
@@ -41,7 +40,7 @@ SEPARATOR = "~"  # between the per-channel ids of one event id
 
 
 def pooled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` on a request thread (`request_threads`), with that thread's persistent database
+    """`fn` on a request thread (`in_request_thread`), with that thread's persistent database
     connection checked before and after as a request's is (closed when broken or older
     than CONN_MAX_AGE). Opening a connection per read cost more than the read itself
     (SQLite: the schema parsed again, no statement cache)."""
@@ -53,7 +52,10 @@ def pooled(fn: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             close_old_connections()
 
-    return sync_to_async(run, thread_sensitive=False, executor=request_threads())
+    async def call(*args: Any) -> Any:
+        return await in_request_thread(run, *args)
+
+    return call
 
 
 def encode_id(cursors: dict[str, str], channels: list[str]) -> str:
