@@ -22,6 +22,9 @@ Flags (limits are enforced, see `LIMITS`):
                          list of them: bot i uses the (i mod length)-th
   --processes P          worker processes, one asyncio loop each (1..64; default: bots/250,
                          at most the CPU count)
+  --nice N               the worker processes lower their scheduling priority by N (0..19):
+                         on a machine they share with the node and the lobby, the bots take
+                         what those leave instead of an equal share of the cores
   --report PATH          the JSON report; PATH.png and PATH.html go next to it
   --node-metrics URL     a node's /metrics, scraped once a second (repeatable)
   --slow-fraction F      this fraction of the bots (spread evenly) stops reading SLOW_AFTER
@@ -76,7 +79,7 @@ from loadtest.worker import STOP_GRACE, WorkerPlan, event_loop_name, worker_main
 LIMITS = {"bots": (1, 10_000), "ramp": (0, 600), "duration": (1, 3600), "processes": (1, 64),
           "leave_after": (0, 3600), "slow_after": (0, 600), "slow_stall": (0, 600),
           "poll_interval": (0.05, 60), "queue_timeout": (1, 3600),
-          "input_hz": (1, 60), "slow_fraction": (0.0, 1.0), "settle": (0, 600)}
+          "input_hz": (1, 60), "slow_fraction": (0.0, 1.0), "settle": (0, 600), "nice": (0, 19)}
 BOTS_PER_PROCESS = 250
 READY_TIMEOUT = 60.0
 TARGETS = ("frames_ratio", "max_errors", "tick_p99_ms", "ack_p99_intervals", "acked_ratio",
@@ -93,6 +96,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--transport", default="websocket",
                    help=f"{', '.join(TRANSPORTS)}, mix (all four), or a comma-separated list")
     p.add_argument("--processes", type=int, default=0, help="0: bots/250, at most the CPU count")
+    p.add_argument("--nice", type=int, default=0, help="the workers' os.nice() increment")
     p.add_argument("--report", type=Path, default=Path("reports/loadtest.json"))
     p.add_argument("--node-metrics", action="append", default=[], metavar="URL")
     p.add_argument("--slow-fraction", type=float, default=0.0)
@@ -180,7 +184,8 @@ class Run:
                         poll_interval=a.poll_interval, queue_timeout=a.queue_timeout,
                         slow_after=a.slow_after, slow_stall=a.slow_stall, leave_after=a.leave_after)
         return [WorkerPlan(worker_id=w, indices=tuple(range(w, a.bots, a.processes)), total_bots=a.bots,
-                           ramp=a.ramp, duration=a.duration, slow_fraction=a.slow_fraction, bot=cfg)
+                           ramp=a.ramp, duration=a.duration, slow_fraction=a.slow_fraction, bot=cfg,
+                           nice=a.nice)
                 for w in range(a.processes)]
 
     def _take(self, kind: str, worker: int, payload) -> None:

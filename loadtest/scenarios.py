@@ -20,8 +20,9 @@ and the bots poll GET /api/queue every `--poll-interval` there (`--lobby-wait po
 them poll on uvicorn too). Logs and the
 database stay in a temporary directory (printed; `--keep` keeps it). Then
 `python -m loadtest` runs against it with the scenario's flags and targets, and writes
-`reports/<name>.json` (+ .png, .html). Extra flags after `--` go to `python -m loadtest`
-(they override the scenario's).
+`reports/<name>.json` (+ .png, .html). The bot workers run at nice `BOTS_NICE` (10): the
+node and the lobby are what is measured. Extra flags after `--` go to `python -m loadtest`
+(they override the scenario's, `--nice 0` too).
 
 The bots queue for `--mode` (any mode of the game registry, `engine.registry`; default its
 first, or for `churn` the shortest match of that mode's game); the lobby gets it as
@@ -207,11 +208,18 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+#: The bot workers' os.nice() increment: the node and the lobby are what a scenario measures,
+#: and on the machine they share the bots take what those leave instead of an equal share
+#: (`-- --nice 0` for an equal share).
+BOTS_NICE = 10
+
+
 def loadtest_argv(name: str, small: bool, st: Stack, report: Path, extra: list[str], mode: str) -> list[str]:
     sc = SCENARIOS[name]
     argv = ["--lobby", st.lobby_url, "--node-metrics", st.node_url + "/metrics",
             "--watch-pid", f"node={st.node.pid}", "--watch-pid", f"lobby={st.lobby.pid}",
-            "--report", str(report), "--mode", mode, *(sc.small_args if small else sc.args)]
+            "--report", str(report), "--mode", mode, "--nice", str(BOTS_NICE),
+            *(sc.small_args if small else sc.args)]
     argv += [f"--target={k}={v:g}" for k, v in sc.targets.items()]
     return argv + extra
 

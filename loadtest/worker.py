@@ -44,6 +44,7 @@ class WorkerPlan:
     duration: float          # seconds of the run after the ramp
     slow_fraction: float
     bot: BotConfig
+    nice: int = 0            # os.nice() increment of the worker process
 
 
 def is_slow(index: int, fraction: float) -> bool:
@@ -63,6 +64,8 @@ def worker_main(plan: WorkerPlan, out, go, start_at, stop) -> None:
     `start_at` a shared double: the monotonic time (system-wide on Linux) of bot 0."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it sets `stop`
     raise_fd_limit()
+    if plan.nice:
+        os.nice(plan.nice)
     out.put(("ready", plan.worker_id, os.getpid()))
     go.wait()
     run = uvloop.run if event_loop_name() == "uvloop" else asyncio.run

@@ -108,6 +108,7 @@ def test_hosts():
     (["--lobby", "http://127.0.0.1", "--bots", "0"], "--bots must be in"),
     (["--lobby", "http://127.0.0.1", "--bots", "20001"], "--bots must be in"),
     (["--lobby", "http://127.0.0.1", "--transport", "carrier-pigeon"], "unknown transport"),
+    (["--lobby", "http://127.0.0.1", "--nice", "20"], "--nice must be in"),
     (["--lobby", "http://127.0.0.1", "--target", "speed=1"], "unknown target"),
     (["--lobby", "http://127.0.0.1", "--node-metrics", "http://10.1.2.3/metrics"], "not loopback"),
 ])
