@@ -1,6 +1,6 @@
-"""The lobby as a real server: gunicorn with several workers, and a small HTTP client
-that behaves like a browser (cookies, CSRF header). Used by `python -m lobby.bench` and
-by the multi-worker tests."""
+"""The lobby as a real server: gunicorn with several workers, a small HTTP client that
+behaves like a browser (cookies, CSRF header), and a node that exists only in its signed
+heartbeats. Used by the lobby's benchmarks and by the multi-worker tests."""
 
 from __future__ import annotations
 
@@ -206,3 +206,41 @@ def call(conn: http.client.HTTPConnection, method: str, path: str, cookies: dict
     if resp.headers.get("Content-Type", "").startswith("application/json"):
         return resp.status, json.loads(payload), new_cookies
     return resp.status, payload.decode(errors="replace"), new_cookies
+
+
+class HeartbeatOnlyNode:
+    """A game node that only heartbeats (signed, every `period` s from `start()` on), so
+    that a lobby without a real node places matches: the benchmarks' stand-in. Its
+    `players` is what it reports (10**6: full, tickets wait with "servers full")."""
+
+    def __init__(self, lobby_url: str, node_secret: str, node_id: str, modes: list[str],
+                 period: float = 5.0) -> None:
+        self.lobby_url, self.node_secret, self.node_id = lobby_url, node_secret, node_id
+        self.modes, self.period = modes, period
+        self.players = 0
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self.heartbeat()
+        threading.Thread(target=self._beat, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.period):
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        from engine.auth import derive_node_key, sign_request
+
+        path = "/api/internal/nodes/heartbeat"
+        body = json.dumps({"node_id": self.node_id, "url": "http://127.0.0.1:9",
+                           "capacity": 10**6, "rooms": 0, "players": self.players,
+                           "draining": False, "modes": self.modes}).encode()
+        headers = sign_request(derive_node_key(self.node_secret, self.node_id),
+                               node_id=self.node_id, method="POST", path=path, body=body,
+                               now=time.time())
+        status = Session(self.lobby_url).request("POST", path, raw=body, headers=headers)[0]
+        if status != 200:
+            raise RuntimeError(f"heartbeat answered {status}")

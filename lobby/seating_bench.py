@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,7 +68,8 @@ class Lobby:
     """The lobby as c1k runs it, from `root`, on a fresh SQLite file."""
 
     def __init__(self, server: str, root: Path, tmp: Path) -> None:
-        from lobby.live import GunicornServer
+        from engine.registry import registry
+        from lobby.live import GunicornServer, HeartbeatOnlyNode
         from lobby.realtime.server import UvicornServer
 
         self.node_secret = secrets.token_hex(16)
@@ -82,31 +82,12 @@ class Lobby:
             self.server = GunicornServer(workers=2, threads=4, env=env, log_path=log, cwd=root)
         else:
             self.server = UvicornServer(env=env, log_path=log, cwd=root)
-        self._stop = threading.Event()
+        self.node = HeartbeatOnlyNode(self.server.url, self.node_secret, NODE_ID,
+                                      list(registry().modes))
 
     def start(self) -> None:
         self.server.start()
-        self.heartbeat()
-        threading.Thread(target=self._beat, daemon=True).start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(5):
-            self.heartbeat()
-
-    def heartbeat(self) -> None:
-        from engine.auth import derive_node_key, sign_request
-        from engine.registry import registry
-        from lobby.live import Session
-
-        path = "/api/internal/nodes/heartbeat"
-        body = json.dumps({"node_id": NODE_ID, "url": "http://127.0.0.1:9", "capacity": 10**6,
-                           "rooms": 0, "players": 0, "draining": False,
-                           "modes": list(registry().modes)}).encode()
-        headers = sign_request(derive_node_key(self.node_secret, NODE_ID), node_id=NODE_ID,
-                               method="POST", path=path, body=body, now=time.time())
-        status = Session(self.server.url).request("POST", path, raw=body, headers=headers)[0]
-        if status != 200:
-            raise RuntimeError(f"heartbeat answered {status}")
+        self.node.start()
 
     @property
     def pid(self) -> int:
@@ -114,7 +95,7 @@ class Lobby:
         return self.server.proc.pid
 
     def stop(self) -> None:
-        self._stop.set()
+        self.node.stop()
         self.server.stop()
 
 

@@ -33,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 SEAT_SECRET = "sse-bench-seat-secret"
 NODE_SECRET = "sse-bench-node-secret"
 NODE_ID = "bench-node"
+FULL = 10**6  # players the node reports to be full
 POLL_S = 0.5  # the browser client's fallback interval (static/src/client.js)
 
 
@@ -70,6 +70,7 @@ class Lobby:
     """The lobby process, a guest factory and the fake node's heartbeats."""
 
     def __init__(self, tmp: Path) -> None:
+        from lobby.live import HeartbeatOnlyNode
         from lobby.realtime.server import UvicornServer
 
         self.db = tmp / "lobby.sqlite3"
@@ -82,31 +83,11 @@ class Lobby:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                        cwd=REPO, env={**os.environ, **self.env}, check=True, timeout=300)
         self.server = UvicornServer(env=self.env, log_path=REPO / "var" / "sse-bench-lobby.log")
-        self.full = False  # the node reports itself full: tickets keep waiting ("servers full")
-        self._stop = threading.Event()
+        self.node = HeartbeatOnlyNode(self.server.url, NODE_SECRET, NODE_ID, ["duel"])
 
     def start(self) -> None:
         self.server.start()
-        self.heartbeat()
-        threading.Thread(target=self._beat, daemon=True).start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(5):
-            self.heartbeat()
-
-    def heartbeat(self) -> None:
-        from engine.auth import derive_node_key, sign_request
-        from lobby.live import Session
-
-        path = "/api/internal/nodes/heartbeat"
-        body = json.dumps({"node_id": NODE_ID, "url": "http://127.0.0.1:9", "capacity": 10**6,
-                           "rooms": 0, "players": 10**6 if self.full else 0, "draining": False,
-                           "modes": ["duel"]}).encode()
-        headers = sign_request(derive_node_key(NODE_SECRET, NODE_ID), node_id=NODE_ID,
-                               method="POST", path=path, body=body, now=time.time())
-        status = Session(self.server.url).request("POST", path, raw=body, headers=headers)[0]
-        if status != 200:
-            raise RuntimeError(f"heartbeat answered {status}")
+        self.node.start()
 
     def created_at(self, match_ids: list[str]) -> dict[str, float]:
         from datetime import UTC, datetime
@@ -122,7 +103,7 @@ class Lobby:
         return self.server.proc.pid
 
     def stop(self) -> None:
-        self._stop.set()
+        self.node.stop()
         self.server.stop()
 
 
@@ -230,8 +211,8 @@ async def latency(lobby: Lobby, http: aiohttp.ClientSession, pairs: int, rounds:
 async def cpu_per_waiting(lobby: Lobby, http: aiohttp.ClientSession, n: int, window: float
                           ) -> dict[str, Any]:
     url = lobby.server.url
-    lobby.full = True  # tickets keep waiting: the only node is full
-    await asyncio.to_thread(lobby.heartbeat)
+    lobby.node.players = FULL  # tickets keep waiting: the only node is full
+    await asyncio.to_thread(lobby.node.heartbeat)
     out: dict[str, Any] = {"waiting": n, "window_s": window}
     for kind in ("sse", "poll", "idle"):
         players = await guests(url, http, n) if kind != "idle" else []
@@ -267,8 +248,8 @@ async def cpu_per_waiting(lobby: Lobby, http: aiohttp.ClientSession, n: int, win
             out[kind]["cpu_ms_per_player_second"] = round(1000 * used / (n * elapsed), 4)
         if polls:
             out[kind]["requests"] = polls
-    lobby.full = False
-    await asyncio.to_thread(lobby.heartbeat)
+    lobby.node.players = 0
+    await asyncio.to_thread(lobby.node.heartbeat)
     # what the holding costs above the idle lobby (its matcher ticks and heartbeats)
     for kind in ("sse", "poll"):
         extra = out[kind]["cpu_s"] - out["idle"]["cpu_s"]
@@ -298,8 +279,8 @@ async def idle_streams(lobby: Lobby, n: int, per_guest: int) -> dict[str, Any]:
         await asyncio.sleep(2)
         held = proc_status(lobby.pid)
         # all still alive: one event to every guest's channel reaches every stream
-        lobby.full = True
-        await asyncio.to_thread(lobby.heartbeat)
+        lobby.node.players = FULL
+        await asyncio.to_thread(lobby.node.heartbeat)
         for g in people:
             await g.call("POST", "/api/queue", {"mode": "duel"})
         got = await asyncio.gather(*(s.until("queue", timeout=60) for s in streams),
@@ -309,7 +290,7 @@ async def idle_streams(lobby: Lobby, n: int, per_guest: int) -> dict[str, Any]:
             s.resp.close()
         for g in people:
             await g.call("DELETE", "/api/queue")
-    lobby.full = False
+    lobby.node.players = 0
     rss_kib = held["VmRSS"] - base["VmRSS"]
     return {"streams": n, "guests": len(people), "open_s": round(opened, 1),
             "delivered_after_open": delivered, "rss_before_mib": round(base["VmRSS"] / 1024, 1),
