@@ -61,6 +61,7 @@ class BotConfig:
     slow_after: float = 3.0               # a slow bot stops reading this long into a match
     slow_stall: float = 30.0              # ... for this long, then reads again to see its fate
     leave_after: float = 0.0              # > 0: leave each match after 0.5x..1.5x this (churn)
+    lobby_wait: str = "auto"              # the wait for a seat: loadtest.seating.WAITS
 
 
 def host_allowed(url: str, allowed: frozenset[str]) -> bool:
@@ -282,7 +283,7 @@ class Bot:
         self.state = "idle"  # idle, lobby, queued, connecting, playing, done
         self.lobby = Seating(cfg.lobby_url, self.g, stop, self.rng, mode=cfg.mode,
                              poll_interval=cfg.poll_interval, queue_timeout=cfg.queue_timeout,
-                             request_timeout=cfg.request_timeout)
+                             request_timeout=cfg.request_timeout, wait=cfg.lobby_wait)
         self.conn: NodeConnection | None = None
         self._reported_in = 0
         self._reported_out = 0

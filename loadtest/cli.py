@@ -36,6 +36,8 @@ Flags (limits are enforced, see `LIMITS`):
   --mode M               the queue mode sent to the lobby, any mode of any game the
                          lobby and its nodes run (default: the lobby's)
   --input-hz H           inputs per second per bot (1..60, default 20)
+  --lobby-wait W         how a bot waits for its seat: auto (the lobby's event stream where
+                         it has one, else GET /api/queue polls), events, poll (default auto)
   --poll-interval S      GET /api/queue period while waiting (default 0.5)
   --queue-timeout S      a ticket not matched after S seconds is an error (default 120)
   --allow-host H         a host other than loopback the bots may reach (repeatable); the
@@ -73,6 +75,7 @@ from urllib.parse import urlsplit
 
 from loadtest import metrics, report
 from loadtest.bot import LOOPBACK, TRANSPORTS, BotConfig
+from loadtest.seating import WAITS
 from loadtest.stats import Group, Histogram
 from loadtest.worker import STOP_GRACE, WorkerPlan, event_loop_name, worker_main
 
@@ -103,6 +106,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slow-after", type=float, default=3.0)
     p.add_argument("--slow-stall", type=float, default=30.0)
     p.add_argument("--leave-after", type=float, default=0.0)
+    p.add_argument("--lobby-wait", choices=WAITS, default="auto")
     p.add_argument("--mode", default=None)
     p.add_argument("--input-hz", type=float, default=20.0)
     p.add_argument("--poll-interval", type=float, default=0.5)
@@ -182,7 +186,8 @@ class Run:
         cfg = BotConfig(lobby_url=a.lobby.rstrip("/"), transports=a.transports, mode=a.mode,
                         allowed_hosts=a.allowed_hosts, input_hz=a.input_hz,
                         poll_interval=a.poll_interval, queue_timeout=a.queue_timeout,
-                        slow_after=a.slow_after, slow_stall=a.slow_stall, leave_after=a.leave_after)
+                        slow_after=a.slow_after, slow_stall=a.slow_stall, leave_after=a.leave_after,
+                        lobby_wait=a.lobby_wait)
         return [WorkerPlan(worker_id=w, indices=tuple(range(w, a.bots, a.processes)), total_bots=a.bots,
                            ramp=a.ramp, duration=a.duration, slow_fraction=a.slow_fraction, bot=cfg,
                            nice=a.nice)

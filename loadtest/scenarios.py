@@ -278,12 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     node_env = {**sc.node_env, **_pairs(p, args.node_env)}
     print(f"scenario {args.name}{' (small)' if args.small else ''}, mode {mode} "
           f"(game {modes[mode][0].name}): {sc.summary}", file=sys.stderr)
-    os.environ["LOADTEST_LOBBY_WAIT"] = args.lobby_wait  # loadtest.seating, in every bot process
     with stack(lobby_env, node_env, lobby_server=args.lobby_server, lobby_workers=args.lobby_workers,
                keep=args.keep) as st:
         print(f"lobby {st.lobby_url} ({args.lobby_server}, pid {st.lobby.pid}), node {st.node_url} (pid {st.node.pid}), "
               f"logs in {st.workdir}", file=sys.stderr)
-        return cli.main(loadtest_argv(args.name, args.small, st, report, extra, mode))
+        return cli.main(loadtest_argv(args.name, args.small, st, report,
+                                      ["--lobby-wait", args.lobby_wait, *extra], mode))
 
 
 if __name__ == "__main__":

@@ -6,15 +6,14 @@ every request is counted and timed in the bot's `stats.Group`.
 The wait for a seat is the browser's (static/src/client.js): the lobby's event stream
 (`GET /api/events`, told `matched` the moment the match forms), and `GET /api/queue`
 polls every `poll_interval` where the lobby has no stream (WSGI answers 501, a full
-process 503) or the stream keeps failing. `wait` (default `$LOADTEST_LOBBY_WAIT`, else
-"auto") forces one: "events" or "poll".
+process 503) or the stream keeps failing (`wait` "auto", the default); "events" or "poll"
+forces one (the tool's `--lobby-wait`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import time
 
@@ -52,8 +51,7 @@ class Seating:
 
     def __init__(self, lobby_url: str, g: Group, stop: asyncio.Event, rng: random.Random, *,
                  mode: str | None, poll_interval: float, queue_timeout: float,
-                 request_timeout: float, wait: str | None = None):
-        wait = wait or os.environ.get("LOADTEST_LOBBY_WAIT") or "auto"
+                 request_timeout: float, wait: str = "auto"):
         if wait not in WAITS:
             raise ValueError(f"wait must be one of {', '.join(WAITS)}, not {wait!r}")
         self.wait = wait

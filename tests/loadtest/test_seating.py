@@ -28,7 +28,7 @@ async def start(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-def bot(url: str, stop: asyncio.Event, wait: str | None = None) -> Seating:
+def bot(url: str, stop: asyncio.Event, wait: str = "auto") -> Seating:
     s = Seating(url, Group(), stop, random.Random(1), mode=None, poll_interval=0.05,
                 queue_timeout=10, request_timeout=5, wait=wait)
     s.open()
