@@ -165,7 +165,8 @@ def stack(lobby_env: dict[str, str], node_env: dict[str, str], *, lobby_server: 
         lobby_cmd = [sys.executable, "-m", "gunicorn", "lobby.wsgi", "-b", f"fd://{lobby_sock.fileno()}",
                      "-w", str(lobby_workers), "--threads", "4", "--keep-alive", "5", "--timeout", "120",
                      "--backlog", "2048", "--log-level", "warning"]
-    elif lobby_server == "uvicorn":  # as run.py runs it (lobby.realtime.server.uvicorn_argv)
+    elif lobby_server == "uvicorn":  # lobby.realtime.server.uvicorn_argv's flags (loadtest
+        # may not import lobby: tests/test_layering.py), with gunicorn's backlog above
         lobby_cmd = [sys.executable, "-m", "uvicorn", "lobby.asgi:application",
                      "--fd", str(lobby_sock.fileno()), "--lifespan", "on", "--no-access-log",
                      "--timeout-graceful-shutdown", "3", "--backlog", "2048",

@@ -46,6 +46,14 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     return True
 
 
+def _seat(data: dict, what: str) -> tuple[str, str]:
+    """(node_url, token) of a "matched" answer (the queue API's or a stream event's)."""
+    node_url, token = data.get("node_url"), data.get("token")
+    if not isinstance(node_url, str) or not isinstance(token, str):
+        raise LobbyError(f"{what} without node_url/token")
+    return node_url, token
+
+
 class Seating:
     """The lobby HTTP API as one bot uses it; `open()` before the first request."""
 
@@ -100,8 +108,7 @@ class Seating:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise LobbyError(f"lobby {method} {path}: {type(exc).__name__}") from None
         finally:
-            self.g.hist["lobby_request"].record(time.monotonic() - t0)
-            self.g.counters["lobby_requests"] += 1
+            self._count_request(t0)
         if status not in ok:
             raise LobbyError(f"lobby {method} {path}: HTTP {status}")
         return status, data if isinstance(data, dict) else {}
@@ -152,11 +159,9 @@ class Seating:
                         return None  # the ticket is gone (counted)
                     self.g.hist["queue_wait"].record(time.monotonic() - t_queue)
                     return outcome[0], outcome[1], t_queue
-            elif not self.stop.is_set():
-                self.error("queue timeout")
-                await self.cancel()
-                return None
-            else:
+            else:  # stopped, or no seat within queue_timeout
+                if not self.stop.is_set():
+                    self.error("queue timeout")
                 await self.cancel()
                 return None
         return await self.poll_for_seat(t_queue)
@@ -226,10 +231,7 @@ class Seating:
             return "waiting"  # queue, live: nothing to do
         status_ = data.get("status", "matched" if event == "matched" else None)
         if status_ == "matched":
-            node_url, token = data.get("node_url"), data.get("token")
-            if not isinstance(node_url, str) or not isinstance(token, str):
-                raise LobbyError(f"lobby GET /api/events: {event} without node_url/token")
-            return node_url, token
+            return _seat(data, f"lobby GET /api/events: {event}")
         if status_ == "waiting":
             return "waiting"
         self.error(f"lobby ticket {status_}")
@@ -251,9 +253,7 @@ class Seating:
             _, data = await self.request("GET", "/api/queue")
             status_ = data.get("status")
             if status_ == "matched":
-                node_url, token = data.get("node_url"), data.get("token")
-                if not isinstance(node_url, str) or not isinstance(token, str):
-                    raise LobbyError("lobby GET /api/queue: matched without node_url/token")
+                node_url, token = _seat(data, "lobby GET /api/queue: matched")
                 self.g.hist["queue_wait"].record(time.monotonic() - t_queue)
                 return node_url, token, t_queue
             if status_ != "waiting":
