@@ -144,29 +144,22 @@ class DbNodeRegistry(NodeRegistry):
         return Node.objects.filter(alive=True, last_seen__gte=_dt(now - self.timeout))
 
     @staticmethod
-    def _info(n) -> NodeInfo:
-        return NodeInfo(n.node_id, n.url, n.capacity, n.max_rooms, n.rooms, n.players,
-                        n.draining, n.last_seen.timestamp(), n.pending, n.pending_rooms,
-                        tuple(n.modes or ()), tuple(n.live or ()))
-
-    def alive(self, now: float) -> list[NodeInfo]:
-        # columns, not model instances; in id order (sorted here: cheaper than ORDER BY's
-        # compilation for a handful of rows)
-        rows = sorted(self._live_rows(now).values_list("id", *_NODE_COLUMNS))
+    def _infos(rows) -> list[NodeInfo]:
+        """The NodeInfo of each row of `values_list(*_NODE_COLUMNS)` (columns, not model
+        instances); a row read without the last column, `live`, lists no rooms."""
         return [NodeInfo(node_id, url, capacity, max_rooms, rooms, players, draining,
                          last_seen.timestamp(), pending, pending_rooms, tuple(modes or ()),
-                         tuple(live or ()))
-                for _, node_id, url, capacity, max_rooms, rooms, players, draining, last_seen,
-                pending, pending_rooms, modes, live in rows]
+                         tuple(live[0] or ()) if live else ())
+                for node_id, url, capacity, max_rooms, rooms, players, draining, last_seen,
+                pending, pending_rooms, modes, *live in rows]
+
+    def alive(self, now: float) -> list[NodeInfo]:
+        return self._infos(self._live_rows(now).order_by("id").values_list(*_NODE_COLUMNS))
 
     def mode_state(self, mode: str, now: float) -> ModeState:
         # what the check reads, without the rooms listed for Live now (`live`)
-        return mode_state([NodeInfo(node_id, "", capacity, max_rooms, rooms, players, draining,
-                                    0.0, pending, pending_rooms, tuple(modes or ()))
-                           for node_id, capacity, max_rooms, rooms, players, draining, pending,
-                           pending_rooms, modes in self._live_rows(now).values_list(
-                               "node_id", "capacity", "max_rooms", "rooms", "players",
-                               "draining", "pending", "pending_rooms", "modes")], mode)
+        return mode_state(self._infos(self._live_rows(now).values_list(*_NODE_COLUMNS[:-1])),
+                          mode)
 
     def reserve(self, groups: list[int], now: float,
                 modes: list[str] | None = None) -> list[str | None]:
@@ -175,8 +168,8 @@ class DbNodeRegistry(NodeRegistry):
         with transaction.atomic():
             # Locked before reading the counts (PostgreSQL; SQLite serializes writers), so a
             # concurrent reserve or heartbeat waits for this one's pending counts.
-            nodes = [self._info(n) for n in self._live_rows(now).filter(draining=False)
-                     .order_by("id").select_for_update()]
+            nodes = self._infos(self._live_rows(now).filter(draining=False).order_by("id")
+                                .select_for_update().values_list(*_NODE_COLUMNS))
             chosen: list[str | None] = []
             for i, seats in enumerate(groups):
                 node = pick(nodes, seats, modes[i] if modes else None)
