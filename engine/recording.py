@@ -89,7 +89,7 @@ class Recorder:
         self._last_tick = game.tick      # the tick of the last array written
         self._seq: dict[int, int] = {}   # the last seq recorded per player
         self._pack = msgpack.Packer().pack
-        self._zip = zlib.compressobj(6)
+        self._zip = zlib.compressobj(1)
         self._raw: list[bytes] = []      # not yet compressed
         self._raw_len = 0
         self._out: list[bytes] = []      # compressed
