@@ -681,11 +681,13 @@ class _WebSocket(WebSocketTransport):
         called `ws.close()` here, which (another task reading) makes aiohttp close the
         socket at once; the client's messages still in flight then meet a closed socket,
         Linux answers with a reset and the client can lose the close frame (1006).
-        Returning instead lets `process` close with the handshake."""
+        Returning instead lets `process` close with the handshake. The sweep's `interrupt`
+        (the client is gone) wakes the wait with a ConnectionResetError: that ends it too
+        (the package's `cancel_tasks` skips a finished task, whose error nobody would read)."""
         while True:
             try:
                 frame, data = await self.session.get_frame()
-            except SessionIsClosed:
+            except (SessionIsClosed, ConnectionResetError):
                 return
             if frame == SockjsFrame.HEARTBEAT:
                 await ws.ping()

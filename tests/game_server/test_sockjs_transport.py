@@ -8,6 +8,7 @@ test_sockjs_unpatched.py shows each of these scenarios failing on the plain pack
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import uuid
 from collections.abc import Callable
@@ -480,3 +481,31 @@ async def test_stalled_xhr_streaming_client_is_bounded(client, recorder):
     conn = await recorder.conn()
     await assert_bounded(conn)
     r.close()
+
+
+async def test_sweep_interrupting_a_websocket_session_leaves_no_unretrieved_error(aiohttp_client, recorder):
+    """The sweep interrupts a session whose request's client is gone (`interrupt`): on the
+    websocket transport that wakes the writer task with the ConnectionResetError. The
+    transport must end quietly (no "Task exception was never retrieved" later)."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        app = web.Application()
+        manager = add_sockjs_routes(app, recorder, disconnect_delay=30, max_send_queue=4)
+        client = await aiohttp_client(app)
+        ws = await ws_open(client, url() + "/websocket")
+        conn = await recorder.conn()
+        session = conn.session
+        await poll_until(lambda: session._waiter is not None)  # the writer waits for a frame
+        await manager.interrupt(session, ConnectionResetError("client went away"))
+        await recorder.until(lambda: recorder.lost == [conn])
+        await ws.close()
+        await poll_until(lambda: not manager.acquired)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gc.collect()
+        await asyncio.sleep(0)
+        assert [c.get("message") for c in errors] == []
+    finally:
+        loop.set_exception_handler(None)
