@@ -268,15 +268,19 @@ async def test_silent_game_connection_is_closed_at_the_first_message_timeout(liv
 @pytest.mark.parametrize("node", ["live", "live_uvloop"])
 @pytest.mark.parametrize("path", ["/play/websocket", "/play/000/{sid}/websocket"])
 async def test_ping_flood_is_closed_4004_and_no_longer_read(request, node, path):
-    """Before: aiohttp answered every PING (autoping), outside every budget."""
+    """Before: aiohttp answered every PING (autoping), outside every budget. The flood
+    (20,000 pings, 120 KB: many of the node's bounded reads, `READ_CHUNK`) is sent while
+    the node reads it; once closed the node reads no more of it, so the send may never
+    finish: it is cancelled at the end."""
     live = request.getfixturevalue(node)
     by = await Bystander.join(live, f"h-ping-{len(path)}")
     addr = "127.0.0.13" if "sid" not in path else "127.0.0.23"
     sock, head = await raw_ws(addr, live, path.format(sid=uuid.uuid4().hex))
+    flood = None
     try:
         assert head.startswith(b"HTTP/1.1 101")
         loop = asyncio.get_running_loop()
-        await loop.sock_sendall(sock, ws_frame(b"", 0x9) * 200)
+        flood = asyncio.ensure_future(loop.sock_sendall(sock, ws_frame(b"", 0x9) * 20_000))
         frames = await read_frames(sock)
         pongs = sum(1 for op, _ in frames if op == 0xA)
         assert pongs < 100
@@ -288,6 +292,9 @@ async def test_ping_flood_is_closed_4004_and_no_longer_read(request, node, path)
             assert close_of(frames) == (4004, "Input flood")
         await by.patches(5)
     finally:
+        if flood is not None:
+            flood.cancel()
+            await asyncio.gather(flood, return_exceptions=True)
         sock.close()
         await by.close()
     assert await metric(live, "control_rate") >= 1
