@@ -9,6 +9,7 @@ Declared to the hosts in games/arena/__init__.py.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 
@@ -170,6 +171,59 @@ def segment_rect(ax: float, ay: float, dx: float, dy: float,
         if t0 > t1:
             return 2.0
     return t0
+
+
+class _Cells:
+    """A broad phase: the square cells of the world that some closed integer box
+    (x0, y0, x1, y1) of a set covers, even partly. `maybe(x, y)` is False only if no box
+    holds the point (exact), True if one may (and anywhere outside the world)."""
+
+    __slots__ = ("size", "nx", "ny", "bits")
+
+    def __init__(self, size: int, width: int, height: int,
+                 boxes: list[tuple[int, int, int, int]]) -> None:
+        self.size = size
+        nx, ny = self.nx, self.ny = width // size + 1, height // size + 1
+        bits = bytearray(nx * ny)
+        for x0, y0, x1, y1 in boxes:
+            j0, j1 = max(0, y0 // size), min(ny - 1, y1 // size)
+            for i in range(max(0, x0 // size), min(nx - 1, x1 // size) + 1):
+                if j0 <= j1:
+                    bits[i * ny + j0:i * ny + j1 + 1] = b"\1" * (j1 - j0 + 1)
+        self.bits = bytes(bits)
+
+    def maybe(self, x: int, y: int) -> bool:
+        i, j = x // self.size, y // self.size
+        if 0 <= i < self.nx and 0 <= j < self.ny:
+            return self.bits[i * self.ny + j] == 1
+        return True
+
+
+CELL = 40   # 1/10 units: the side of a _Cells cell
+
+
+@functools.lru_cache(maxsize=16)
+def _wall_cells(walls: tuple[Rect, ...], radius: int, shot_radius: int, shot_step: int,
+                width: int, height: int) -> tuple[_Cells, _Cells]:
+    """The broad phases of a map (args in 1/10 units; `walls` in world units, as in the
+    config), shared by every match of it and kept out of the game's state (its snapshot
+    stays as it was):
+
+    - where a player's centre may be pushed by a wall (`_move`: inside a wall grown by
+      the radius, the same open test as its loop);
+    - where a projectile's segment may start and still touch a wall box (`_move_shots`:
+      inside a box of `shot_boxes` grown by the longest step, since |vx|, |vy| <=
+      shot_step, so the segment's bounding box cannot reach a box from anywhere else).
+    """
+    r, pr, s = radius, shot_radius, shot_step
+    rects = [(x * Q, y * Q, (x + w) * Q, (y + h) * Q) for x, y, w, h in walls]
+    near_player = _Cells(CELL, width, height,
+                         [(x0 - r + 1, y0 - r + 1, x1 + r - 1, y1 + r - 1)
+                          for x0, y0, x1, y1 in rects])
+    near_shot = _Cells(CELL, width, height,
+                       [(x0 - pr - s, y0 - pr - s, x1 + pr + s, y1 + pr + s)
+                        for x0, y0, x1, y1 in rects])
+    return near_player, near_shot
 
 
 def wrap_aim(aim: int) -> int:
@@ -406,7 +460,10 @@ class Arena(Game):
             if not p.alive and p.respawn_at <= t:
                 self._spawn(p)
                 self._events.append([EV_RESPAWN, p.pid])
-        think = self.config.bot_think_ticks
+        c = self.config
+        think = c.bot_think_ticks
+        near_wall, near_box = _wall_cells(c.walls, self.radius, c.projectile_radius * Q,
+                                          self.shot_speed, self.width, self.height)
         for p in players:
             if p.brain is not None and p.alive and (t + p.pid) % think == 0:
                 self._queue(p, 0, *p.brain.think(self, p))
@@ -423,14 +480,17 @@ class Arena(Game):
                 p.pending_n = 0
             if p.alive and p.connected:
                 if p.mx or p.my:
-                    self._move(p)
+                    self._move(p, near_wall)
                 if (p.fire or click) and p.next_fire <= t:
                     self._fire(p, t)
-        self._move_shots(t)
+        self._move_shots(t, near_box)
         self._pickups(players, t)
         self._check_end(t)
 
-    def _move(self, p: _Player) -> None:
+    def _move(self, p: _Player, near_wall: _Cells) -> None:
+        """Step `p` by its input, then push it out of the walls it overlaps, in wall order.
+        A pass starting where `near_wall` rules out every wall would change nothing: it is
+        skipped, like the rest of the passes."""
         s = self.step_len
         x = p.x + int(p.mx * s / 100)
         y = p.y + int(p.my * s / 100)
@@ -440,6 +500,8 @@ class Arena(Game):
         y = r if y < r else (self.height - r if y > self.height - r else y)
         r2 = r * r
         for _ in range(2):   # two passes settle corners where two walls meet
+            if not near_wall.maybe(x, y):
+                break
             moved = False
             for wx, wy, ww, wh in self.walls:
                 if x + r <= wx or x - r >= wx + ww or y + r <= wy or y - r >= wy + wh:
@@ -484,12 +546,15 @@ class Arena(Game):
         self._shots.append(shot)
         self._objects[eid] = (KIND_PROJECTILE, p.x, p.y, vx, vy, t, p.pid)
 
-    def _move_shots(self, t: int) -> None:
+    def _move_shots(self, t: int, near_box: _Cells) -> None:
+        """Each shot's segment of this tick against the walls, then the living players (as
+        they were when the first shot moved): the first contact along it wins. The walls
+        are tested only when `near_box` says the segment may reach one."""
         if not self._shots:
             return
         keep: list[_Shot] = []
         boxes = self.shot_boxes
-        targets = [p for p in self._players.values() if p.alive]
+        targets = [(p.x, p.y, p.pid, p) for p in self._players.values() if p.alive]
         hr = self.hit_r
         hr2 = hr * hr
         w, h = self.width, self.height
@@ -502,20 +567,21 @@ class Arena(Game):
             best = 1.5   # fraction of the segment at the first contact (> 1: none)
             lx, hx = (ax, bx) if ax < bx else (bx, ax)
             ly, hy = (ay, by) if ay < by else (by, ay)
-            for x0, y0, x1, y1 in boxes:
-                if hx < x0 or lx > x1 or hy < y0 or ly > y1:
-                    continue
-                f = segment_rect(ax, ay, vx, vy, x0, y0, x1, y1)
-                if f < best:
-                    best = f
+            if near_box.maybe(ax, ay):
+                for x0, y0, x1, y1 in boxes:
+                    if hx < x0 or lx > x1 or hy < y0 or ly > y1:
+                        continue
+                    f = segment_rect(ax, ay, vx, vy, x0, y0, x1, y1)
+                    if f < best:
+                        best = f
             victim = None
             lx -= hr
             hx += hr
             ly -= hr
             hy += hr
-            for p in targets:
-                px, py = p.x, p.y
-                if px < lx or px > hx or py < ly or py > hy or p.pid == s.owner:
+            owner = s.owner
+            for px, py, pid, p in targets:
+                if px < lx or px > hx or py < ly or py > hy or pid == owner:
                     continue
                 # closest approach of the segment to the player's centre
                 f = ((px - ax) * vx + (py - ay) * vy) / (vx * vx + vy * vy or 1)
@@ -524,7 +590,7 @@ class Arena(Game):
                 if cx * cx + cy * cy <= hr2 and f < best:
                     best, victim = f, p
             if victim is not None:
-                self._hit(victim, s.owner, t)
+                self._hit(victim, owner, t)
             elif best > 1 and t < s.die_at and 0 <= bx <= w and 0 <= by <= h:
                 keep.append(s)
                 continue
