@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, fields
 
 from engine.clock import patch_every
@@ -302,6 +303,10 @@ class _Player:
                 self.deaths, flags, self.ack, self.name)
 
 
+def _player_order(target: tuple) -> int:
+    return target[1]
+
+
 class _Shot:
     __slots__ = ("eid", "x0", "y0", "vx", "vy", "born", "owner", "die_at")
 
@@ -548,13 +553,17 @@ class Arena(Game):
 
     def _move_shots(self, t: int, near_box: _Cells) -> None:
         """Each shot's segment of this tick against the walls, then the living players (as
-        they were when the first shot moved): the first contact along it wins. The walls
-        are tested only when `near_box` says the segment may reach one."""
+        they were when the first shot moved), in player order: the first contact along it
+        wins. The walls are tested only when `near_box` says the segment may reach one,
+        the players only in the segment's x range (found by bisection: a hit moves nobody,
+        so one sort by x serves the whole tick)."""
         if not self._shots:
             return
         keep: list[_Shot] = []
         boxes = self.shot_boxes
-        targets = [(p.x, p.y, p.pid, p) for p in self._players.values() if p.alive]
+        targets = sorted((p.x, i, p.y, p.pid, p)
+                         for i, p in enumerate(self._players.values()) if p.alive)
+        xs = [e[0] for e in targets]
         hr = self.hit_r
         hr2 = hr * hr
         w, h = self.width, self.height
@@ -580,15 +589,21 @@ class Arena(Game):
             ly -= hr
             hy += hr
             owner = s.owner
-            for px, py, pid, p in targets:
-                if px < lx or px > hx or py < ly or py > hy or pid == owner:
-                    continue
-                # closest approach of the segment to the player's centre
-                f = ((px - ax) * vx + (py - ay) * vy) / (vx * vx + vy * vy or 1)
-                f = 0.0 if f < 0 else (1.0 if f > 1 else f)
-                cx, cy = ax + vx * f - px, ay + vy * f - py
-                if cx * cx + cy * cy <= hr2 and f < best:
-                    best, victim = f, p
+            lo = bisect_left(xs, lx)
+            hi = bisect_right(xs, hx, lo)
+            if lo < hi:
+                near = targets[lo:hi]
+                if hi - lo > 1:
+                    near.sort(key=_player_order)
+                for px, _, py, pid, p in near:
+                    if py < ly or py > hy or pid == owner:
+                        continue
+                    # closest approach of the segment to the player's centre
+                    f = ((px - ax) * vx + (py - ay) * vy) / (vx * vx + vy * vy or 1)
+                    f = 0.0 if f < 0 else (1.0 if f > 1 else f)
+                    cx, cy = ax + vx * f - px, ay + vy * f - py
+                    if cx * cx + cy * cy <= hr2 and f < best:
+                        best, victim = f, p
             if victim is not None:
                 self._hit(victim, owner, t)
             elif best > 1 and t < s.die_at and 0 <= bx <= w and 0 <= by <= h:
