@@ -64,7 +64,8 @@ class ArenaBrain:
         self._random = self.rng.random
         sim_hz = config.get("sim_hz") if isinstance(config, dict) else None
         self.sim_hz = sim_hz if isinstance(sim_hz, int) and sim_hz > 0 else 30
-        self.kind, self.ix, self.iy, self.iflags = _player_layout(config)
+        self.layout = _player_layout(config)
+        self.kind, self.ix, self.iy, self.iflags = self.layout
         self.names = _input_names(config)
         self.standard = self.names == _INPUTS   # the spec in the Arena's own order
         self.move = (0, 0)
@@ -102,18 +103,39 @@ class ArenaBrain:
         return tuple(by_name.get(name, 0) for name in self.names)
 
     def _nearest_enemy(self, me, entities: dict) -> tuple[int, int, int] | None:
-        kind, ix, iy, iflags, own = self.kind, self.ix, self.iy, self.iflags, self.player_id
-        x, y = me[ix], me[iy]
+        x, y, own = me[self.ix], me[self.iy], self.player_id
         best = None
         best_d2 = 0
-        for eid, e in entities.items():
-            if e[0] != kind or eid == own or not e[iflags] & FLAG_ALIVE:
+        for eid, ex, ey in _alive_players(entities, self.layout):
+            if eid == own:
                 continue
-            dx, dy = e[ix] - x, e[iy] - y
+            dx, dy = ex - x, ey - y
             d2 = dx * dx + dy * dy
             if best is None or d2 < best_d2:
                 best, best_d2 = (dx, dy, d2), d2
         return best
+
+
+#: id(state) -> (the state, player layout, its alive players); the newest SIGHT_KEEP states
+_sight: dict[int, tuple[dict, tuple, list]] = {}
+SIGHT_KEEP = 256
+
+
+def _alive_players(entities: dict, layout: tuple[int, int, int, int]) -> list[tuple[int, int, int]]:
+    """(id, x, y) of every alive player of `entities`, in the state's order. Kept per state
+    object: the load-test bots of a room hold the very same state (loadtest.shared), so the
+    scan over every entity is done once per patch and room, not once per bot. A state is
+    never changed in place once a bot holds it (a caller that did would need a new dict)."""
+    hit = _sight.get(id(entities))
+    if hit is not None and hit[0] is entities and hit[1] == layout:
+        return hit[2]
+    kind, ix, iy, iflags = layout
+    players = [(eid, e[ix], e[iy]) for eid, e in entities.items()
+               if e[0] == kind and e[iflags] & FLAG_ALIVE]
+    if len(_sight) >= SIGHT_KEEP:
+        del _sight[next(iter(_sight))]
+    _sight[id(entities)] = (entities, layout, players)
+    return players
 
 
 def make_brain(welcome_config: dict, player_id: int, seed: int) -> ArenaBrain:
