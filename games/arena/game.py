@@ -174,38 +174,28 @@ def segment_rect(ax: float, ay: float, dx: float, dy: float,
     return t0
 
 
-class _Cells:
-    """A broad phase: the square cells of the world that some closed integer box
-    (x0, y0, x1, y1) of a set covers, even partly. `maybe(x, y)` is False only if no box
-    holds the point (exact), True if one may (and anywhere outside the world)."""
-
-    __slots__ = ("size", "nx", "ny", "bits")
-
-    def __init__(self, size: int, width: int, height: int,
-                 boxes: list[tuple[int, int, int, int]]) -> None:
-        self.size = size
-        nx, ny = self.nx, self.ny = width // size + 1, height // size + 1
-        bits = bytearray(nx * ny)
-        for x0, y0, x1, y1 in boxes:
-            j0, j1 = max(0, y0 // size), min(ny - 1, y1 // size)
-            for i in range(max(0, x0 // size), min(nx - 1, x1 // size) + 1):
-                if j0 <= j1:
-                    bits[i * ny + j0:i * ny + j1 + 1] = b"\1" * (j1 - j0 + 1)
-        self.bits = bytes(bits)
-
-    def maybe(self, x: int, y: int) -> bool:
-        i, j = x // self.size, y // self.size
-        if 0 <= i < self.nx and 0 <= j < self.ny:
-            return self.bits[i * self.ny + j] == 1
-        return True
+CELL = 40   # 1/10 units: the side of a broad-phase cell
+Cover = tuple[bytes, ...]
 
 
-CELL = 40   # 1/10 units: the side of a _Cells cell
+def _cover(width: int, height: int, boxes: list[tuple[int, int, int, int]]) -> Cover:
+    """A broad phase over the world (0..width x 0..height), in columns of square cells:
+    `cover[x // CELL][y // CELL]` is 0 only if no closed integer box (x0, y0, x1, y1) of
+    `boxes` holds the point (x, y) of the world. Outside the world it says nothing: the
+    callers test the bounds first."""
+    nx, ny = width // CELL + 1, height // CELL + 1
+    cols = [bytearray(ny) for _ in range(nx)]
+    for x0, y0, x1, y1 in boxes:
+        j0, j1 = max(0, y0 // CELL), min(ny - 1, y1 // CELL)
+        if j0 <= j1:
+            for i in range(max(0, x0 // CELL), min(nx - 1, x1 // CELL) + 1):
+                cols[i][j0:j1 + 1] = b"\1" * (j1 - j0 + 1)
+    return tuple(bytes(c) for c in cols)
 
 
 @functools.lru_cache(maxsize=16)
 def _wall_cells(walls: tuple[Rect, ...], radius: int, shot_radius: int, shot_step: int,
-                width: int, height: int) -> tuple[_Cells, _Cells]:
+                width: int, height: int) -> tuple[Cover, Cover]:
     """The broad phases of a map (args in 1/10 units; `walls` in world units, as in the
     config), shared by every match of it and kept out of the game's state (its snapshot
     stays as it was):
@@ -218,12 +208,10 @@ def _wall_cells(walls: tuple[Rect, ...], radius: int, shot_radius: int, shot_ste
     """
     r, pr, s = radius, shot_radius, shot_step
     rects = [(x * Q, y * Q, (x + w) * Q, (y + h) * Q) for x, y, w, h in walls]
-    near_player = _Cells(CELL, width, height,
-                         [(x0 - r + 1, y0 - r + 1, x1 + r - 1, y1 + r - 1)
-                          for x0, y0, x1, y1 in rects])
-    near_shot = _Cells(CELL, width, height,
-                       [(x0 - pr - s, y0 - pr - s, x1 + pr + s, y1 + pr + s)
-                        for x0, y0, x1, y1 in rects])
+    near_player = _cover(width, height, [(x0 - r + 1, y0 - r + 1, x1 + r - 1, y1 + r - 1)
+                                         for x0, y0, x1, y1 in rects])
+    near_shot = _cover(width, height, [(x0 - pr - s, y0 - pr - s, x1 + pr + s, y1 + pr + s)
+                                       for x0, y0, x1, y1 in rects])
     return near_player, near_shot
 
 
@@ -492,20 +480,22 @@ class Arena(Game):
         self._pickups(players, t)
         self._check_end(t)
 
-    def _move(self, p: _Player, near_wall: _Cells) -> None:
+    def _move(self, p: _Player, near_wall: Cover) -> None:
         """Step `p` by its input, then push it out of the walls it overlaps, in wall order.
         A pass starting where `near_wall` rules out every wall would change nothing: it is
-        skipped, like the rest of the passes."""
+        skipped, like the rest of the passes (a push may leave the world until the
+        final clamp: there the cover says nothing)."""
         s = self.step_len
         x = p.x + int(p.mx * s / 100)
         y = p.y + int(p.my * s / 100)
         r = self.radius
+        w, h = self.width, self.height
         # world bounds
-        x = r if x < r else (self.width - r if x > self.width - r else x)
-        y = r if y < r else (self.height - r if y > self.height - r else y)
+        x = r if x < r else (w - r if x > w - r else x)
+        y = r if y < r else (h - r if y > h - r else y)
         r2 = r * r
         for _ in range(2):   # two passes settle corners where two walls meet
-            if not near_wall.maybe(x, y):
+            if 0 <= x <= w and 0 <= y <= h and not near_wall[x // CELL][y // CELL]:
                 break
             moved = False
             for wx, wy, ww, wh in self.walls:
@@ -535,8 +525,8 @@ class Arena(Game):
                     y = qy + math.ceil(dy * r / d) if dy > 0 else qy + math.floor(dy * r / d)
             if not moved:
                 break
-        p.x = x = r if x < r else (self.width - r if x > self.width - r else x)
-        p.y = y = r if y < r else (self.height - r if y > self.height - r else y)
+        p.x = x = r if x < r else (w - r if x > w - r else x)
+        p.y = y = r if y < r else (h - r if y > h - r else y)
         p.ent = None
         size = self._pick_cell
         p.near = self._pick_cells.get((x // size, y // size))
@@ -551,7 +541,7 @@ class Arena(Game):
         self._shots.append(shot)
         self._objects[eid] = (KIND_PROJECTILE, p.x, p.y, vx, vy, t, p.pid)
 
-    def _move_shots(self, t: int, near_box: _Cells) -> None:
+    def _move_shots(self, t: int, near_box: Cover) -> None:
         """Each shot's segment of this tick against the walls, then the living players (as
         they were when the first shot moved), in player order: the first contact along it
         wins. The walls are tested only when `near_box` says the segment may reach one,
@@ -564,6 +554,7 @@ class Arena(Game):
         targets = sorted((p.x, i, p.y, p.pid, p)
                          for i, p in enumerate(self._players.values()) if p.alive)
         xs = [e[0] for e in targets]
+        n_targets = len(xs)
         hr = self.hit_r
         hr2 = hr * hr
         w, h = self.width, self.height
@@ -576,7 +567,7 @@ class Arena(Game):
             best = 1.5   # fraction of the segment at the first contact (> 1: none)
             lx, hx = (ax, bx) if ax < bx else (bx, ax)
             ly, hy = (ay, by) if ay < by else (by, ay)
-            if near_box.maybe(ax, ay):
+            if not (0 <= ax <= w and 0 <= ay <= h) or near_box[ax // CELL][ay // CELL]:
                 for x0, y0, x1, y1 in boxes:
                     if hx < x0 or lx > x1 or hy < y0 or ly > y1:
                         continue
@@ -590,8 +581,8 @@ class Arena(Game):
             hy += hr
             owner = s.owner
             lo = bisect_left(xs, lx)
-            hi = bisect_right(xs, hx, lo)
-            if lo < hi:
+            if lo < n_targets and xs[lo] <= hx:   # someone in the x range
+                hi = bisect_right(xs, hx, lo)
                 near = targets[lo:hi]
                 if hi - lo > 1:
                     near.sort(key=_player_order)
@@ -697,7 +688,12 @@ class Arena(Game):
         others = [(o.x, o.y) for o in self._players.values() if o.alive and o is not p]
         ranked = []
         for i, (sx, sy) in enumerate(self.spawn_points):
-            near = min(((sx - ox) ** 2 + (sy - oy) ** 2 for ox, oy in others), default=1 << 62)
+            near = 1 << 62   # the squared distance to the nearest of the others
+            for ox, oy in others:
+                dx, dy = sx - ox, sy - oy
+                d2 = dx * dx + dy * dy
+                if d2 < near:
+                    near = d2
             ranked.append((-near, i))
         ranked.sort()
         best = -ranked[0][0]
