@@ -117,14 +117,14 @@ def plain_delta(raw: bytes | str) -> list | None:
     return obj
 
 
-_packer = msgpack.Packer()
+_pack = msgpack.Packer().pack
 _monotonic = time.monotonic
 
 
 def _pack_input(seq: int, values: tuple) -> bytes:
     """`codec.encode(codec.Input(seq, values))` (the same bytes), without the message
     object or the codec's type dispatch."""
-    return _packer.pack([3, seq, *values])
+    return _pack([3, seq, *values])
 
 
 def _watch_due(t: float) -> float:
@@ -525,14 +525,20 @@ class Bot:
         if m is None or outcome is None or outcome.done():
             return  # the reader is not waiting (ending, or stalling): drop it
         now = self._rx_at = _monotonic()
-        kind = self._on_message(raw, m, now)
-        if kind is None:
-            outcome.set_result("end")
-        elif kind is codec.Delta or kind is codec.Keyframe:
+        share = m.share
+        kept = share.outcomes.get(raw) if share is not None else None
+        if kept is not None:  # most messages: a delta another bot of the room decoded
+            self._on_state(kept[0], m, now, kept)
+            kind: type | None = codec.Delta
+        else:
+            kind = self._on_message(raw, m, now)
+        if kind is codec.Delta or kind is codec.Keyframe:
             self._seen_state = True
             if self.slow and not self._stall_done and now - m.first_frame > self.cfg.slow_after:
                 self._stall_done = True
                 outcome.set_result("stall")
+        elif kind is None:
+            outcome.set_result("end")
 
     async def _read_recv(self, conn: NodeConnection, m: _Match) -> None:
         """Read with `recv()` until the connection closes or stays silent too long.
@@ -584,13 +590,11 @@ class Bot:
         if share is not None:
             kept = share.outcomes.get(raw)
             if kept is not None:  # a delta another bot of the room decoded (the same bytes)
-                obj = kept[0]
-                self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], obj[7], m, now, kept, raw, obj)
+                self._on_state(kept[0], m, now, kept)
                 return codec.Delta
         obj = plain_delta(raw)
-        if obj is not None:  # most messages: a delta (tick, base, clock, added, removed, updated, events)
-            self._on_state(False, obj[1], obj[2], obj[4], obj[5], obj[6], obj[7], m, now, None,
-                           raw if share is not None else None, obj)
+        if obj is not None:  # most messages: a delta [12, tick, base, clock, added, removed, updated, events]
+            self._on_state(obj, m, now, None, raw if share is not None else None)
             return codec.Delta
         try:
             msg = codec.decode_any(raw, STATE_MAX_BYTES)
@@ -598,11 +602,11 @@ class Bot:
             self.error(f"decode {exc.code}")
             return None
         kind = type(msg)
-        if kind is codec.Delta or kind is codec.Keyframe:
-            if kind is codec.Keyframe:
-                self._on_state(True, msg.tick, 0, msg.entities, (), {}, msg.events, m, now)
-            else:
-                self._on_state(False, msg.tick, msg.base, msg.added, msg.removed, msg.updated, msg.events, m, now)
+        if kind is codec.Keyframe:
+            self._on_state([11, msg.tick, 0, msg.clock, msg.entities, (), {}, msg.events], m, now, keyframe=True)
+        elif kind is codec.Delta:
+            self._on_state([12, msg.tick, msg.base, msg.clock, msg.added, msg.removed, msg.updated, msg.events],
+                           m, now)
         elif kind is codec.Welcome:
             m.player_id = msg.player_id
             self._leave_share(m)  # a resume on another node is another room there
@@ -632,24 +636,26 @@ class Bot:
             self.error(f"unexpected message {kind.__name__}")
         return kind
 
-    def _on_state(self, keyframe: bool, tick: int, base: int, entities: dict, removed, updated: dict,
-                  events, m: _Match, now: float, kept: list | None = None,
-                  raw: bytes | None = None, obj: list | None = None) -> None:
-        """A keyframe (`entities`: the whole state) or a delta (`entities`: the added ones).
+    def _on_state(self, obj: list, m: _Match, now: float, kept: list | None = None,
+                  raw: bytes | None = None, keyframe: bool = False) -> None:
+        """A delta as its wire array `obj` ([12, tick, base, clock, added, removed, updated,
+        events]), or with `keyframe` a keyframe in the same places (`obj[4]`: the whole
+        state, nothing removed or updated).
 
         `kept`: the outcomes the room kept for this very payload (`SharedRoom.outcomes`),
         one of which this bot takes if it was computed from its own state; else it
-        applies the delta itself. `raw` and `obj`: a delta this bot decoded itself, whose
-        outcome it publishes in its room's `m.share` (loadtest.shared)."""
-        g = self.g
+        applies the delta itself. `raw`: a delta this bot decoded itself, whose outcome
+        it publishes in its room's `m.share` (loadtest.shared)."""
+        tick = obj[1]
         if self.state != "playing":
             self.state = "playing"
+            g = self.g
             g.counters["matches_started"] += 1
             g.hist["time_to_seat"].record(now - m.t_queue)
             g.hist["join_to_state"].record(now - m.t_connect)
         self._frames_unflushed += 1
-        m.frames += 1
-        if m.frames == 1:
+        frames = m.frames = m.frames + 1
+        if frames == 1:
             m.first_frame, m.first_tick = now, tick
             if self.cfg.leave_after > 0:
                 m.leave_at = now + self.cfg.leave_after * self.rng.uniform(0.5, 1.5)
@@ -657,16 +663,19 @@ class Bot:
             self._intervals.append(now - m.last_frame)
             gap = tick - m.last_tick
             if gap > m.patch_every:
-                g.counters["tick_gaps"] += gap // m.patch_every - 1
+                self.g.counters["tick_gaps"] += gap // m.patch_every - 1
         if m.move_from is not None:
-            g.hist["move_gap"].record(now - m.move_from)
+            self.g.hist["move_gap"].record(now - m.move_from)
             m.move_from = None
-        m.last_frame, m.last_tick = now, tick
+        m.last_frame = now
+        m.last_tick = tick
         if keyframe:
-            g.counters["keyframes"] += 1
-            m.entities = entities
-            m.state_tick = tick
-        elif base == m.state_tick:
+            self.g.counters["keyframes"] += 1
+            new = obj[4]
+        elif obj[2] != m.state_tick:
+            self.g.counters["delta_base_mismatch"] += 1  # wait for the keyframe the node sends
+            return
+        else:
             old = m.entities
             if kept is None:
                 new = MISSING
@@ -678,7 +687,7 @@ class Bot:
                 self._shared_unflushed += 1
             else:
                 try:
-                    new = apply_copy(old, entities, removed, updated)
+                    new = apply_copy(old, obj[4], obj[5], obj[6])
                 except codec.DecodeError:
                     new = None
                 if raw is not None:
@@ -687,22 +696,21 @@ class Bot:
                 self.error("delta does not apply")
                 m.state_tick = -1
                 return
-            m.entities = new
-            m.state_tick = tick
-        else:
-            g.counters["delta_base_mismatch"] += 1  # wait for the keyframe the node sends
-            return
+        m.entities = new
+        m.state_tick = tick
         pending = self.pending
-        if pending:
-            me = m.entities.get(m.player_id)
-            index = m.ack_at.get(me[0]) if me is not None else None
-            ack = me[index] if index is not None and index < len(me) else None
-            if type(ack) is int:  # an entity that does not follow its schema acks nothing
-                acks = self._acks
-                while pending and pending[0][0] <= ack:
-                    acks.append(now - pending.popleft()[1])
-        if events:
-            self._on_events(events, m)
+        if pending:  # the inputs the bot's own entity acknowledges (none if it does not follow its schema)
+            me = new.get(m.player_id)
+            if me is not None:
+                index = m.ack_at.get(me[0])
+                if index is not None and index < len(me):
+                    ack = me[index]
+                    if type(ack) is int:
+                        acks = self._acks
+                        while pending and pending[0][0] <= ack:
+                            acks.append(now - pending.popleft()[1])
+        if obj[7]:
+            self._on_events(obj[7], m)
 
     def _on_events(self, events: list, m: _Match) -> None:
         for event in events:
@@ -824,7 +832,7 @@ class Bot:
                 self.g.counters["inputs_never_acked"] += 1
         elif pending:
             self._abandon_pending()  # the game ignores this player's inputs: no ack to wait for
-        return _pack_input(seq, values)
+        return _pack([3, seq, *values])  # _pack_input(seq, values), without the call
 
     def _abandon_pending(self) -> None:
         """Stop waiting for the acks of the inputs in flight (match over, left, stalled,

@@ -337,19 +337,21 @@ class WSClient(asyncio.Protocol):
 
     def send_bytes(self, payload: bytes) -> None:
         """One binary frame, written at once. A small one (an input: 20 a second per bot)
-        is masked and written here, the same bytes as `frame` makes, without its calls."""
+        is masked and written here, the same bytes as `frame` makes, without its calls:
+        the key and the masked payload as one little-endian int (key in the low 32 bits)."""
         n = len(payload)
         transport = self.transport
+        if n < _SMALL and not self._closing and not self._lost and transport is not None \
+                and not transport.is_closing():
+            self.bytes_out += n
+            key = _getrandbits(32)
+            masked = (_from_bytes(payload, "little") ^ key * _REPEAT[n]) & _LOW[n]
+            transport.write(_SMALL_HEADS[n] + (masked << 32 | key).to_bytes(n + 4, "little"))
+            return
         if self._closing:
             raise ConnectionResetError("websocket closing")
-        if n >= _SMALL or transport is None or self._lost or transport.is_closing():
-            self.bytes_out += n
-            self._write(OP_BINARY, payload)
-            return
         self.bytes_out += n
-        key = _getrandbits(32)
-        transport.write(_SMALL_HEADS[n] + key.to_bytes(4, "little")
-                        + ((_from_bytes(payload, "little") ^ key * _REPEAT[n]) & _LOW[n]).to_bytes(n, "little"))
+        self._write(OP_BINARY, payload)
 
     def send_text(self, text: str) -> None:
         if self._closing:
