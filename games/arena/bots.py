@@ -45,7 +45,8 @@ class BotBrain:
         for o in arena.players_view():
             if o is me or not o.alive:
                 continue
-            d2 = (o.x - x) ** 2 + (o.y - y) ** 2
+            dx, dy = o.x - x, o.y - y
+            d2 = dx * dx + dy * dy
             if d2 < best:
                 enemy, best = o, d2
         fire_range = c.bot_fire_range * 10
@@ -128,7 +129,8 @@ def _nearest(arena: Arena, x: int, y: int, sort: int) -> tuple[int, int] | None:
     for s in arena.pickups_view():
         if s.sort != sort:
             continue
-        d2 = (s.x - x) ** 2 + (s.y - y) ** 2
+        dx, dy = s.x - x, s.y - y
+        d2 = dx * dx + dy * dy
         if d2 < best:
             best, where = d2, (s.x, s.y)
     return where

@@ -428,9 +428,14 @@ class Arena(Game):
         every fire bit. That is exactly what applying a queue of up to `max_queued_inputs`
         with drop-oldest-but-keep-fire gives, without keeping the list.
         """
-        mx, my = clamp_move(mx, my)
+        # clamp_move and wrap_aim, called only when they would change something (the
+        # room's values are in range: most inputs need neither)
+        if not (-100 <= mx <= 100 and -100 <= my <= 100 and mx * mx + my * my <= 10000):
+            mx, my = clamp_move(mx, my)
+        if not -AIM_MAX <= aim <= AIM_MAX:
+            aim = wrap_aim(aim)
         fire = buttons & BUTTON_FIRE
-        p.pending = (seq, mx, my, wrap_aim(aim), fire)
+        p.pending = (seq, mx, my, aim, fire)
         if fire:
             p.pending_fire = True
         if p.pending_n < self.config.max_queued_inputs:
@@ -494,7 +499,7 @@ class Arena(Game):
         x = r if x < r else (w - r if x > w - r else x)
         y = r if y < r else (h - r if y > h - r else y)
         r2 = r * r
-        for _ in range(2):   # two passes settle corners where two walls meet
+        for _ in (1, 2):   # two passes settle corners where two walls meet
             if 0 <= x <= w and 0 <= y <= h and not near_wall[x // CELL][y // CELL]:
                 break
             moved = False
@@ -551,8 +556,9 @@ class Arena(Game):
             return
         keep: list[_Shot] = []
         boxes = self.shot_boxes
-        targets = sorted((p.x, i, p.y, p.pid, p)
-                         for i, p in enumerate(self._players.values()) if p.alive)
+        targets = [(p.x, i, p.y, p.pid, p) for i, p in enumerate(self._players.values())
+                   if p.alive]
+        targets.sort()
         xs = [e[0] for e in targets]
         n_targets = len(xs)
         hr = self.hit_r
