@@ -98,6 +98,9 @@ class ArenaConfig:
             if not ok:
                 raise ValueError(f"ArenaConfig: {what}")
 
+        # walls as tuples whatever sequences came in (JSON lists): the wall broad phase
+        # (_wall_cells) is cached by them
+        object.__setattr__(self, "walls", tuple(tuple(w) for w in self.walls))
         need(self.sim_hz > 0 and self.patch_hz > 0, "rates must be positive")
         need(2 <= self.max_players <= 16, "max_players must be in 2..16")
         need(self.width > 0 and self.height > 0 and self.width * Q < 65536

@@ -47,3 +47,16 @@ def test_no_wall_reaches_a_player_or_a_shot_where_the_cover_says_no() -> None:
             vx, vy = r.randint(-s, s), r.randint(-s, s)
             for x0, y0, x1, y1 in game.shot_boxes:
                 assert segment_rect(x, y, vx, vy, x0, y0, x1, y1) == 2.0
+
+
+def test_a_config_with_walls_as_lists_plays_like_one_with_tuples() -> None:
+    walls = [[740, 440, 120, 120], [300, 200, 240, 40]]   # as JSON would give them
+    listed = Arena(MODES["arena"].replace(walls=walls), 3)
+    tupled = Arena(MODES["arena"].replace(walls=tuple(map(tuple, walls))), 3)
+    for game in (listed, tupled):
+        for i in range(4):
+            game.join(0, f"b{i}", bot=True)
+        for _ in range(400):
+            game.step()
+    assert listed.config == tupled.config
+    assert listed.entities() == tupled.entities()
