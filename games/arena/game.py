@@ -463,8 +463,7 @@ class Arena(Game):
                 self._events.append([EV_RESPAWN, p.pid])
         c = self.config
         think = c.bot_think_ticks
-        near_wall, near_box = _wall_cells(c.walls, self.radius, c.projectile_radius * Q,
-                                          self.shot_speed, self.width, self.height)
+        near_wall, near_box = self._covers()
         for p in players:
             if p.brain is not None and p.alive and (t + p.pid) % think == 0:
                 self._queue(p, 0, *p.brain.think(self, p))
@@ -488,11 +487,19 @@ class Arena(Game):
         self._pickups(players, t)
         self._check_end(t)
 
-    def _move(self, p: _Player, near_wall: Cover) -> None:
+    def _covers(self) -> tuple[Cover, Cover]:
+        """This map's broad phases (`_wall_cells`): near a wall, near a shot box."""
+        c = self.config
+        return _wall_cells(c.walls, self.radius, c.projectile_radius * Q, self.shot_speed,
+                           self.width, self.height)
+
+    def _move(self, p: _Player, near_wall: Cover | None = None) -> None:
         """Step `p` by its input, then push it out of the walls it overlaps, in wall order.
         A pass starting where `near_wall` rules out every wall would change nothing: it is
         skipped, like the rest of the passes (a push may leave the world until the
         final clamp: there the cover says nothing)."""
+        if near_wall is None:
+            near_wall = self._covers()[0]
         s = self.step_len
         x = p.x + int(p.mx * s / 100)
         y = p.y + int(p.my * s / 100)
