@@ -525,13 +525,7 @@ class Bot:
         if m is None or outcome is None or outcome.done():
             return  # the reader is not waiting (ending, or stalling): drop it
         now = self._rx_at = _monotonic()
-        share = m.share
-        kept = share.outcomes.get(raw) if share is not None else None
-        if kept is not None:  # most messages: a delta another bot of the room decoded
-            self._on_state(kept[0], m, now, kept)
-            kind: type | None = codec.Delta
-        else:
-            kind = self._on_message(raw, m, now)
+        kind = self._on_message(raw, m, now)
         if kind is codec.Delta or kind is codec.Keyframe:
             self._seen_state = True
             if self.slow and not self._stall_done and now - m.first_frame > self.cfg.slow_after:
@@ -832,7 +826,7 @@ class Bot:
                 self.g.counters["inputs_never_acked"] += 1
         elif pending:
             self._abandon_pending()  # the game ignores this player's inputs: no ack to wait for
-        return _pack([3, seq, *values])  # _pack_input(seq, values), without the call
+        return _pack_input(seq, values)
 
     def _abandon_pending(self) -> None:
         """Stop waiting for the acks of the inputs in flight (match over, left, stalled,

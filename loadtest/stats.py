@@ -44,11 +44,8 @@ class Histogram:
         if not values:
             return
         log_floor, scale = _LOG_FLOOR, _SCALE
-        if min(values) > _FLOOR:
-            keys = [int((v - log_floor) * scale) for v in map(_log, values)]
-        else:
-            keys = [int((_log(s) - log_floor) * scale) if s > _FLOOR else 0 for s in values]
-        self.buckets.update(keys)
+        self.buckets.update([int((_log(s) - log_floor) * scale) if s > _FLOOR else 0
+                             for s in values])
         self.count += len(values)
         self.total += sum(values)
         top = max(values)

@@ -431,14 +431,9 @@ class Arena(Game):
         every fire bit. That is exactly what applying a queue of up to `max_queued_inputs`
         with drop-oldest-but-keep-fire gives, without keeping the list.
         """
-        # clamp_move and wrap_aim, called only when they would change something (the
-        # room's values are in range: most inputs need neither)
-        if not (-100 <= mx <= 100 and -100 <= my <= 100 and mx * mx + my * my <= 10000):
-            mx, my = clamp_move(mx, my)
-        if not -AIM_MAX <= aim <= AIM_MAX:
-            aim = wrap_aim(aim)
+        mx, my = clamp_move(mx, my)
         fire = buttons & BUTTON_FIRE
-        p.pending = (seq, mx, my, aim, fire)
+        p.pending = (seq, mx, my, wrap_aim(aim), fire)
         if fire:
             p.pending_fire = True
         if p.pending_n < self.config.max_queued_inputs:
@@ -461,8 +456,7 @@ class Arena(Game):
             if not p.alive and p.respawn_at <= t:
                 self._spawn(p)
                 self._events.append([EV_RESPAWN, p.pid])
-        c = self.config
-        think = c.bot_think_ticks
+        think = self.config.bot_think_ticks
         near_wall, near_box = self._covers()
         for p in players:
             if p.brain is not None and p.alive and (t + p.pid) % think == 0:
