@@ -300,6 +300,37 @@ async def test_ping_flood_is_closed_4004_and_no_longer_read(request, node, path)
     assert await metric(live, "control_rate") >= 1
 
 
+@pytest.mark.parametrize("node", ["live", "live_uvloop"])
+async def test_a_seated_ping_flood_is_closed_4004(request, node):
+    """A seated player is read at tick instants on asyncio's loop (game_server/tick_reads.py)
+    and on readiness on uvloop's: either way its flood (20,000 pings sent while it is read,
+    after its `join`) costs it 4004, and a bystander keeps its patches."""
+    live = request.getfixturevalue(node)
+    by = await Bystander.join(live, "h-seated-ping")
+    sock, head = await raw_ws("127.0.0.14", live)
+    flood = None
+    try:
+        assert head.startswith(b"HTTP/1.1 101")
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(sock, ws_frame(codec.encode(codec.Join(seat("h-seated-ping", 2)))))
+        data = b""
+        async with asyncio.timeout(10):   # seated: its welcome and first keyframe
+            while not any(op == 0x2 and type(codec.decode(p, 1 << 22)) is codec.Keyframe
+                          for op, p in parse_server_frames(data)):
+                data += await loop.sock_recv(sock, 65536)
+        flood = asyncio.ensure_future(loop.sock_sendall(sock, ws_frame(b"", 0x9) * 20_000))
+        frames = await read_frames(sock)
+        assert sum(1 for op, _ in frames if op == 0xA) < 100
+        assert close_of(frames) == (4004, "Input flood")
+        await by.patches(5)
+    finally:
+        if flood is not None:
+            flood.cancel()
+            await asyncio.gather(flood, return_exceptions=True)
+        sock.close()
+        await by.close()
+
+
 async def test_reconnecting_does_not_refill_the_unjoined_budget(live):
     """Each unjoined frame costs the address's budget (40/s, 160 held): a flood spread
     over fresh connections runs it dry, and the address's next upgrade is refused."""
