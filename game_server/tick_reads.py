@@ -73,7 +73,8 @@ class TickReads:
         if not self._transports:
             return
         transports = self._transports
-        for fd, _ in self._epoll.poll(0):
+        # (without maxevents, Python's epoll returns at most FD_SETSIZE - 1 = 1023 fds)
+        for fd, _ in self._epoll.poll(0, len(transports)):
             tr = transports.get(fd)
             if tr is None:
                 with contextlib.suppress(OSError, ValueError):

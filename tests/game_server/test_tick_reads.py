@@ -5,6 +5,7 @@ flags: these tests fail loudly when a Python or aiohttp upgrade changes either."
 from __future__ import annotations
 
 import asyncio
+import resource
 import socket
 
 from engine import codec
@@ -146,3 +147,27 @@ async def _acked(c, seq: int) -> None:
     while c.ack() < seq:
         assert loop.time() < deadline, "input never acked"
         await c.recv()
+
+
+async def test_one_read_takes_every_ready_socket():
+    """More ready sockets than Python's default epoll batch (FD_SETSIZE - 1 = 1023): one
+    `read()` still reads them all."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    n = 1100
+    if soft < 2 * n + 100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4 * n), hard))
+    reads = TickReads()
+    pairs = [await _pair() for _ in range(n)]
+    try:
+        for tr, _, peer in pairs:
+            reads.add(tr)
+            peer.send(b"x")
+        await asyncio.sleep(0)
+        reads.read()
+        assert sum(proto.data == b"x" for _, proto, _ in pairs) == n
+    finally:
+        for tr, _, peer in pairs:
+            tr.close()
+            peer.close()
+        reads.close()
+        await asyncio.sleep(0)
