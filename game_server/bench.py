@@ -15,8 +15,7 @@ measured window is divided by the frames delivered in that window. Printed and w
 `reports/node-bench.json`: CPU µs per delivered frame for both and their ratio, delivered
 fraction, tick p50/p99 and overruns. `BENCH_PROFILE=/tmp/x` dumps a cProfile of each server's
 measured window to `/tmp/x.node` and `/tmp/x.baseline`; both servers run the node's default
-event loop (`NodeSettings.event_loop`), or `BENCH_LOOP=asyncio|uvloop`; `BENCH_TICK_READS=0|1`
-sets the node's `tick_reads` (default the node's).
+event loop (`NodeSettings.event_loop`), or `BENCH_LOOP=asyncio|uvloop`.
 
 `--input-hz 20` adds the **input mode**: each N is run four times, node and baseline each
 passive and playing, where every client also sends one input message 20 times a second as
@@ -198,8 +197,7 @@ async def _serve_async(kind: str, pipe: Pipe, frame_size: int) -> None:
             admission_exempt="127.0.0.1", first_message_timeout=120,
             game_overrides=OVERRIDES,
             # the bench measures cost past any budget: no refusal by headroom (capacity.py)
-            cpu_budget=100.0,
-            tick_reads=int(os.environ.get("BENCH_TICK_READS", NodeSettings.tick_reads)))
+            cpu_budget=100.0)
         app = build_app(settings)
         # ... nor by skipped ticks: the bench drives the node past them on purpose
         import game_server.capacity as capacity

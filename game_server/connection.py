@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from .tick_reads import TickReads
+from typing import Any, Protocol
 
 
 class Frame:
@@ -62,11 +59,6 @@ class Connection(ABC):
     @abstractmethod
     def backlog(self) -> int:
         """Frames (or equivalent) queued but not yet delivered to the client."""
-
-    def read_at_ticks(self, reads: TickReads | None) -> None:
-        """Seated (`reads`: read at the node's tick instants, where the transport can be)
-        or not any more (None: read on readiness). Readiness only by default."""
-        return None
 
 
 class ConnectionHandler(Protocol):

@@ -38,7 +38,6 @@ from .metrics import Metrics
 from .room import GameFailed, Room, Seat, TickGrid
 from .settings import NodeSettings
 from .shared_state import InProcessJti, JtiStore
-from .tick_reads import TickReads
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +103,7 @@ class Node:
     def tick_grid(self) -> TickGrid:
         loop = asyncio.get_running_loop()
         if self._grid is None or self._grid.loop is not loop:
-            self._grid = TickGrid(loop, TickReads() if self.settings.tick_reads else None)
+            self._grid = TickGrid(loop)
         return self._grid
 
     # --- results ----------------------------------------------------------------------------

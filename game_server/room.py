@@ -47,7 +47,6 @@ from engine.game import GameDef
 from engine.recording import Recorder
 
 from .connection import Connection, Frame
-from .tick_reads import TickReads
 
 if TYPE_CHECKING:
     from .node import Node
@@ -72,13 +71,11 @@ class TickGrid:
     room's 16 sends with its Python work (step, delta, encode) costs ~0.4-0.8 µs more
     per send here, the kernel's send path falling out of the CPU caches between rooms.
     A room that raises is aborted on its own (`Room.tick` catches); the others go on.
-    With `reads`, every instant first reads the seated players' sockets (`TickReads`).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, reads: TickReads | None = None):
+    def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self._due: dict[int, list[Room]] = {}
-        self.reads = reads   # seated players' sockets, read first at every instant
 
     def schedule(self, room: Room, when: float) -> None:
         """`room.tick()` at loop time `when`."""
@@ -91,11 +88,6 @@ class TickGrid:
 
     def _fire(self, key: int) -> None:
         rooms = self._due.pop(key)
-        if self.reads is not None:
-            try:
-                self.reads.read()
-            except Exception:  # never stop the rooms
-                log.exception("tick reads failed")
         for room in rooms:
             try:
                 room.tick()
@@ -256,7 +248,6 @@ class Room:
         seat.stalls = 0
         seat.last_seq = 0       # a new connection numbers its inputs afresh
         conn.state.seat = seat
-        conn.read_at_ticks(self.grid.reads)
         self.clients.append(seat)
         self.empty_since = None
         if not seat.spectator:
@@ -266,7 +257,6 @@ class Room:
 
     def _detach(self, seat: Seat) -> None:
         if seat.conn is not None:
-            seat.conn.read_at_ticks(None)
             seat.conn = None
             self.clients.remove(seat)
         self._check_empty()

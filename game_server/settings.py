@@ -33,7 +33,6 @@ ENV = {
     "time_scale": "ARENA_TIME_SCALE",
     "socket_send_buffer": "ARENA_SOCKET_SEND_BUFFER",
     "event_loop": "ARENA_EVENT_LOOP",
-    "tick_reads": "ARENA_TICK_READS",
     "sockjs_disconnect_delay": "ARENA_SOCKJS_DISCONNECT_DELAY",
     "heartbeat_interval": "ARENA_HEARTBEAT_INTERVAL",
     "outbox_path": "ARENA_OUTBOX_PATH",
@@ -118,9 +117,6 @@ class NodeSettings:
     # 1,000 playing players (the kernel's share dominates), ~15% per input with 300, and
     # libuv handles accept errors itself (not counted); docs/performance.md
     event_loop: str = "asyncio"
-    # 1: seated raw-websocket players are read once per tick instant, not on readiness
-    # (game_server/tick_reads.py; asyncio's loop only); 0: on readiness
-    tick_reads: int = 1
     sockjs_disconnect_delay: float = 5.0
     sockjs_test_endpoints: bool = False
     heartbeat_interval: float = 5.0

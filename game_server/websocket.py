@@ -23,13 +23,11 @@ import aiohttp
 from aiohttp import WSMsgType, web, web_ws
 from aiohttp._websocket.reader import WebSocketDataQueue
 
-from . import tick_reads
 from .connection import Connection, ConnectionHandler, Frame
 
 if TYPE_CHECKING:
     from .admission import Admission
     from .metrics import Metrics
-    from .tick_reads import TickReads
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +75,6 @@ AIOHTTP_TESTED = "3.14"
 DIRECT_READ = (aiohttp.__version__.rsplit(".", 1)[0] == AIOHTTP_TESTED
                and isinstance(getattr(web_ws, "WebSocketDataQueue", None), type))
 _BINARY, _TEXT = WSMsgType.BINARY, WSMsgType.TEXT
-#: `TickReads` honours aiohttp's read pauses through its protocol's flags: the same pin.
-TICK_READS = DIRECT_READ
 
 
 class DirectQueue(WebSocketDataQueue):
@@ -159,7 +155,7 @@ class WebSocketConnection(Connection):
     """A raw websocket client. Writes bypass aiohttp's writer (frames are pre-built)."""
 
     __slots__ = ("ws", "_transport", "_sock", "_max_frames", "_last_len", "_closed",
-                 "_close_sent", "_close_timeout", "_give_up", "_reads", "_read_fd")
+                 "_close_sent", "_close_timeout", "_give_up")
 
     transport = "websocket"
 
@@ -187,19 +183,6 @@ class WebSocketConnection(Connection):
         self._close_sent = False
         self._close_timeout = close_timeout
         self._give_up: asyncio.TimerHandle | None = None
-        self._reads: TickReads | None = None
-        self._read_fd = -1
-
-    def read_at_ticks(self, reads: TickReads | None) -> None:
-        if reads is self._reads:
-            return
-        if self._reads is not None:
-            self._reads.remove(self._transport, self._read_fd)
-            self._reads = None
-        if reads is not None and TICK_READS and tick_reads.supported(self._transport):
-            self._read_fd = reads.add(self._transport)
-            if self._read_fd >= 0:
-                self._reads = reads
 
     def send(self, frame: Frame) -> bool:
         if self._closed:
@@ -253,7 +236,6 @@ class WebSocketConnection(Connection):
         if self._closed:
             return
         self._closed = True
-        self.read_at_ticks(None)   # the client's reply is read on readiness
         tr = self._transport
         if tr.is_closing():
             return
@@ -378,7 +360,6 @@ def websocket_route(handler: ConnectionHandler, *, max_send_queue: int, max_mess
             if isinstance(queue, DirectQueue):
                 queue.handler = None
             conn._closed = True
-            conn.read_at_ticks(None)
             handler.connection_lost(conn)
             if conn._close_sent:
                 conn._end()

@@ -28,10 +28,24 @@ class Node(models.Model):
     live = models.JSONField(default=list, blank=True,
                             help_text="its rooms as its last heartbeat listed them (matches)")
     alive = models.BooleanField(default=True)
+    # placed but not yet in its counts (lobby.shared.nodes.carry_pending; with Redis the
+    # node's hash holds these and the row's stay 0)
     pending = models.PositiveIntegerField(
-        default=0, help_text="human seats assigned since the last heartbeat")
+        default=0, help_text="human seats placed here, not yet seated by the node")
     pending_rooms = models.PositiveIntegerField(
-        default=0, help_text="matches assigned since the last heartbeat")
+        default=0, help_text="matches placed here, their room not yet open")
+    pending_old = models.PositiveIntegerField(
+        default=0, help_text="the part of pending placed before pending_since")
+    pending_rooms_old = models.PositiveIntegerField(
+        default=0, help_text="the part of pending_rooms placed before pending_since")
+    pending_since = models.DateTimeField(
+        null=True, blank=True, help_text="when the current generation of pending seats began")
+    boot = models.CharField(max_length=32, blank=True, default="",
+                            help_text="the node process its counters are from (heartbeat boot)")
+    seated_total = models.PositiveIntegerField(
+        default=0, help_text="player seats the node created, at its last heartbeat")
+    rooms_total = models.PositiveIntegerField(
+        default=0, help_text="rooms the node opened, at its last heartbeat")
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
 

@@ -14,6 +14,8 @@ MAX_NODE_MODES = 256  # modes in one heartbeat
 MAX_NODE_MATCHES = 1000  # rooms in one heartbeat's `matches`
 MAX_LIVE_TOP = 3  # players in a room's `top`
 MAX_LIVE_LEFT = 86_400  # seconds left in a room
+BOOT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # a node process's random id
+NODE_COUNTERS = ("boot", "seated_total", "rooms_total")  # a heartbeat's, all or none
 
 
 def integer(data: dict, key: str, lo: int = 0, hi: int = 2**31 - 1) -> int:
@@ -74,3 +76,13 @@ def live_rooms(data: dict, key: str) -> tuple[dict, ...]:
         out.append({"match_id": match_id, "left": round(float(left), 1),
                     "top": [[n, s] for n, s in top]})
     return tuple(out)
+
+
+def node_counters(data: dict) -> dict:
+    """A heartbeat's `boot`, `seated_total` and `rooms_total`: all three, or none (an
+    older node: {})."""
+    if not any(key in data for key in NODE_COUNTERS):
+        return {}
+    return {"boot": string(data, "boot", 32, BOOT_RE),
+            "seated_total": integer(data, "seated_total"),
+            "rooms_total": integer(data, "rooms_total")}

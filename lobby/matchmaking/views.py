@@ -27,6 +27,7 @@ from .validate import (
     integer,
     live_rooms,
     names,
+    node_counters,
     string,
 )
 
@@ -131,6 +132,7 @@ def heartbeat(request: HttpRequest, data: dict, node_id: str) -> JsonResponse:
         players=integer(data, "players", 0, 10_000_000),
         draining=boolean(data, "draining", False), last_seen=time.time(),
         modes=names(data, "modes", MAX_NODE_MODES) if "modes" in data else (),
-        live=live_rooms(data, "matches") if "matches" in data else ())
+        live=live_rooms(data, "matches") if "matches" in data else (),
+        **node_counters(data))
     state().nodes.heartbeat(info)
     return JsonResponse({"ok": True})

@@ -2,8 +2,11 @@
 
 `reserve` picks, for each match to place, the least-loaded live node that runs the match's
 mode and fits it, and adds the match to that node's `pending` counts in the same atomic step, so two workers (or two
-hosts) placing matches at once never overfill one node. A heartbeat resets `pending`: the
-node's own counts then include what was assigned.
+hosts) placing matches at once never overfill one node. A heartbeat takes off `pending` what
+the node seated since the last one (`carry_pending`: its cumulative `seated_total` and
+`rooms_total`), so seats placed but not yet taken stay counted; they are forgotten once
+their tokens have expired, or when the node restarted (another `boot`). A heartbeat
+without those counters (an older node) resets `pending`.
 
 Whatever the registry, the `Node` *row* stays in the database (matches refer to it, the
 admin shows it); the row's `alive` flag is what node expiry acts on.
@@ -33,11 +36,15 @@ class NodeInfo:
     players: int
     draining: bool
     last_seen: float       # Unix time of its last heartbeat
-    pending: int = 0       # human seats assigned since that heartbeat
-    pending_rooms: int = 0
+    pending: int = 0       # human seats placed there, not yet in its counts
+    pending_rooms: int = 0  # matches placed there, their room not yet open
     modes: tuple[str, ...] = ()  # the modes it runs (its heartbeat's `modes`)
     # its rooms for Live now (its heartbeat's `matches`): [{match_id, left, top}]
     live: tuple[dict, ...] = ()
+    # the heartbeat's counters since the node process started ("" / 0: an older node)
+    boot: str = ""         # random id of the node process
+    seated_total: int = 0  # fresh player seats it created from seat tokens
+    rooms_total: int = 0   # rooms it opened for seat tokens
 
     @property
     def load(self) -> float:
@@ -83,7 +90,8 @@ class NodeRegistry(ABC):
 
     @abstractmethod
     def heartbeat(self, info: NodeInfo) -> None:
-        """Record the node's status, mark it alive, reset its pending counts."""
+        """Record the node's status, mark it alive, carry its pending counts over
+        (`carry_pending`, atomic with `reserve`)."""
 
     @abstractmethod
     def alive(self, now: float) -> list[NodeInfo]:
@@ -109,23 +117,110 @@ class NodeRegistry(ABC):
         return mode_state(self.alive(now), mode)
 
 
+# Seats placed on a node stay pending at least this long past SEAT_TOKEN_TTL (the seat
+# appears in the node's next heartbeat, up to one interval after the join), at most twice
+# the whole window (`carry_pending`).
+PENDING_GRACE = 10.0
+
+
+def pending_window() -> float:
+    """Seconds after which a placed seat nobody took can no longer be taken."""
+    from django.conf import settings
+
+    return settings.SEAT_TOKEN_TTL + PENDING_GRACE
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A node's placed seats not yet in its own counts, and what carries them across its
+    heartbeats."""
+
+    seats: int = 0          # human seats placed, not yet seated (NodeInfo.pending)
+    rooms: int = 0          # matches placed, their room not yet open (pending_rooms)
+    old_seats: int = 0      # the part of `seats` placed before `since`
+    old_rooms: int = 0
+    since: float = 0.0      # when the current generation began
+    boot: str = ""          # the node process these counters are from
+    seated_total: int = 0   # its counters at the last heartbeat
+    rooms_total: int = 0
+
+
+def carry_pending(kept: Pending, info: NodeInfo, window: float) -> Pending:
+    """The pending counts after heartbeat `info`. The one rule; HEARTBEAT_LUA mirrors it.
+
+    - no `boot` (an older node) or another boot (it restarted): 0, its counters kept;
+    - same boot: the seats and rooms it created since the last heartbeat come off, the
+      oldest generation first, never below 0;
+    - generations: once `window` has passed since the current one began, the previous
+      one's seats (all placed more than `window` ago: their tokens expired) are dropped and
+      the current one becomes the previous. A seat nobody takes is so forgotten after
+      between `window` and twice that, even on a node that gets placements all the time.
+    """
+    now = info.last_seen
+    if not info.boot or info.boot != kept.boot:
+        return Pending(since=now, boot=info.boot, seated_total=info.seated_total,
+                       rooms_total=info.rooms_total)
+    seated = max(0, info.seated_total - kept.seated_total)
+    opened = max(0, info.rooms_total - kept.rooms_total)
+    seats, rooms = max(0, kept.seats - seated), max(0, kept.rooms - opened)
+    old_seats = max(0, min(kept.old_seats, kept.seats) - seated)
+    old_rooms = max(0, min(kept.old_rooms, kept.rooms) - opened)
+    since = kept.since
+    if now - since >= window:
+        seats, rooms = seats - old_seats, rooms - old_rooms
+        old_seats, old_rooms, since = seats, rooms, now
+    return Pending(seats, rooms, old_seats, old_rooms, since, info.boot,
+                   max(kept.seated_total, info.seated_total),
+                   max(kept.rooms_total, info.rooms_total))
+
+
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
-def upsert_row(info: NodeInfo) -> None:
-    """Create or update the `Node` row from a heartbeat; alive again, pending reset."""
+def upsert_row(info: NodeInfo, window: float | None = None) -> None:
+    """Create or update the `Node` row from a heartbeat; alive again. With `window` (the
+    database registry) its pending counts carry over (`carry_pending`, the row locked
+    against a concurrent `reserve`); without (Redis keeps them), they stay 0."""
     from lobby.matchmaking.models import Node
 
     fields = {"url": info.url, "capacity": info.capacity, "max_rooms": info.max_rooms,
               "rooms": info.rooms, "players": info.players, "draining": info.draining,
-              "alive": True, "pending": 0, "pending_rooms": 0, "last_seen": _dt(info.last_seen),
+              "alive": True, "last_seen": _dt(info.last_seen),
               "modes": list(info.modes), "live": list(info.live)}
-    try:
-        with transaction.atomic():
-            Node.objects.update_or_create(node_id=info.node_id, defaults=fields)
-    except IntegrityError:  # two first heartbeats of one node raced: the other created it
-        Node.objects.filter(node_id=info.node_id).update(**fields)
+    if window is None:
+        fields.update(pending=0, pending_rooms=0)
+        try:
+            with transaction.atomic():
+                Node.objects.update_or_create(node_id=info.node_id, defaults=fields)
+        except IntegrityError:  # two first heartbeats of one node raced: the other created it
+            Node.objects.filter(node_id=info.node_id).update(**fields)
+        return
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                row = (Node.objects.select_for_update().filter(node_id=info.node_id)
+                       .values_list(*_PENDING_COLUMNS).first())
+                kept = Pending() if row is None else Pending(
+                    *row[:4], row[4].timestamp() if row[4] else 0.0, *row[5:])
+                new = carry_pending(kept, info, window)
+                fields.update(pending=new.seats, pending_rooms=new.rooms,
+                              pending_old=new.old_seats, pending_rooms_old=new.old_rooms,
+                              pending_since=_dt(new.since), boot=new.boot,
+                              seated_total=new.seated_total, rooms_total=new.rooms_total)
+                if row is None:
+                    Node.objects.create(node_id=info.node_id, **fields)
+                else:
+                    Node.objects.filter(node_id=info.node_id).update(**fields)
+            return
+        except IntegrityError:  # two first heartbeats of one node raced: the other created it
+            if attempt == 2:
+                raise
+
+
+# The `Node` columns of a `Pending`, in its order.
+_PENDING_COLUMNS = ("pending", "pending_rooms", "pending_old", "pending_rooms_old",
+                    "pending_since", "boot", "seated_total", "rooms_total")
 
 
 _NODE_COLUMNS = ("node_id", "url", "capacity", "max_rooms", "rooms", "players", "draining",
@@ -136,7 +231,7 @@ class DbNodeRegistry(NodeRegistry):
     """The `Node` rows are the registry; `reserve` locks the rows it reads."""
 
     def heartbeat(self, info: NodeInfo) -> None:
-        upsert_row(info)
+        upsert_row(info, pending_window())
 
     def _live_rows(self, now: float):
         from lobby.matchmaking.models import Node
@@ -247,9 +342,35 @@ end
 return out
 """
 
-# KEYS[1] the node's hash, KEYS[2] the index set; ARGV: ttl ms, node id, field, value, ...
+# KEYS[1] the node's hash, KEYS[2] the index set; ARGV: ttl ms, node id, the heartbeat's
+# time, the pending window, boot, seated_total, rooms_total, then field, value, ... (its
+# status). Carries the pending counts over exactly like `carry_pending` above, in the
+# same atomic step as the status (a concurrent RESERVE_LUA runs wholly before or after).
 HEARTBEAT_LUA = """
-redis.call('HSET', KEYS[1], 'node_id', ARGV[2], unpack(ARGV, 3))
+local now, window, boot = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local seated_total, rooms_total = tonumber(ARGV[6]), tonumber(ARGV[7])
+local v = redis.call('HMGET', KEYS[1], 'pending', 'pending_rooms', 'pending_old',
+                     'pending_rooms_old', 'pending_since', 'boot', 'seated_total', 'rooms_total')
+local seats, rooms, old_seats, old_rooms, since = 0, 0, 0, 0, ARGV[3]
+if boot ~= '' and boot == v[6] then
+  local kept_seats, kept_rooms = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+  local kept_seated, kept_opened = tonumber(v[7]) or 0, tonumber(v[8]) or 0
+  local seated = math.max(0, seated_total - kept_seated)
+  local opened = math.max(0, rooms_total - kept_opened)
+  seats, rooms = math.max(0, kept_seats - seated), math.max(0, kept_rooms - opened)
+  old_seats = math.max(0, math.min(tonumber(v[3]) or 0, kept_seats) - seated)
+  old_rooms = math.max(0, math.min(tonumber(v[4]) or 0, kept_rooms) - opened)
+  since = v[5] or '0'
+  if now - tonumber(since) >= window then
+    seats, rooms = seats - old_seats, rooms - old_rooms
+    old_seats, old_rooms, since = seats, rooms, ARGV[3]
+  end
+  seated_total, rooms_total = math.max(kept_seated, seated_total), math.max(kept_opened, rooms_total)
+end
+redis.call('HSET', KEYS[1], 'node_id', ARGV[2], 'pending', seats, 'pending_rooms', rooms,
+           'pending_old', old_seats, 'pending_rooms_old', old_rooms, 'pending_since', since,
+           'boot', boot, 'seated_total', seated_total, 'rooms_total', rooms_total,
+           unpack(ARGV, 8))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 return 1
@@ -282,11 +403,14 @@ class RedisNodeRegistry(NodeRegistry):
         return f"{self.prefix}node:{node_id}"
 
     def heartbeat(self, info: NodeInfo) -> None:
-        fields = {**asdict(info), "draining": int(info.draining), "pending": 0, "pending_rooms": 0,
+        fields = {**asdict(info), "draining": int(info.draining),
                   "modes": ",".join(info.modes),
                   "live": json.dumps(info.live, separators=(",", ":"))}
-        fields.pop("node_id")
-        args: list = [int(self.KEY_TTL_FACTOR * self.timeout * 1000), info.node_id]
+        for name in ("node_id", "pending", "pending_rooms", "boot", "seated_total", "rooms_total"):
+            fields.pop(name)  # the script sets these
+        args: list = [int(self.KEY_TTL_FACTOR * self.timeout * 1000), info.node_id,
+                      repr(info.last_seen), pending_window(), info.boot, info.seated_total,
+                      info.rooms_total]
         for k, v in fields.items():
             args += [k, v]
         self.r.set(self.since, info.last_seen, nx=True)

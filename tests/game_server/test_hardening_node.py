@@ -302,9 +302,9 @@ async def test_ping_flood_is_closed_4004_and_no_longer_read(request, node, path)
 
 @pytest.mark.parametrize("node", ["live", "live_uvloop"])
 async def test_a_seated_ping_flood_is_closed_4004(request, node):
-    """A seated player is read at tick instants on asyncio's loop (game_server/tick_reads.py)
-    and on readiness on uvloop's: either way its flood (20,000 pings sent while it is read,
-    after its `join`) costs it 4004, and a bystander keeps its patches."""
+    """A seated player's flood (20,000 pings sent while it is read, after its `join`: the
+    seated path, where no unjoined budget applies) costs it 4004, and a bystander keeps its
+    patches."""
     live = request.getfixturevalue(node)
     by = await Bystander.join(live, "h-seated-ping")
     sock, head = await raw_ws("127.0.0.14", live)

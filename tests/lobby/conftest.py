@@ -63,11 +63,13 @@ def all_modes() -> list[str]:
 
 def heartbeat(client: Client, node_id: str = "node-1", *, capacity: int = 200, rooms: int = 0,
               players: int = 0, draining: bool = False, url: str | None = None,
-              max_rooms: int | None = None, modes: list[str] | None = None, **kw: Any):
-    """A signed heartbeat; the node runs `modes` (default: every registered mode)."""
+              max_rooms: int | None = None, modes: list[str] | None = None,
+              extra: dict | None = None, **kw: Any):
+    """A signed heartbeat; the node runs `modes` (default: every registered mode);
+    `extra`: more body fields (e.g. `boot`, `seated_total`, `rooms_total`)."""
     body = {"node_id": node_id, "url": url or f"http://127.0.0.1:9/{node_id}",
             "capacity": capacity, "rooms": rooms, "players": players, "draining": draining,
-            "modes": all_modes() if modes is None else modes}
+            "modes": all_modes() if modes is None else modes, **(extra or {})}
     if max_rooms is not None:  # optional: what the node's max_rooms is
         body["max_rooms"] = max_rooms
     return signed_post(client, "/api/internal/nodes/heartbeat", body, node_id=node_id, **kw)

@@ -79,7 +79,14 @@ def test_signed_header_must_match_body_node(client, db):
 
 @pytest.mark.parametrize("patch, field", [
     ({"url": "ftp://x"}, "url"), ({"capacity": -1}, "capacity"), ({"rooms": "3"}, "rooms"),
-    ({"draining": "no"}, "draining"), ({"node_id": "bad id!"}, "node_id")])
+    ({"draining": "no"}, "draining"), ({"node_id": "bad id!"}, "node_id"),
+    # the counters come all three or none
+    ({"boot": "bad boot!", "seated_total": 0, "rooms_total": 0}, "boot"),
+    ({"boot": "b" * 33, "seated_total": 0, "rooms_total": 0}, "boot"),
+    ({"boot": "b1", "seated_total": -1, "rooms_total": 0}, "seated_total"),
+    ({"boot": "b1", "seated_total": True, "rooms_total": 0}, "seated_total"),
+    ({"boot": "b1", "seated_total": 0, "rooms_total": 2**31}, "rooms_total"),
+    ({"boot": "b1", "seated_total": 3}, "rooms_total"), ({"seated_total": 3}, "boot")])
 def test_heartbeat_validates(client, db, patch, field):
     body = {"node_id": "node-1", "url": "http://x", "capacity": 1, "rooms": 0, "players": 0,
             "draining": False, **patch}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -12,6 +13,7 @@ from engine.auth import verify_seat_token
 from lobby.matchmaking.models import Match, MatchPlayer, Node, Ticket
 from lobby.matchmaking.services import run_pass
 from lobby.ratings.models import Rating
+from lobby.shared.nodes import PENDING_GRACE
 
 from .conftest import heartbeat
 
@@ -163,6 +165,63 @@ def test_least_loaded_live_node_wins(players, client, settings):
     heartbeat(client, "idle", capacity=100, players=64, rooms=7)  # resets the pending counts
     idle.refresh_from_db()
     assert (idle.pending, idle.pending_rooms, idle.players) == (0, 0, 64)
+
+
+def counts(seated: int, rooms: int, boot: str = "boot-1") -> dict:
+    """A heartbeat's cumulative counters (docs/protocol.md)."""
+    return {"boot": boot, "seated_total": seated, "rooms_total": rooms}
+
+
+def test_seats_placed_before_a_heartbeat_stay_pending_until_seated(players, client, settings):
+    settings.MATCH_SIZE = 4
+    settings.MATCH_MAX_WAIT = 10
+    heartbeat(client, "n", capacity=6, extra=counts(0, 0))
+    queue_all(players(4))
+    assert run_pass(force=True)["matches"] == 1  # 4 seats pending on n
+    # a heartbeat sent before those players joined: its counts do not include them
+    heartbeat(client, "n", capacity=6, extra=counts(0, 0))
+    n = Node.objects.get()
+    assert (n.pending, n.pending_rooms) == (4, 1)
+    later = players(4)
+    queue_all(later)
+    assert run_pass(force=True)["matches"] == 0  # 4 + 4 > 6: not placed over the capacity
+    # three of them seated, the room open: those come off the pending counts
+    heartbeat(client, "n", capacity=6, players=3, rooms=1, extra=counts(3, 1))
+    n.refresh_from_db()
+    assert (n.pending, n.pending_rooms) == (1, 0)
+    assert run_pass(force=True)["matches"] == 0  # 3 + 1 + 4 > 6
+    # a restarted node (another boot) starts from its own counts
+    heartbeat(client, "n", capacity=6, players=0, extra=counts(0, 0, boot="boot-2"))
+    n.refresh_from_db()
+    assert (n.pending, n.pending_rooms) == (0, 0)
+    assert run_pass(force=True)["matches"] == 1
+
+
+def test_pending_seats_expire_with_their_tokens(players, client, settings):
+    settings.MATCH_SIZE = 4
+    now = time.time()
+    heartbeat(client, "n", capacity=6, extra=counts(0, 0))
+    queue_all(players(4))
+    assert run_pass(force=True)["matches"] == 1
+    heartbeat(client, "n", capacity=6, extra=counts(0, 0))
+    assert Node.objects.get().pending == 4
+    # nobody used those tokens: forgotten once they have expired, within two windows
+    window = settings.SEAT_TOKEN_TTL + PENDING_GRACE
+    for later in (now + window - 1, now + window + 1, now + 2 * window + 2):
+        with mock.patch("time.time", return_value=later):
+            assert heartbeat(client, "n", capacity=6, extra=counts(0, 0),
+                             now=later).status_code == 200
+        # kept for one whole window at least
+        assert Node.objects.get().pending == (4 if later < now + 2 * window else 0)
+
+
+def test_a_heartbeat_without_counters_resets_pending(players, client, settings):
+    settings.MATCH_SIZE = 4
+    heartbeat(client, "n", capacity=6)
+    queue_all(players(4))
+    assert run_pass(force=True)["matches"] == 1
+    heartbeat(client, "n", capacity=6)  # an older node: its counts are taken as the truth
+    assert (Node.objects.get().pending, Node.objects.get().pending_rooms) == (0, 0)
 
 
 def test_full_nodes_get_nothing(players, client, settings):

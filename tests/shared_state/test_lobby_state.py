@@ -7,13 +7,23 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from unittest import mock
 
 import pytest
 import redis
 
 from lobby.shared.client import RETRIES, SOCKET_TIMEOUT, connect
 from lobby.shared.gate import DbPassGate, RedisPassGate
-from lobby.shared.nodes import DbNodeRegistry, NodeInfo, RedisNodeRegistry
+from lobby.shared.nodes import (
+    PENDING_GRACE,
+    DbNodeRegistry,
+    NodeInfo,
+    Pending,
+    RedisNodeRegistry,
+    carry_pending,
+    pending_window,
+)
 from lobby.shared.nonces import DbNonces, RedisNonces
 from lobby.shared.ratelimit import DbLoginLimiter, RedisLoginLimiter
 
@@ -43,9 +53,12 @@ def p(request, backend) -> str:
 
 
 def node(node_id: str, *, capacity: int = 100, players: int = 0, rooms: int = 0,
-         max_rooms: int = 0, draining: bool = False, now: float | None = None) -> NodeInfo:
+         max_rooms: int = 0, draining: bool = False, now: float | None = None,
+         boot: str = "", seated: int = 0, opened: int = 0) -> NodeInfo:
+    """A heartbeat; `boot`, `seated`, `opened`: its counters (none: an older node)."""
     return NodeInfo(node_id, f"http://127.0.0.1:9/{node_id}", capacity, max_rooms, rooms,
-                    players, draining, time.time() if now is None else now)
+                    players, draining, time.time() if now is None else now,
+                    boot=boot, seated_total=seated, rooms_total=opened)
 
 
 # --- nonces ------------------------------------------------------------------------------
@@ -147,6 +160,120 @@ def test_registry_reserve_least_loaded_with_limits(db, r, p):
     assert reg.reserve([1], now) == [None]  # pending persists between calls
     reg.heartbeat(node("a", capacity=10, players=0))  # a heartbeat resets pending
     assert reg.reserve([3], now) == ["a"]
+
+
+def pending_of(reg, now: float, node_id: str = "a") -> tuple[int, int]:
+    return next((n.pending, n.pending_rooms) for n in reg.alive(now) if n.node_id == node_id)
+
+
+def test_registry_keeps_seats_placed_before_a_heartbeat(db, r, p):
+    reg = registry(r, p)
+    reg.heartbeat(node("a", capacity=10, boot="b1"))
+    now = time.time()
+    assert reg.reserve([4, 4], now) == ["a", "a"]
+    # a heartbeat sent before those players joined: its counts do not include them
+    reg.heartbeat(node("a", capacity=10, boot="b1"))
+    assert pending_of(reg, now) == (8, 2)
+    assert reg.reserve([4], now) == [None]  # 8 + 4 > 10: not placed over the capacity
+    # 3 seated, one room open: those come off
+    reg.heartbeat(node("a", capacity=10, players=3, rooms=1, boot="b1", seated=3, opened=1))
+    assert pending_of(reg, now) == (5, 1)
+    assert reg.reserve([2, 1], now) == ["a", None]  # 3 + 5 + 2 = 10
+    reg.heartbeat(node("a", capacity=10, players=3, rooms=1, boot="b1", seated=3, opened=1))
+    assert pending_of(reg, now) == (7, 2)  # nothing new seated: all kept
+    # an older heartbeat arriving late changes nothing; more seated than placed: 0
+    reg.heartbeat(node("a", capacity=10, players=1, rooms=1, boot="b1", seated=1, opened=1))
+    assert pending_of(reg, now) == (7, 2)
+    reg.heartbeat(node("a", capacity=10, players=10, rooms=5, boot="b1", seated=20, opened=9))
+    assert pending_of(reg, now) == (0, 0)
+
+
+def test_registry_pending_reset_by_a_restart_or_an_older_node(db, r, p):
+    reg = registry(r, p)
+    reg.heartbeat(node("a", capacity=10, boot="b1", seated=50, opened=10))
+    now = time.time()
+    assert reg.reserve([4], now) == ["a"]
+    reg.heartbeat(node("a", capacity=10, boot="b2"))  # restarted: counts from 0 again
+    assert pending_of(reg, now) == (0, 0)
+    assert reg.reserve([4], now) == ["a"]
+    reg.heartbeat(node("a", capacity=10, boot="b2", seated=1, opened=1))
+    assert pending_of(reg, now) == (3, 0)
+    reg.heartbeat(node("a", capacity=10))  # no counters (an older node): reset, as before
+    assert pending_of(reg, now) == (0, 0)
+    assert reg.reserve([4], now) == ["a"]
+    reg.heartbeat(node("a", capacity=10, boot="b2", seated=1, opened=1))  # counters again
+    assert pending_of(reg, now) == (0, 0)
+
+
+def test_registry_pending_seats_expire_with_their_tokens(db, r, p, settings):
+    settings.SEAT_TOKEN_TTL = 20
+    window = 20 + PENDING_GRACE
+    reg = registry(r, p, timeout=10_000)
+    t0 = time.time()
+    reg.heartbeat(node("a", boot="b1", now=t0))
+    assert reg.reserve([4], t0 + 1) == ["a"]
+    for dt in (5, window - 1, window + 0.5, window + 10):  # a new generation at window
+        reg.heartbeat(node("a", boot="b1", now=t0 + dt))
+        assert pending_of(reg, t0 + dt) == (4, 1)
+    assert reg.reserve([3], t0 + window + 11) == ["a"]  # in the new generation
+    beat = {"boot": "b1", "seated": 1, "opened": 1}
+    reg.heartbeat(node("a", **beat, now=t0 + window + 12))
+    assert pending_of(reg, t0) == (6, 1)  # what was seated came off the oldest first
+    reg.heartbeat(node("a", **beat, now=t0 + 2 * window + 1))
+    assert pending_of(reg, t0) == (3, 1)  # the first match's seats expired: 3 never taken
+    reg.heartbeat(node("a", **beat, now=t0 + 3 * window))
+    assert pending_of(reg, t0) == (3, 1)
+    reg.heartbeat(node("a", **beat, now=t0 + 3 * window + 2))
+    assert pending_of(reg, t0) == (0, 0)
+
+
+def test_registry_backends_carry_pending_alike(db, r, p):
+    """A random run of placements and heartbeats: each backend's counts are the rule's
+    (`carry_pending`; Redis runs its Lua copy of it)."""
+    import random
+
+    rnd = random.Random(7)
+    reg, window = registry(r, p, timeout=10_000), pending_window()
+    # whole half-seconds: exact as floats and as the row's microseconds, so a generation
+    # ending exactly at a heartbeat ends there on every backend
+    t, boot, seated, opened = float(int(time.time())), "b1", 0, 0
+    first = node("a", capacity=10**6, now=t, boot=boot)
+    reg.heartbeat(first)
+    kept = carry_pending(Pending(), first, window)
+    for step in range(300):
+        t += rnd.choice((0.5, 3.0, 9.0))
+        if rnd.random() < 0.5:
+            seats = rnd.randint(1, 4)
+            assert reg.reserve([seats], t) == ["a"]
+            kept = replace(kept, seats=kept.seats + seats, rooms=kept.rooms + 1)
+            continue
+        if rnd.random() < 0.03:
+            boot, seated, opened = f"b{step}", 0, 0
+        seated += rnd.randint(0, 3)
+        opened += rnd.randint(0, 1)
+        info = node("a", capacity=10**6, now=t, boot=boot, seated=seated, opened=opened)
+        reg.heartbeat(info)
+        kept = carry_pending(kept, info, window)
+        assert pending_of(reg, t) == (kept.seats, kept.rooms), step
+
+
+def test_redis_heartbeat_loses_no_concurrent_reservation(db, redis_url, prefix):
+    reg = RedisNodeRegistry(connect(redis_url), prefix, timeout=15)
+    reg.heartbeat(node("a", capacity=10**6, boot="b1"))
+    stop = threading.Event()
+
+    def beats() -> None:
+        beat = RedisNodeRegistry(connect(redis_url), prefix, timeout=15)
+        while not stop.is_set():
+            beat.heartbeat(node("a", capacity=10**6, boot="b1"))
+
+    # the Redis side only: the durable row is another thread's SQLite write
+    with ThreadPoolExecutor(1) as pool, mock.patch("lobby.shared.nodes.upsert_row"):
+        running = pool.submit(beats)
+        placed = sum(reg.reserve([1], time.time()) == ["a"] for _ in range(300))
+        stop.set()
+        running.result()
+    assert placed == 300 and pending_of(reg, time.time()) == (300, 300)
 
 
 def test_registry_dead_after_timeout(db, r, p):
