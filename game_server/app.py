@@ -74,7 +74,10 @@ def build_app(settings: NodeSettings) -> web.Application:
                 "max_rooms": settings.max_rooms if not cap.full else len(node.rooms),
                 "rooms": len(node.rooms), "players": players,
                 "draining": node.draining, "modes": node.modes(), "headroom": cap.report(),
-                "matches": live_rooms(node)}
+                "matches": live_rooms(node),
+                # cumulative: the lobby takes what was seated since off its pending counts
+                "boot": node.boot, "seated_total": node.seated_total,
+                "rooms_total": node.rooms_total}
 
     lobby = LobbyClient(settings.lobby_url, node_id=settings.node_id,
                         node_secret=settings.node_secret, status=status,

@@ -105,6 +105,15 @@ class Metrics:
                 ("arena_capacity_room_for", "room_for", "Players that still fit, measured."),
             ):
                 metric(name, "gauge", help_, [("", cap[key])])
+        if "boot" in g:  # the node's counters the lobby's placement uses (its heartbeats)
+            metric("arena_boot_info", "gauge", "This node process's random id (heartbeat boot).",
+                   [(f'{{boot="{g["boot"]}"}}', 1)])
+            metric("arena_seated_total", "counter",
+                   "Fresh player seats created for seat tokens (heartbeat seated_total).",
+                   [("", g["seated_total"])])
+            metric("arena_token_rooms_total", "counter",
+                   "Rooms opened for seat tokens (heartbeat rooms_total).",
+                   [("", g["rooms_total"])])
         h = self.tick_seconds
         samples = []
         cumulative = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -95,6 +96,12 @@ class Node:
                                  max_players=settings.max_players, metrics=self.metrics,
                                  players=self.seat_count)
         self._sampler: asyncio.TimerHandle | None = None
+        # what the lobby's placement counts on (heartbeats, /metrics): this process's id,
+        # the fresh player seats and the rooms it created for seat tokens since it started
+        # (not resumes, a fresh token for a seat held, spectators, bots, rooms moved here)
+        self.boot = secrets.token_hex(8)
+        self.seated_total = 0
+        self.rooms_total = 0
 
     def modes(self) -> list[str]:
         """The mode names this node runs (heartbeats, /health)."""
@@ -133,7 +140,8 @@ class Node:
         by_transport: Counter[str] = Counter(c.transport for c in self.connections)
         return {"rooms": len(self.rooms), "players_by_transport": dict(by_transport),
                 "seats": self.seat_count(), "draining": self.draining,
-                "capacity": self.capacity.report()}
+                "capacity": self.capacity.report(), "boot": self.boot,
+                "seated_total": self.seated_total, "rooms_total": self.rooms_total}
 
     # --- closing ----------------------------------------------------------------------------
 
@@ -343,11 +351,16 @@ class Node:
                 self.reject(conn, 4018, "Game failed")
                 return
             self.rooms[claims.m] = room
+            self.rooms_total += 1
+        # a new player seat, not a spectator or a fresh token for a seat the user holds
+        fresh_seat = claims.role != "spectator" and not (claims.u and claims.u in room.by_user)
         try:
             room.join(conn, claims)
         except GameFull:
             self.reject(conn, 4014, "Node full")
             return
+        if fresh_seat:
+            self.seated_total += 1
         self._seated(conn)
 
     def _create_room(self, claims: SeatClaims) -> Room:

@@ -146,3 +146,27 @@ async def test_heartbeats_are_signed_and_describe_the_node(lobby, make_node):
     beat = lobby.heartbeats[-1]
     assert beat["node_id"] == "node-1" and beat["url"] == n.node.settings.public_url
     assert beat["capacity"] == 123 and beat["rooms"] == 1 and beat["draining"] is False
+
+
+async def test_heartbeats_count_the_seats_and_rooms_created_for_tokens(lobby, make_node):
+    n = await make_node(lobby_url=lobby.url, heartbeat_interval=0.1)
+    await wait_for(lambda: lobby.heartbeats)
+    first = lobby.heartbeats[-1]
+    assert (first["seated_total"], first["rooms_total"]) == (0, 0)
+    boot = first["boot"]
+    assert isinstance(boot, str) and 0 < len(boot) <= 32
+    ann = await n.player(token("m1", 1, bots=2))     # a new room, one seat (bots not counted)
+    await n.player(token("m1", 2, "Bob"))            # a second seat in it
+    await n.player(token("m1", 9, "Eve", role="spectator"))  # a spectator: not a seat
+    await n.player(token("m1", 1))                   # a fresh token for Ann's seat: the same seat
+    again = await n.connect()
+    await again.send(codec.Resume(ann.welcome.resume_token))
+    await again.expect(codec.Welcome)                # a resume: the same seat
+    await n.player(token("m2", 3, "Cy"))             # another room
+    assert (n.node.seated_total, n.node.rooms_total) == (3, 2)
+    await wait_for(lambda: lobby.heartbeats[-1]["seated_total"] == 3)
+    beat = lobby.heartbeats[-1]
+    assert (beat["boot"], beat["seated_total"], beat["rooms_total"]) == (boot, 3, 2)
+    _, text = await n.get("/metrics")
+    assert "arena_seated_total 3" in text and "arena_token_rooms_total 2" in text
+    assert f'arena_boot_info{{boot="{boot}"}} 1' in text
