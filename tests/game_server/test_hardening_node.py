@@ -266,20 +266,31 @@ async def test_silent_game_connection_is_closed_at_the_first_message_timeout(liv
 
 
 @pytest.mark.parametrize("node", ["live", "live_uvloop"])
-@pytest.mark.parametrize("path", ["/play/websocket", "/play/000/{sid}/websocket"])
-async def test_ping_flood_is_closed_4004_and_no_longer_read(request, node, path):
+@pytest.mark.parametrize(("path", "seated"), [("/play/websocket", False),
+                                              ("/play/000/{sid}/websocket", False),
+                                              ("/play/websocket", True)])
+async def test_ping_flood_is_closed_4004_and_no_longer_read(request, node, path, seated):
     """Before: aiohttp answered every PING (autoping), outside every budget. The flood
     (20,000 pings, 120 KB: many of the node's bounded reads, `READ_CHUNK`) is sent while
     the node reads it; once closed the node reads no more of it, so the send may never
-    finish: it is cancelled at the end."""
+    finish: it is cancelled at the end. `seated`: the flood comes after a `join` (the
+    seated path, where no unjoined budget applies)."""
     live = request.getfixturevalue(node)
-    by = await Bystander.join(live, f"h-ping-{len(path)}")
-    addr = "127.0.0.13" if "sid" not in path else "127.0.0.23"
+    match = f"h-ping-{len(path)}-{seated}"
+    by = await Bystander.join(live, match)
+    addr = "127.0.0.23" if "sid" in path else "127.0.0.14" if seated else "127.0.0.13"
     sock, head = await raw_ws(addr, live, path.format(sid=uuid.uuid4().hex))
     flood = None
     try:
         assert head.startswith(b"HTTP/1.1 101")
         loop = asyncio.get_running_loop()
+        if seated:
+            await loop.sock_sendall(sock, ws_frame(codec.encode(codec.Join(seat(match, 2)))))
+            data = b""
+            async with asyncio.timeout(10):   # its welcome and first keyframe
+                while not any(op == 0x2 and type(codec.decode(p, 1 << 22)) is codec.Keyframe
+                              for op, p in parse_server_frames(data)):
+                    data += await loop.sock_recv(sock, 65536)
         flood = asyncio.ensure_future(loop.sock_sendall(sock, ws_frame(b"", 0x9) * 20_000))
         frames = await read_frames(sock)
         pongs = sum(1 for op, _ in frames if op == 0xA)
@@ -298,37 +309,6 @@ async def test_ping_flood_is_closed_4004_and_no_longer_read(request, node, path)
         sock.close()
         await by.close()
     assert await metric(live, "control_rate") >= 1
-
-
-@pytest.mark.parametrize("node", ["live", "live_uvloop"])
-async def test_a_seated_ping_flood_is_closed_4004(request, node):
-    """A seated player's flood (20,000 pings sent while it is read, after its `join`: the
-    seated path, where no unjoined budget applies) costs it 4004, and a bystander keeps its
-    patches."""
-    live = request.getfixturevalue(node)
-    by = await Bystander.join(live, "h-seated-ping")
-    sock, head = await raw_ws("127.0.0.14", live)
-    flood = None
-    try:
-        assert head.startswith(b"HTTP/1.1 101")
-        loop = asyncio.get_running_loop()
-        await loop.sock_sendall(sock, ws_frame(codec.encode(codec.Join(seat("h-seated-ping", 2)))))
-        data = b""
-        async with asyncio.timeout(10):   # seated: its welcome and first keyframe
-            while not any(op == 0x2 and type(codec.decode(p, 1 << 22)) is codec.Keyframe
-                          for op, p in parse_server_frames(data)):
-                data += await loop.sock_recv(sock, 65536)
-        flood = asyncio.ensure_future(loop.sock_sendall(sock, ws_frame(b"", 0x9) * 20_000))
-        frames = await read_frames(sock)
-        assert sum(1 for op, _ in frames if op == 0xA) < 100
-        assert close_of(frames) == (4004, "Input flood")
-        await by.patches(5)
-    finally:
-        if flood is not None:
-            flood.cancel()
-            await asyncio.gather(flood, return_exceptions=True)
-        sock.close()
-        await by.close()
 
 
 async def test_reconnecting_does_not_refill_the_unjoined_budget(live):
