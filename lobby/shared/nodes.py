@@ -199,10 +199,11 @@ def upsert_row(info: NodeInfo, window: float | None = None) -> None:
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                row = (Node.objects.select_for_update().filter(node_id=info.node_id)
-                       .values_list(*_PENDING_COLUMNS).first())
+                row = Node.objects.select_for_update().filter(node_id=info.node_id).first()
                 kept = Pending() if row is None else Pending(
-                    *row[:4], row[4].timestamp() if row[4] else 0.0, *row[5:])
+                    row.pending, row.pending_rooms, row.pending_old, row.pending_rooms_old,
+                    row.pending_since.timestamp() if row.pending_since else 0.0, row.boot,
+                    row.seated_total, row.rooms_total)
                 new = carry_pending(kept, info, window)
                 fields.update(pending=new.seats, pending_rooms=new.rooms,
                               pending_old=new.old_seats, pending_rooms_old=new.old_rooms,
@@ -210,17 +211,14 @@ def upsert_row(info: NodeInfo, window: float | None = None) -> None:
                               seated_total=new.seated_total, rooms_total=new.rooms_total)
                 if row is None:
                     Node.objects.create(node_id=info.node_id, **fields)
-                else:
-                    Node.objects.filter(node_id=info.node_id).update(**fields)
+                else:  # saved, not .update(): post_save publishes Live now (realtime.signals)
+                    for name, value in fields.items():
+                        setattr(row, name, value)
+                    row.save(update_fields=list(fields))
             return
         except IntegrityError:  # two first heartbeats of one node raced: the other created it
             if attempt == 2:
                 raise
-
-
-# The `Node` columns of a `Pending`, in its order.
-_PENDING_COLUMNS = ("pending", "pending_rooms", "pending_old", "pending_rooms_old",
-                    "pending_since", "boot", "seated_total", "rooms_total")
 
 
 _NODE_COLUMNS = ("node_id", "url", "capacity", "max_rooms", "rooms", "players", "draining",
