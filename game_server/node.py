@@ -352,15 +352,11 @@ class Node:
                 return
             self.rooms[claims.m] = room
             self.rooms_total += 1
-        # a new player seat, not a spectator or a fresh token for a seat the user holds
-        fresh_seat = claims.role != "spectator" and not (claims.u and claims.u in room.by_user)
         try:
-            room.join(conn, claims)
+            room.join(conn, claims)   # (counts a new player seat in seated_total)
         except GameFull:
             self.reject(conn, 4014, "Node full")
             return
-        if fresh_seat:
-            self.seated_total += 1
         self._seated(conn)
 
     def _create_room(self, claims: SeatClaims) -> Room:

@@ -225,6 +225,7 @@ class Room:
             self._room_events.append([EV_JOINED, pid, claims.n])
             seat = Seat(self, pid, claims.u, claims.n, spectator=False)
             self.players[pid] = seat
+            self.node.seated_total += 1   # the lobby's placement counts on it (heartbeats)
             if claims.u:
                 self.by_user[claims.u] = seat
             self.node.resume_tokens[seat.resume_token] = seat
